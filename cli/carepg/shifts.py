@@ -1,0 +1,112 @@
+"""The open-shifts API as Python calls: each one runs a single named query against the stored functions."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+
+import psycopg
+from psycopg.rows import dict_row
+
+from . import cursor, db, paths
+from .errors import InvalidInput
+
+QUERIES = paths.named_queries("queries/shifts.sql")
+MAX_ROWS = 1000  # the function's own bound
+
+
+@dataclasses.dataclass(frozen=True)
+class Page:
+    worker_id: int
+    shifts: list[dict]
+    next_cursor: str | None
+
+    def as_json(self) -> dict:
+        return {
+            "worker_id": self.worker_id,
+            "shifts": [
+                {
+                    "id": s["shift_id"],
+                    "start": s["start"].isoformat(),
+                    "end": s["end"].isoformat(),
+                    "profession": s["profession"],
+                    "facility": {"id": s["facility_id"], "name": s["facility_name"]},
+                }
+                for s in self.shifts
+            ],
+            "next_cursor": self.next_cursor,
+        }
+
+
+def parse_timestamp(value: str | None, what: str) -> dt.datetime | None:
+    """ISO 8601 date or date-time (no time zone: the challenge stores naive UTC timestamps)."""
+    if value is None or value == "":
+        return None
+    try:
+        parsed = dt.datetime.fromisoformat(value)
+    except ValueError:
+        raise InvalidInput(f"invalid {what} {value!r}: use YYYY-MM-DD or YYYY-MM-DDTHH:MM[:SS]") from None
+    if parsed.tzinfo is not None:
+        parsed = parsed.astimezone(dt.timezone.utc).replace(tzinfo=None)
+    return parsed
+
+
+def page(
+    conn: psycopg.Connection,
+    worker_id: int,
+    *,
+    start_from: dt.datetime | None = None,
+    start_to: dt.datetime | None = None,
+    after: str | None = None,
+    limit: int = 50,
+) -> Page:
+    """One page of available shifts, with the cursor of the next page (None when this is the last)."""
+    if not 1 <= limit <= MAX_ROWS:
+        raise InvalidInput(f"invalid limit {limit}: it must be between 1 and {MAX_ROWS}")
+    after_start, after_id = cursor.decode(after) if after else (None, None)
+    params = {
+        "worker_id": worker_id,
+        "start_from": start_from,
+        "start_to": start_to,
+        "after_start": after_start,
+        "after_id": after_id,
+        # One row more than asked tells whether another page exists.
+        "max_rows": min(limit + 1, MAX_ROWS),
+    }
+    with db.translated_errors(), conn.cursor(row_factory=dict_row) as cur:
+        rows = cur.execute(QUERIES["available_shifts"], params).fetchall()
+        more = len(rows) > limit
+        if len(rows) == limit == MAX_ROWS:  # could not ask for limit + 1: probe for one more row
+            last = rows[-1]
+            probe = {**params, "after_start": last["start"], "after_id": last["shift_id"], "max_rows": 1}
+            more = bool(cur.execute(QUERIES["available_shifts"], probe).fetchall())
+    rows = rows[:limit]
+    next_cursor = cursor.encode(rows[-1]["start"], rows[-1]["shift_id"]) if more else None
+    return Page(worker_id=worker_id, shifts=rows, next_cursor=next_cursor)
+
+
+def count(
+    conn: psycopg.Connection,
+    worker_id: int,
+    *,
+    start_from: dt.datetime | None = None,
+    start_to: dt.datetime | None = None,
+) -> int:
+    with db.translated_errors():
+        params = {"worker_id": worker_id, "start_from": start_from, "start_to": start_to}
+        return conn.execute(QUERIES["count_available_shifts"], params).fetchone()[0]
+
+
+def refresh(conn: psycopg.Connection, *, concurrently: bool = True) -> None:
+    with db.translated_errors():
+        conn.execute(QUERIES["refresh_eligibility"], {"concurrent": concurrently})
+
+
+def deterministic_workers(conn: psycopg.Connection) -> list[dict]:
+    with db.translated_errors(), conn.cursor(row_factory=dict_row) as cur:
+        return cur.execute(QUERIES["deterministic_workers"], {}).fetchall()
+
+
+def row_counts(conn: psycopg.Connection) -> dict[str, int]:
+    with db.translated_errors(), conn.cursor(row_factory=dict_row) as cur:
+        return cur.execute(QUERIES["challenge_row_counts"], {}).fetchone()

@@ -1,0 +1,5 @@
+-- purpose: undo 0002.
+DROP INDEX public.carepg_document_worker_worker_document_idx;
+DROP INDEX public.carepg_facility_requirement_facility_document_idx;
+DROP INDEX public.carepg_shift_open_profession_start_idx;
+DROP INDEX public.carepg_shift_open_profession_facility_start_idx;

@@ -1,0 +1,40 @@
+-- purpose: every query the Python shell runs against the open-shifts API, by name (`-- name: NAME`).
+-- Parameters are bound by psycopg (never pasted into the text); casts make the function signature explicit.
+
+-- name: available_shifts
+-- One page of a worker's available shifts.
+SELECT shift_id, facility_id, facility_name, start, "end", profession::text AS profession
+FROM shifts.available_shifts(
+    worker_id => %(worker_id)s::integer,
+    start_from => %(start_from)s::timestamp,
+    start_to => %(start_to)s::timestamp,
+    after_start => %(after_start)s::timestamp,
+    after_id => %(after_id)s::integer,
+    max_rows => %(max_rows)s::integer)
+
+-- name: count_available_shifts
+-- How many shifts the worker could take in the window.
+SELECT shifts.count_available_shifts(
+    worker_id => %(worker_id)s::integer,
+    start_from => %(start_from)s::timestamp,
+    start_to => %(start_to)s::timestamp)
+
+-- name: refresh_eligibility
+-- Recompute the eligible-pairs view.
+SELECT shifts.refresh_eligibility(concurrent => %(concurrent)s::boolean)
+
+-- name: deterministic_workers
+-- The challenge seed's three all-document workers, by the names its seed gives them.
+SELECT id, profession::text AS profession, name
+FROM public."Worker"
+WHERE name LIKE 'Deterministic%%'
+ORDER BY id
+
+-- name: challenge_row_counts
+-- Row counts of the challenge tables (is the database empty?).
+SELECT (SELECT count(*) FROM public."Worker") AS workers,
+       (SELECT count(*) FROM public."Facility") AS facilities,
+       (SELECT count(*) FROM public."Document") AS documents,
+       (SELECT count(*) FROM public."FacilityRequirement") AS requirements,
+       (SELECT count(*) FROM public."DocumentWorker") AS document_workers,
+       (SELECT count(*) FROM public."Shift") AS shifts
