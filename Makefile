@@ -20,7 +20,7 @@ test: $(STAMP)
 
 # Rewrite sql/schema.sql from a freshly migrated database (commit the result with the migration).
 schema: $(STAMP)
-	$(BIN)/python -m tests.schema_dump --write
+	$(BIN)/python tests/schema_dump.py --write
 
 clean:
 	-$(BIN)/carepg db down --purge

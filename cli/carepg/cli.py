@@ -25,8 +25,11 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # usage errors as plain lines, not boxes
 )
-db_app = typer.Typer(help="The local PostgreSQL cluster (ignored when DATABASE_URL is set).", no_args_is_help=True)
+db_app = typer.Typer(
+    help="The local PostgreSQL cluster (ignored when DATABASE_URL is set).", no_args_is_help=True, rich_markup_mode=None
+)
 app.add_typer(db_app, name="db")
 
 out = Console(highlight=False, soft_wrap=True)
@@ -164,6 +167,11 @@ def refresh(
 # --- the question ------------------------------------------------------------------------------------------
 
 
+def _end_time(start, end) -> str:
+    days = (end.date() - start.date()).days
+    return end.time().isoformat(timespec="milliseconds") + (f" +{days}d" if days else "")
+
+
 def _shift_table(page: shifts_mod.Page) -> Table:
     table = Table(show_edge=False, pad_edge=False, box=None, header_style="bold")
     for column, justify in (("shift", "right"), ("start", "left"), ("end", "left"), ("profession", "left"),
@@ -173,7 +181,7 @@ def _shift_table(page: shifts_mod.Page) -> Table:
         table.add_row(
             str(s["shift_id"]),
             s["start"].isoformat(sep=" ", timespec="milliseconds"),
-            s["end"].isoformat(sep=" ", timespec="milliseconds"),
+            _end_time(s["start"], s["end"]),
             s["profession"],
             f"{s['facility_id']} {s['facility_name'][:12]}",
         )
@@ -214,6 +222,9 @@ def shifts_command(
 @handles_errors
 def demo(
     limit: Annotated[int, typer.Option(help="Shifts shown per worker.")] = 5,
+    shifts: Annotated[int, typer.Option(help="Shifts to seed when the database is empty.")] = (
+        seed_mod.CHALLENGE_SHIFTS
+    ),
 ) -> None:
     """Local cluster up, migrate, seed if empty, refresh, then each deterministic worker's shifts."""
     url = db.resolve_url(start=True)
@@ -221,8 +232,8 @@ def demo(
     migrations.upgrade(url)
     with db.connect(url, autocommit=True) as conn:
         if shifts_mod.row_counts(conn)["workers"] == 0:
-            out.print("seeding the challenge data set (2,000,000 shifts)...", markup=False)
-            _, seconds = seed_mod.seed(conn)
+            out.print(f"seeding the challenge data set ({shifts:,} shifts)...", markup=False)
+            _, seconds = seed_mod.seed(conn, shifts=shifts)
             out.print(f"seeded in {seconds:.1f} s", markup=False)
         shifts_mod.refresh(conn, concurrently=False)
         workers = shifts_mod.deterministic_workers(conn)

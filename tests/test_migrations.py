@@ -1,0 +1,156 @@
+"""Migrations: up, down and up again, on an empty database and on one that already holds the challenge."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import psycopg
+import pytest
+
+import schema_dump
+from carepg import migrations, paths
+from carepg.errors import Conflict
+
+ROOT = Path(__file__).resolve().parent.parent
+CHALLENGE_TABLES = ["Worker", "Facility", "Document", "FacilityRequirement", "DocumentWorker", "Shift"]
+
+
+def objects(url: str) -> dict[str, list[str]]:
+    """What exists, by kind: enough to tell one migration step from another."""
+    with psycopg.connect(url) as conn:
+        q = lambda sql: [r[0] for r in conn.execute(sql).fetchall()]  # noqa: E731
+        return {
+            "tables": q("SELECT relname FROM pg_class WHERE relnamespace = 'public'::regnamespace"
+                        " AND relkind = 'r' AND relname <> 'alembic_version' ORDER BY 1"),  # fmt: skip
+            "indexes": q("SELECT indexname FROM pg_indexes WHERE indexname LIKE 'carepg%' ORDER BY 1"),
+            "schemas": q("SELECT nspname FROM pg_namespace WHERE nspname = 'shifts'"),
+            "views": q("SELECT matviewname FROM pg_matviews ORDER BY 1"),
+            "functions": q("SELECT proname FROM pg_proc WHERE pronamespace::regnamespace::text = 'shifts'"
+                           " ORDER BY 1"),  # fmt: skip
+            "types": q("SELECT typname FROM pg_type WHERE typname = 'Profession'"),
+        }
+
+
+def data_fingerprint(url: str) -> dict[str, str]:
+    with psycopg.connect(url) as conn:
+        return {
+            t: conn.execute(psycopg.sql.SQL("SELECT md5(coalesce(string_agg(x::text, ',' ORDER BY x.id), '')) FROM {} x")
+                            .format(psycopg.sql.Identifier(t))).fetchone()[0]  # fmt: skip
+            for t in CHALLENGE_TABLES
+        }
+
+
+def make_challenge_database(url: str) -> None:
+    """A database shaped like the challenge's docker-compose one: Prisma's tables (no carepg markers),
+    Prisma's bookkeeping table, and data."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(paths.sql_text("migrations/0001_challenge_schema.sql"))
+        for t in CHALLENGE_TABLES:  # Prisma writes no comments: these tables are not ours
+            conn.execute(psycopg.sql.SQL("COMMENT ON TABLE {} IS NULL").format(psycopg.sql.Identifier(t)))
+        conn.execute('COMMENT ON TYPE "Profession" IS NULL')
+        conn.execute('CREATE TABLE "_prisma_migrations" (id varchar(36) PRIMARY KEY, migration_name text)')
+        conn.execute("""
+            INSERT INTO "Document" (name, is_active) VALUES ('d1', true), ('d2', false);
+            INSERT INTO "Facility" (name, is_active) VALUES ('f1', true), ('f2', true), ('f3', false);
+            INSERT INTO "Worker" (name, is_active, profession) VALUES ('w1', true, 'CNA'), ('w2', true, 'RN');
+            INSERT INTO "FacilityRequirement" (facility_id, document_id) VALUES (1, 1), (1, 1), (2, 2);
+            INSERT INTO "DocumentWorker" (worker_id, document_id) VALUES (1, 1), (2, 1), (2, 2);
+            INSERT INTO "Shift" (start, "end", profession, facility_id, worker_id, is_deleted) VALUES
+                ('2023-02-01 05:00:00.344', '2023-02-01 10:00:00.344', 'CNA', 1, NULL, false),
+                ('2023-02-02 13:00:00.001', '2023-02-02 18:00:00.001', 'CNA', 2, NULL, false),
+                ('2023-02-03 20:00:00.999', '2023-02-04 01:00:00.999', 'RN', 2, NULL, false),
+                ('2023-02-03 20:00:00.500', '2023-02-04 01:00:00.500', 'CNA', 3, NULL, false),
+                ('2023-02-04 05:00:00.000', '2023-02-04 10:00:00.000', 'CNA', 1, 2, false);
+        """)
+
+
+def test_up_down_up_on_an_empty_database(empty_db_url):
+    nothing = objects(empty_db_url)
+    migrations.upgrade(empty_db_url)
+    migrated = objects(empty_db_url)
+    assert migrated["tables"] == sorted(CHALLENGE_TABLES)
+    assert migrated["views"] == ["eligible_pair"]
+    assert migrated["functions"] == ["available_shifts", "count_available_shifts", "refresh_eligibility"]
+    assert len(migrated["indexes"]) == 4
+    assert migrations.current(empty_db_url) == migrations.head()
+
+    migrations.downgrade(empty_db_url, "base")
+    assert objects(empty_db_url) == nothing
+    assert migrations.current(empty_db_url) is None
+
+    migrations.upgrade(empty_db_url)
+    assert objects(empty_db_url) == migrated
+
+
+def test_every_step_downgrades_to_exactly_the_previous_step(empty_db_url):
+    script = migrations.ScriptDirectory.from_config(migrations.config())
+    revisions = [r.revision for r in reversed(list(script.walk_revisions()))]
+    states = [objects(empty_db_url)]
+    for rev in revisions:
+        migrations.upgrade(empty_db_url, rev)
+        states.append(objects(empty_db_url))
+    for i in range(len(revisions) - 1, -1, -1):
+        migrations.downgrade(empty_db_url, "-1")
+        assert objects(empty_db_url) == states[i], f"downgrade of {revisions[i]}"
+
+
+def test_an_existing_challenge_database_keeps_its_tables_and_data(empty_db_url):
+    make_challenge_database(empty_db_url)
+    before = data_fingerprint(empty_db_url)
+
+    migrations.upgrade(empty_db_url)
+    assert data_fingerprint(empty_db_url) == before
+    with psycopg.connect(empty_db_url) as conn:
+        assert conn.execute("SELECT obj_description('\"Shift\"'::regclass)").fetchone()[0] is None  # untouched
+        rows = conn.execute("SELECT shift_id FROM shifts.available_shifts(1)").fetchall()
+        assert [r[0] for r in rows] == [1]  # f2 needs d2 (w1 lacks it), f3 inactive, shift 5 claimed
+        rows = conn.execute("SELECT shift_id FROM shifts.available_shifts(2)").fetchall()
+        assert [r[0] for r in rows] == [3]
+
+    migrations.downgrade(empty_db_url, "base")
+    after = objects(empty_db_url)
+    assert after["tables"] == sorted([*CHALLENGE_TABLES, "_prisma_migrations"])
+    assert after["types"] == ["Profession"]
+    assert after["indexes"] == [] and after["schemas"] == [] and after["views"] == []
+    assert data_fingerprint(empty_db_url) == before
+
+    migrations.upgrade(empty_db_url)
+    assert data_fingerprint(empty_db_url) == before
+
+
+def test_a_partial_challenge_schema_is_refused_with_a_clear_error(empty_db_url):
+    with psycopg.connect(empty_db_url, autocommit=True) as conn:
+        conn.execute('CREATE TABLE "Worker" (id serial PRIMARY KEY)')
+    with pytest.raises(Conflict, match="only some of the challenge tables"):
+        migrations.upgrade(empty_db_url)
+    assert migrations.current(empty_db_url) is None  # nothing half-applied
+
+
+def test_migrations_produce_exactly_the_committed_schema(postgresql, pg_cluster):
+    major = postgresql.info.server_version // 10000
+    if schema_dump.committed_major() != major:
+        pytest.skip(f"sql/schema.sql was dumped by pg_dump {schema_dump.committed_major()}, server is {major}")
+    info = postgresql.info
+    url = f"postgresql://{info.user}@/{info.dbname}?host={info.host}&port={info.port}"
+    assert schema_dump.dump(url, pg_cluster.bindir) == schema_dump.SCHEMA_FILE.read_text(), (
+        "sql/schema.sql is stale: run `make schema` and commit it"
+    )
+
+
+def test_one_head_and_offline_sql():
+    script = migrations.ScriptDirectory.from_config(migrations.config())
+    assert len(script.get_heads()) == 1
+    sql = migrations.sql_preview()
+    assert "CREATE FUNCTION shifts.available_shifts" in sql
+    assert "CREATE MATERIALIZED VIEW shifts.eligible_pair" in sql
+
+
+def test_alembic_command_works_from_the_repository_root(empty_db_url):
+    env = {**os.environ, "DATABASE_URL": empty_db_url}
+    alembic = Path(sys.executable).with_name("alembic")
+    result = subprocess.run([str(alembic), "upgrade", "head"], cwd=ROOT, env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert migrations.current(empty_db_url) == migrations.head()
