@@ -54,7 +54,7 @@ def test_shift_must_not_be_claimed(conn):
     w, other = worker(conn), worker(conn)
     keep = shift(conn, f)
     shift(conn, f, claimed_by=other)
-    shift(conn, f, claimed_by=w)  # already the worker's own: not "available" either
+    shift(conn, f, claimed_by=w, start=T0 + 10 * H)  # already the worker's own: not "available" either
     assert available(conn, w) == [keep]
 
 
@@ -252,6 +252,8 @@ JOIN "Facility" f ON f.id = s.facility_id AND f.is_active
 LEFT JOIN held h ON h.worker_id = w.id
 LEFT JOIN needed n ON n.facility_id = f.id
 WHERE w.id = %s AND w.is_active AND coalesce(h.docs, '{}') @> coalesce(n.docs, '{}')
+  AND NOT EXISTS (SELECT FROM "Shift" c WHERE c.worker_id = w.id AND NOT c.is_deleted
+                  AND c.start < s."end" AND s.start < c."end")
 ORDER BY s.start, s.id
 """
 

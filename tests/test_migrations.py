@@ -26,7 +26,10 @@ def objects(url: str) -> dict[str, list[str]]:
             "tables": q("SELECT relname FROM pg_class WHERE relnamespace = 'public'::regnamespace"
                         " AND relkind = 'r' AND relname <> 'alembic_version' ORDER BY 1"),  # fmt: skip
             "indexes": q("SELECT indexname FROM pg_indexes WHERE indexname LIKE 'carepg%' ORDER BY 1"),
-            "schemas": q("SELECT nspname FROM pg_namespace WHERE nspname = 'shifts'"),
+            "schemas": q("SELECT nspname FROM pg_namespace WHERE nspname IN ('shifts', 'carepg_ext') ORDER BY 1"),
+            "extensions": q("SELECT extname FROM pg_extension ORDER BY 1"),
+            "triggers": q("SELECT tgname || ' ON ' || tgrelid::regclass::text FROM pg_trigger"
+                          " WHERE NOT tgisinternal ORDER BY 1"),  # fmt: skip
             "views": q("SELECT matviewname FROM pg_matviews ORDER BY 1"),
             "functions": q("SELECT proname FROM pg_proc WHERE pronamespace::regnamespace::text = 'shifts'"
                            " ORDER BY 1"),  # fmt: skip
@@ -73,8 +76,11 @@ def test_up_down_up_on_an_empty_database(empty_db_url):
     migrated = objects(empty_db_url)
     assert migrated["tables"] == sorted(CHALLENGE_TABLES)
     assert migrated["views"] == ["eligible_pair"]
-    assert migrated["functions"] == ["available_shifts", "count_available_shifts", "refresh_eligibility"]
-    assert len(migrated["indexes"]) == 4
+    public_api = [f for f in migrated["functions"] if not f.startswith("_")]
+    assert public_api == ["available_shifts", "count_available_shifts", "docs_ok", "eligible_facility_ids",
+                          "refresh_eligibility"]  # fmt: skip
+    assert len(migrated["indexes"]) == 6
+    assert len(migrated["triggers"]) == 14
     assert migrations.current(empty_db_url) == migrations.head()
 
     migrations.downgrade(empty_db_url, "base")

@@ -142,7 +142,6 @@ def seed(
     """Generate a data set inside Postgres (refuses a non-empty database unless --reset)."""
     with _connect() as conn:
         workers, seconds = seed_mod.seed(conn, profile=profile, shifts=shifts, seed=seed, reset=reset)
-        shifts_mod.refresh(conn, concurrently=False)
     out.print(f"seeded profile {profile} ({shifts:,} shifts, seed {seed}) in {seconds:.1f} s", markup=False)
     for profession, worker_id in workers:
         out.print(f"{profession} worker ID: {worker_id}", markup=False)

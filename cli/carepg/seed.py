@@ -7,6 +7,7 @@ import time
 import psycopg
 
 from . import db, paths
+from . import shifts as shifts_api
 from .errors import InvalidInput
 
 PROFILES = {"challenge": "seed/challenge.sql"}
@@ -43,4 +44,6 @@ def seed(
             'ANALYZE public."Worker", public."Facility", public."Document", public."FacilityRequirement",'
             ' public."DocumentWorker", public."Shift"'
         )
+        # The seed deferred eligibility maintenance; fold everything into the view in one go.
+        shifts_api.refresh(conn, concurrently=False)
     return [(p, i) for p, i in workers], time.perf_counter() - began

@@ -16,6 +16,8 @@ LANGUAGE plpgsql
 -- Parallel workers would draw from their own random() state and break reproducibility.
 SET max_parallel_workers_per_gather = 0
 SET synchronous_commit = off
+-- Row-by-row eligibility maintenance is pointless for a bulk load: the caller refreshes afterwards.
+SET carepg.eligibility_maintenance = 'deferred'
 SET search_path = pg_catalog, pg_temp
 AS $seed$
 DECLARE
