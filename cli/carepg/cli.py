@@ -271,15 +271,21 @@ def serve(
     from granian import Granian
     from granian.constants import Interfaces
 
+    from .web import logs
+
+    log = logs.setup()  # stderr carries JSON lines only, from here on
     url = api_database_url(role)
     try:  # say early what is wrong; the app still starts, answers 503 and recovers once the database is back
         with db.connect(url) as conn, db.translated_errors():
             conn.execute(shifts_mod.QUERIES["healthz"]).fetchone()
     except CarepgError as exc:
-        err.print(f"warning: {exc.message}", markup=False)
+        log.warning("database not usable yet", extra={"fields": {"event": "startup", "detail": exc.message}})
     os.environ["CAREPG_WEB_DATABASE_URL"] = url
     os.environ["CAREPG_WEB_POOL_SIZE"] = str(threads)
-    err.print(f"serving http://{host}:{port}/ ({workers} worker(s) x {threads} thread(s))", markup=False)
+    log.info(
+        f"serving http://{host}:{port}/",
+        extra={"fields": {"event": "startup", "workers": workers, "threads": threads, "role": role or None}},
+    )
     json_logs = {
         "version": 1,
         "disable_existing_loggers": False,
