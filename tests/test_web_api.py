@@ -133,6 +133,7 @@ def test_head_gives_headers_without_a_body(web_server: Server, web_db: WebDataba
         ("limit=1001", "invalid limit"),
         ("limit=ten", "invalid limit"),
         ("limit=-5", "invalid limit"),
+        ("limit=", "invalid limit"),
         ("group=week", "invalid group"),
         ("frm=2023-02-01", "unknown parameter"),
         ("limit=5&limit=6", "more than once"),

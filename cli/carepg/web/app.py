@@ -221,7 +221,7 @@ def parse_query(query: str) -> dict[str, str]:
 
 
 def parse_limit(raw: str | None) -> int:
-    if raw is None or raw == "":
+    if raw is None:
         return DEFAULT_LIMIT
     if not _LIMIT.fullmatch(raw) or not 1 <= int(raw) <= shifts.MAX_ROWS:
         raise InvalidInput(f"invalid limit {raw[:40]!r}: it must be an integer from 1 to {shifts.MAX_ROWS}")
