@@ -271,7 +271,7 @@ def serve(
     from granian import Granian
     from granian.constants import Interfaces
 
-    from .web import logs
+    from .web import logs, pool as web_pool
 
     log = logs.setup()  # stderr carries JSON lines only, from here on
     url = api_database_url(role)
@@ -282,6 +282,7 @@ def serve(
         log.warning("database not usable yet", extra={"fields": {"event": "startup", "detail": exc.message}})
     os.environ["CAREPG_WEB_DATABASE_URL"] = url
     os.environ["CAREPG_WEB_POOL_SIZE"] = str(threads)
+    web_pool.Settings.from_env()  # a bad CAREPG_WEB_* setting stops us here, not on every request
     log.info(
         f"serving http://{host}:{port}/",
         extra={"fields": {"event": "startup", "workers": workers, "threads": threads, "role": role or None}},

@@ -23,7 +23,7 @@ import psycopg
 from psycopg_pool import ConnectionPool
 
 from .. import db
-from ..errors import InvalidInput, ServerUnavailable
+from ..errors import ServerUnavailable
 
 T = TypeVar("T")
 
@@ -44,9 +44,10 @@ class Settings:
             try:
                 value = kind(raw)
             except ValueError:
-                raise InvalidInput(f"invalid {name}={raw!r}: it must be a number") from None
+                value = 0
             if value <= 0:
-                raise InvalidInput(f"invalid {name}={raw!r}: it must be positive")
+                # A deployment mistake, not the client's: `serve` reports it at startup, the app answers 503.
+                raise ServerUnavailable(f"invalid {name}={raw!r}: it must be a positive number")
             return value
 
         return cls(
