@@ -1,4 +1,4 @@
-"""Property-based fuzzing of the running API from docs' own description (cli/carepg/web/openapi.json).
+"""Property-based fuzzing of the running API from its own description (cli/carepg/web/openapi.json).
 
 schemathesis generates requests from every operation in the document, valid and invalid, sends them over
 real HTTP to `carepg serve`, and checks each answer: never a 5xx, a documented status, the documented content
