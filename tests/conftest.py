@@ -18,6 +18,9 @@ from pytest_postgresql import factories
 
 from carepg import cluster, migrations
 
+# The HTTP tests' seeded database and `carepg serve` process (tests/web_fixtures.py).
+pytest_plugins = ["web_fixtures"]
+
 # Durability buys nothing in tests; these make the template clone and writes much cheaper.
 FAST_SETTINGS = {"fsync": "off", "synchronous_commit": "off", "full_page_writes": "off"}
 

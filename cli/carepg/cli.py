@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import sys
 from collections.abc import Callable
 from typing import Annotated, TypeVar
 
+from psycopg.conninfo import make_conninfo
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -246,6 +248,71 @@ def demo(
                 markup=False,
             )
             out.print(_shift_table(page))
+
+
+# --- the HTTP API ------------------------------------------------------------------------------------------
+
+API_ROLE = "carepg_api"  # made by sql/migrations/0010_api_role.sql
+
+
+def api_database_url(role: str) -> str:
+    """The URL `serve` hands the app: CAREPG_WEB_DATABASE_URL as it is, else carepg's URL logged in as `role`."""
+    explicit = os.environ.get("CAREPG_WEB_DATABASE_URL")
+    if explicit:
+        return explicit
+    url = db.resolve_url(start=True)
+    return make_conninfo(url, user=role) if role else url
+
+
+@app.command()
+@handles_errors
+def serve(
+    host: Annotated[str, typer.Option(help="Address to bind (keep 127.0.0.1 unless a proxy is in front).")] = (
+        "127.0.0.1"
+    ),
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+    workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
+    threads: Annotated[int, typer.Option(min=1, help="Threads per worker (and pooled connections per worker).")] = 4,
+    role: Annotated[
+        str, typer.Option("--role", help="Database role to log in as ('' = the URL's own user).")
+    ] = API_ROLE,
+) -> None:
+    """Serve the HTTP API and the calendar page (carepg.web:app) with granian, connecting as the API role."""
+    from granian import Granian
+    from granian.constants import Interfaces
+
+    from .web import logs, pool as web_pool
+
+    log = logs.setup()  # stderr carries JSON lines only, from here on
+    url = api_database_url(role)
+    try:  # say early what is wrong; the app still starts, answers 503 and recovers once the database is back
+        with db.connect(url) as conn, db.translated_errors():
+            conn.execute(shifts_mod.QUERIES["healthz"]).fetchone()
+    except CarepgError as exc:
+        log.warning("database not usable yet", extra={"fields": {"event": "startup", "detail": exc.message}})
+    os.environ["CAREPG_WEB_DATABASE_URL"] = url
+    os.environ["CAREPG_WEB_POOL_SIZE"] = str(threads)
+    web_pool.Settings.from_env()  # a bad CAREPG_WEB_* setting stops us here, not on every request
+    log.info(
+        f"serving http://{host}:{port}/",
+        extra={"fields": {"event": "startup", "workers": workers, "threads": threads, "role": role or None}},
+    )
+    json_logs = {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"json": {"()": "carepg.web.logs.JsonLines"}},
+        "handlers": {"stderr": {"formatter": "json", "class": "logging.StreamHandler", "stream": "ext://sys.stderr"}},
+        "loggers": {"_granian": {"handlers": ["stderr"], "level": "INFO", "propagate": False}},
+    }
+    Granian(
+        "carepg.web:app",
+        address=host,
+        port=port,
+        interface=Interfaces.WSGI,
+        workers=workers,
+        blocking_threads=threads,
+        log_dictconfig=json_logs,
+    ).serve()
 
 
 def main() -> None:

@@ -3,7 +3,7 @@
 Our SQL raises its own SQLSTATEs (class `CP`, see sql/migrations/*_available_shifts.sql): the Python side never
 matches on message text. Every error a user can cause becomes a `CarepgError` carrying one line that says what
 was wrong and how to fix it; the CLI prints that line and exits non-zero, the web app turns it into a
-problem+json body with the matching status.
+problem+json body with the class's `http_status`, `title` and `slug` (and `Retry-After` when it has one).
 """
 
 from __future__ import annotations
@@ -17,36 +17,67 @@ class CarepgError(Exception):
     exit_code = 1
     http_status = 400
     title = "Bad request"
+    # The web app's problem+json `type` is urn:carepg:problem:<slug>.
+    slug = "bad-request"
+    # Seconds a client should wait before retrying (the web app's Retry-After); None: retrying won't help.
+    retry_after: int | None = None
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
+        # The SQLSTATE this error was translated from (None: raised by Python), for the logs.
+        self.sqlstate: str | None = None
 
 
 class InvalidInput(CarepgError):
     exit_code = 2
     http_status = 400
     title = "Invalid input"
+    slug = "invalid-input"
 
 
 class NotFound(CarepgError):
     exit_code = 3
     http_status = 404
     title = "Not found"
+    slug = "not-found"
+
+
+class MethodNotAllowed(CarepgError):
+    """An HTTP method the resource does not support (web app only)."""
+
+    exit_code = 2
+    http_status = 405
+    title = "Method not allowed"
+    slug = "method-not-allowed"
+
+    def __init__(self, message: str, allowed: tuple[str, ...]) -> None:
+        super().__init__(message)
+        self.allowed = allowed
 
 
 class Conflict(CarepgError):
     exit_code = 4
     http_status = 409
     title = "Conflict"
+    slug = "conflict"
 
 
 class ServerUnavailable(CarepgError):
-    """No server to talk to (unreachable, cannot be started, no binaries)."""
+    """No server to talk to (unreachable, cannot be started, no binaries, no free connection in time)."""
 
     exit_code = 2
     http_status = 503
     title = "Database unavailable"
+    slug = "database-unavailable"
+    retry_after = 2
+
+
+class DatabaseTimeout(ServerUnavailable):
+    """The query ran past statement_timeout: the server is overloaded or the question too big right now."""
+
+    title = "Database timeout"
+    slug = "database-timeout"
 
 
 class SchemaMissing(CarepgError):
@@ -55,6 +86,8 @@ class SchemaMissing(CarepgError):
     exit_code = 5
     http_status = 503
     title = "Database not migrated"
+    slug = "database-not-migrated"
+    retry_after = 60
 
 
 # Our own SQLSTATEs (raised by the SQL in sql/) and the standard ones a user can provoke.
@@ -66,6 +99,7 @@ SQLSTATE_ERRORS: dict[str, type[CarepgError]] = {
     "22008": InvalidInput,  # datetime_field_overflow
     "22003": InvalidInput,  # numeric_value_out_of_range
     "22P02": InvalidInput,  # invalid_text_representation
+    "57014": DatabaseTimeout,  # query_canceled: statement_timeout (the web app sets one)
 }
 
 # Missing relation / function / schema: the migrations were not applied to this database.
@@ -75,6 +109,14 @@ MIGRATE_HINT = "run `carepg migrate` first"
 
 def from_database(err: psycopg.Error) -> CarepgError | None:
     """Translate a database error a user can cause; None when it is a bug that should surface as such."""
+    mapped = _translate(err)
+    if mapped is not None:
+        mapped.sqlstate = err.sqlstate
+    return mapped
+
+
+def _translate(err: psycopg.Error) -> CarepgError | None:
+    # No SQLSTATE: the client side failed (cannot connect, connection lost, psycopg_pool.PoolTimeout).
     if isinstance(err, psycopg.OperationalError) and err.sqlstate is None:
         return ServerUnavailable(f"database unreachable: {_first_line(str(err))}")
     sqlstate = err.sqlstate or ""

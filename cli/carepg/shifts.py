@@ -44,10 +44,11 @@ def parse_timestamp(value: str | None, what: str) -> dt.datetime | None:
         return None
     try:
         parsed = dt.datetime.fromisoformat(value)
-    except ValueError:
+        if parsed.tzinfo is not None:
+            # OverflowError: an offset that moves year 1 or 9999 out of range.
+            parsed = parsed.astimezone(dt.timezone.utc).replace(tzinfo=None)
+    except (ValueError, OverflowError):
         raise InvalidInput(f"invalid {what} {value!r}: use YYYY-MM-DD or YYYY-MM-DDTHH:MM[:SS]") from None
-    if parsed.tzinfo is not None:
-        parsed = parsed.astimezone(dt.timezone.utc).replace(tzinfo=None)
     return parsed
 
 

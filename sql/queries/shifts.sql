@@ -38,3 +38,8 @@ SELECT (SELECT count(*) FROM public."Worker") AS workers,
        (SELECT count(*) FROM public."FacilityRequirement") AS requirements,
        (SELECT count(*) FROM public."DocumentWorker") AS document_workers,
        (SELECT count(*) FROM public."Shift") AS shifts
+
+-- name: healthz
+-- The web app's health check: the server answers and this role may call the API (42883 when not migrated).
+SELECT has_function_privilege(
+    'shifts.available_shifts(integer, timestamp, timestamp, timestamp, integer, integer)', 'EXECUTE') AS can_execute

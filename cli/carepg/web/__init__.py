@@ -1,0 +1,9 @@
+"""carepg's HTTP API and calendar page: a plain WSGI application (`carepg.web:app`), no framework.
+
+Serve it with `carepg serve` (granian) or any WSGI server. See app.py for the routes and settings.py for the
+environment variables it reads.
+"""
+
+from .app import app, make_app
+
+__all__ = ["app", "make_app"]

@@ -1,0 +1,248 @@
+"""The WSGI application: routes, problem+json errors, request ids and the access log.
+
+    GET /workers/{id}/shifts?from=&to=&limit=&cursor=&group=date   one page of a worker's available shifts
+    GET /healthz                                                     the database answers and the role may call
+    GET /openapi.json                                                the API description (openapi.json beside this)
+    GET /                                                            the calendar page (static/)
+
+Everything a user can get wrong is a CarepgError (errors.py decides the status; SQLSTATEs are mapped there and
+only there) and becomes an RFC 9457 problem+json body. The shifts come from shifts.page(), the very call the CLI
+makes, on a pooled connection (pool.py). Python parses and validates the query string into typed values; the SQL
+is the named query in sql/queries/shifts.sql with bound parameters.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from http import HTTPStatus
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl
+
+from .. import cursor, shifts
+from ..errors import CarepgError, InvalidInput, MethodNotAllowed, NotFound, ServerUnavailable
+from . import logs
+from .pool import Database
+
+HERE = Path(__file__).resolve().parent
+STATIC = HERE / "static"
+OPENAPI = HERE / "openapi.json"
+
+log = logs.setup()
+
+StartResponse = Callable[..., Any]
+Headers = list[tuple[str, str]]
+
+_WORKER_SHIFTS = re.compile(r"/workers/([^/]*)/shifts")
+_WORKER_ID = re.compile(r"[0-9]{1,10}")
+_LIMIT = re.compile(r"[0-9]{1,7}")
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+INT32_MAX = 2**31 - 1
+SHIFT_PARAMS = ("from", "to", "limit", "cursor", "group")
+DEFAULT_LIMIT = 50
+
+# The calendar page and its assets: a fixed table, so no request path ever reaches the file system.
+_STATIC_FILES = {
+    "/": ("index.html", "text/html; charset=utf-8"),
+    "/calendar.js": ("calendar.js", "text/javascript; charset=utf-8"),
+    "/calendar.css": ("calendar.css", "text/css; charset=utf-8"),
+}
+_PAGE_CSP = "default-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+
+
+class Response:
+    def __init__(self, status: int, body: bytes, content_type: str, headers: Headers | None = None) -> None:
+        self.status = status
+        self.body = body
+        self.headers = [("Content-Type", content_type), *(headers or [])]
+
+
+def json_response(status: int, payload: Any, *, content_type: str = "application/json") -> Response:
+    body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
+    return Response(status, body, content_type, [("Cache-Control", "no-store")])
+
+
+def problem(err: CarepgError, path: str, request_id: str) -> Response:
+    """RFC 9457 problem details for a CarepgError."""
+    payload = {
+        "type": f"urn:carepg:problem:{err.slug}",
+        "title": err.title,
+        "status": err.http_status,
+        "detail": err.message,
+        "instance": path,
+        "request_id": request_id,
+    }
+    response = json_response(err.http_status, payload, content_type="application/problem+json")
+    if err.retry_after is not None:
+        response.headers.append(("Retry-After", str(err.retry_after)))
+    if isinstance(err, MethodNotAllowed):
+        response.headers.append(("Allow", ", ".join(err.allowed)))
+    return response
+
+
+class App:
+    """The WSGI callable. `database` is injectable for tests; the default reads its settings from the env."""
+
+    def __init__(self, database: Database | None = None) -> None:
+        self.db = database or Database()
+        self._files: dict[str, bytes] = {}
+
+    # --- WSGI entry point ---------------------------------------------------------------------------------
+
+    def __call__(self, environ: dict, start_response: StartResponse) -> Iterable[bytes]:
+        began = time.perf_counter()
+        method = environ.get("REQUEST_METHOD", "GET")
+        path = environ.get("PATH_INFO", "") or "/"
+        offered = environ.get("HTTP_X_REQUEST_ID", "")
+        request_id = offered if _REQUEST_ID.fullmatch(offered) else uuid.uuid4().hex
+        try:
+            response = self.route(method, path, environ.get("QUERY_STRING", ""))
+        except CarepgError as err:
+            if err.sqlstate is not None or isinstance(err, ServerUnavailable):
+                # A database error: its SQLSTATE (None when the client side failed), never a traceback.
+                level = log.warning if err.http_status >= 500 else log.info
+                level(
+                    "database error",
+                    extra={"fields": {"event": "db_error", "sqlstate": err.sqlstate, "error": type(err).__name__,
+                                      "detail": err.message, "request_id": request_id}},
+                )
+            response = problem(err, path, request_id)
+        except Exception:  # a bug: the one case that deserves a traceback in the log
+            log.exception("unhandled error", extra={"fields": {"event": "bug", "request_id": request_id}})
+            payload = {
+                "type": "about:blank",
+                "title": "Internal Server Error",
+                "status": 500,
+                "detail": f"unexpected error; the server log has it under request id {request_id}",
+                "instance": path,
+                "request_id": request_id,
+            }
+            response = json_response(500, payload, content_type="application/problem+json")
+        headers = [
+            *response.headers,
+            ("Content-Length", str(len(response.body))),
+            ("X-Request-Id", request_id),
+            ("X-Content-Type-Options", "nosniff"),
+        ]
+        start_response(f"{response.status} {HTTPStatus(response.status).phrase}", headers)
+        log.info(
+            "request",
+            extra={"fields": {"event": "access", "method": method, "path": path, "status": response.status,
+                              "duration_ms": round((time.perf_counter() - began) * 1000, 3),
+                              "request_id": request_id}},
+        )
+        return [b"" if method == "HEAD" else response.body]
+
+    # --- routing ------------------------------------------------------------------------------------------
+
+    def route(self, method: str, path: str, query: str) -> Response:
+        match = _WORKER_SHIFTS.fullmatch(path)
+        if match:
+            _only_get(method, path)
+            return self.worker_shifts(match.group(1), query)
+        if path == "/healthz":
+            _only_get(method, path)
+            return self.healthz()
+        if path == "/openapi.json":
+            _only_get(method, path)
+            return Response(200, self._file(OPENAPI), "application/json")
+        if path in _STATIC_FILES:
+            _only_get(method, path)
+            name, content_type = _STATIC_FILES[path]
+            headers = [("Content-Security-Policy", _PAGE_CSP)] if name.endswith(".html") else []
+            return Response(200, self._file(STATIC / name), content_type, headers)
+        raise NotFound(f"no such resource: {path} (see /openapi.json for the API)")
+
+    def _file(self, path: Path) -> bytes:
+        if path not in self._files:
+            self._files[path] = path.read_bytes()
+        return self._files[path]
+
+    # --- handlers -----------------------------------------------------------------------------------------
+
+    def healthz(self) -> Response:
+        def check(conn) -> bool:
+            return conn.execute(shifts.QUERIES["healthz"]).fetchone()[0]
+
+        if not self.db.run(check):
+            raise ServerUnavailable("the database answers, but this role may not execute shifts.available_shifts()")
+        return json_response(200, {"status": "ok"})
+
+    def worker_shifts(self, raw_id: str, query: str) -> Response:
+        worker_id = parse_worker_id(raw_id)
+        params = parse_query(query)
+        window = {
+            "start_from": shifts.parse_timestamp(params.get("from"), "from"),
+            "start_to": shifts.parse_timestamp(params.get("to"), "to"),
+        }
+        limit = parse_limit(params.get("limit"))
+        group = params.get("group")
+        if group is not None and group != "date":
+            raise InvalidInput(f"invalid group {group[:40]!r}: the only grouping is group=date")
+        if params.get("cursor"):
+            cursor.decode(params["cursor"])  # a tampered cursor is a 400 even while the database is away
+        page = self.db.run(
+            lambda conn: shifts.page(conn, worker_id, limit=limit, after=params.get("cursor") or None, **window)
+        )
+        body = page.as_json()
+        if group == "date":
+            body = group_by_date(body)
+        return json_response(200, body)
+
+
+# --- parsing the request ----------------------------------------------------------------------------------
+
+
+def _only_get(method: str, path: str) -> None:
+    if method not in ("GET", "HEAD"):
+        raise MethodNotAllowed(f"{method} is not allowed on {path}: use GET", ("GET", "HEAD"))
+
+
+def parse_worker_id(raw: str) -> int:
+    if not _WORKER_ID.fullmatch(raw) or not 1 <= int(raw) <= INT32_MAX:
+        raise InvalidInput(f"invalid worker id {raw[:40]!r}: it must be an integer from 1 to {INT32_MAX}")
+    return int(raw)
+
+
+def parse_query(query: str) -> dict[str, str]:
+    """The query string as a dict; unknown or repeated parameters are a 400 (a typo should not pass silently)."""
+    params: dict[str, str] = {}
+    for name, value in parse_qsl(query, keep_blank_values=True):
+        if name not in SHIFT_PARAMS:
+            raise InvalidInput(f"unknown parameter {name[:40]!r}: use {', '.join(SHIFT_PARAMS)}")
+        if name in params:
+            raise InvalidInput(f"parameter {name!r} given more than once")
+        params[name] = value
+    return params
+
+
+def parse_limit(raw: str | None) -> int:
+    if raw is None:
+        return DEFAULT_LIMIT
+    if not _LIMIT.fullmatch(raw) or not 1 <= int(raw) <= shifts.MAX_ROWS:
+        raise InvalidInput(f"invalid limit {raw[:40]!r}: it must be an integer from 1 to {shifts.MAX_ROWS}")
+    return int(raw)
+
+
+def group_by_date(body: dict) -> dict:
+    """The same page with its shifts grouped by the calendar date they start on (shifts stay in order)."""
+    dates: list[dict] = []
+    for shift in body["shifts"]:
+        day = shift["start"][:10]
+        if not dates or dates[-1]["date"] != day:
+            dates.append({"date": day, "shifts": []})
+        dates[-1]["shifts"].append(shift)
+    return {"worker_id": body["worker_id"], "dates": dates, "next_cursor": body["next_cursor"]}
+
+
+def make_app(database: Database | None = None) -> App:
+    return App(database)
+
+
+app = make_app()
+
+__all__ = ["App", "app", "make_app"]

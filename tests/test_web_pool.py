@@ -1,0 +1,53 @@
+"""The web app's connection handling (pool.py), in process against the real server."""
+
+from __future__ import annotations
+
+import pytest
+
+from carepg.errors import DatabaseTimeout, ServerUnavailable
+from carepg.web.pool import Database, Settings
+
+
+def test_connections_get_the_statement_timeout_and_prepare_at_once(db_url):
+    database = Database(lambda: Settings(url=db_url, statement_timeout_ms=1234))
+    try:
+        timeout, threshold = database.run(
+            lambda conn: (conn.execute("SHOW statement_timeout").fetchone()[0], conn.prepare_threshold)
+        )
+    finally:
+        database.close()
+    assert timeout == "1234ms"
+    assert threshold == 0
+
+
+def test_a_query_past_the_timeout_is_a_503_with_its_sqlstate(db_url):
+    database = Database(lambda: Settings(url=db_url, statement_timeout_ms=50))
+    try:
+        with pytest.raises(DatabaseTimeout) as err:
+            database.run(lambda conn: conn.execute("SELECT pg_sleep(1)"))
+    finally:
+        database.close()
+    assert err.value.sqlstate == "57014"
+    assert err.value.http_status == 503 and err.value.retry_after
+
+
+def test_a_pool_is_made_per_process(db_url, monkeypatch):
+    database = Database(lambda: Settings(url=db_url))
+    try:
+        parent = database.pool()
+        assert database.pool() is parent
+        monkeypatch.setattr("carepg.web.pool.os.getpid", lambda: -1)  # what a forked worker would see
+        child = database.pool()
+        assert child is not parent
+        assert database.run(lambda conn: conn.execute("SELECT 1").fetchone()[0]) == 1
+    finally:
+        parent.close()
+        database.close()
+
+
+@pytest.mark.parametrize("value", ["0", "-2", "many"])
+def test_bad_settings_are_a_deployment_error(monkeypatch, value):
+    monkeypatch.setenv("CAREPG_WEB_DATABASE_URL", "postgresql:///nowhere")
+    monkeypatch.setenv("CAREPG_WEB_POOL_SIZE", value)
+    with pytest.raises(ServerUnavailable, match="CAREPG_WEB_POOL_SIZE"):
+        Settings.from_env()

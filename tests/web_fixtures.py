@@ -1,0 +1,149 @@
+"""Fixtures for the HTTP tests: a seeded database and a real `carepg serve` process (granian) on loopback.
+
+Loaded as a pytest plugin from conftest.py. The server is the production one, started the way a user starts it,
+and talks to the session's PostgreSQL cluster as the carepg_api role.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import http.client
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from carepg import migrations, seed, shifts
+
+WEB_DB = "carepg_web"
+SEED_SHIFTS = 60_000  # about 1,000 available shifts per deterministic worker: many pages
+SEED = 1
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclasses.dataclass
+class Reply:
+    status: int
+    headers: dict[str, str]  # lower-case names
+    body: bytes
+
+    def json(self):
+        return json.loads(self.body)
+
+
+@dataclasses.dataclass
+class Server:
+    """A running `carepg serve`: its base URL, its stderr (the JSON access log) and its process."""
+
+    host: str
+    port: int
+    log_path: Path
+    process: subprocess.Popen
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def request(self, path: str, method: str = "GET", headers: dict[str, str] | None = None) -> Reply:
+        conn = http.client.HTTPConnection(self.host, self.port, timeout=30)
+        try:
+            conn.request(method, path, headers=headers or {})
+            resp = conn.getresponse()
+            return Reply(resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read())
+        finally:
+            conn.close()
+
+    def log_lines(self) -> list[dict]:
+        """Every line the server wrote to stderr, parsed (a line that is not JSON fails the test)."""
+        return [json.loads(line) for line in self.log_path.read_text().splitlines() if line.strip()]
+
+
+@contextlib.contextmanager
+def run_server(database_url: str, tmp: Path, **env: str) -> Iterator[Server]:
+    """`carepg serve` on a free loopback port, pointed at database_url; stopped (SIGTERM) afterwards."""
+    port = free_port()
+    log_path = tmp / f"serve-{port}.log"
+    environment = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "PYTHONUNBUFFERED": "1",
+        **env,
+    }
+    environment.pop("CAREPG_WEB_DATABASE_URL", None)
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "carepg", "serve", "--port", str(port), "--workers", "1", "--threads", "4"],
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+            env=environment,
+        )
+    server = Server("127.0.0.1", port, log_path, process)
+    try:
+        _wait_for_port(server)
+        yield server
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def _wait_for_port(server: Server) -> None:
+    deadline = time.monotonic() + 30
+    while True:
+        if server.process.poll() is not None:
+            raise RuntimeError(f"carepg serve exited with {server.process.returncode}: {server.log_path.read_text()}")
+        try:
+            socket.create_connection((server.host, server.port), timeout=1).close()
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"carepg serve did not listen on {server.port}: {server.log_path.read_text()}")
+            time.sleep(0.05)
+
+
+@dataclasses.dataclass
+class WebDatabase:
+    url: str  # as the owner (postgres), for checking answers directly
+    workers: dict[str, int]  # profession -> deterministic worker id
+
+
+def prepare_database(url: str) -> dict[str, int]:
+    """Migrate, seed the small deterministic challenge data, refresh; the deterministic workers."""
+    migrations.upgrade(url)
+    with psycopg.connect(url, autocommit=True) as conn:
+        workers, _ = seed.seed(conn, shifts=SEED_SHIFTS, seed=SEED)
+        shifts.refresh(conn, concurrently=False)
+    return dict(workers)
+
+
+@pytest.fixture(scope="session")
+def web_db(pg_server) -> WebDatabase:
+    """One migrated and seeded database for all HTTP tests (they only read)."""
+    admin = f"postgresql://postgres@/postgres?host={pg_server.host}&port={pg_server.port}"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {WEB_DB} WITH (FORCE)")
+        conn.execute(f"CREATE DATABASE {WEB_DB}")
+    url = f"postgresql://postgres@/{WEB_DB}?host={pg_server.host}&port={pg_server.port}"
+    return WebDatabase(url=url, workers=prepare_database(url))
+
+
+@pytest.fixture(scope="session")
+def web_server(web_db: WebDatabase, tmp_path_factory) -> Iterator[Server]:
+    with run_server(web_db.url, tmp_path_factory.mktemp("web")) as server:
+        yield server
