@@ -443,10 +443,11 @@ BEGIN
     ELSE
         REFRESH MATERIALIZED VIEW shifts.eligible_pair;
     END IF;
-    DELETE FROM shifts.eligibility_patch AS p
-    WHERE pg_visible_in_snapshot(p.patched_by, seen) OR p.patched_by = me;
+    -- State row before patch rows: the order writers lock them in, so the two never deadlock.
     UPDATE shifts.eligibility_state AS s SET stale_by = NULL
     WHERE s.stale_by IS NOT NULL AND (pg_visible_in_snapshot(s.stale_by, seen) OR s.stale_by = me);
+    DELETE FROM shifts.eligibility_patch AS p
+    WHERE pg_visible_in_snapshot(p.patched_by, seen) OR p.patched_by = me;
 END
 $$;
 

@@ -48,6 +48,11 @@ class World:
                 'SELECT id, start, "end", profession::text, is_deleted, facility_id, worker_id FROM "Shift"')],
         )  # fmt: skip
 
+    def eligible_facilities(self, worker_id: int) -> set[int]:
+        """Active facilities whose every required document the worker holds (activity of the worker aside)."""
+        held = self.held.get(worker_id, set())
+        return {f for f, active in self.facilities.items() if active and self.required.get(f, set()) <= held}
+
     def available(self, worker_id: int, start_from=None, start_to=None) -> list[int]:
         """The shift ids available to the worker, ordered by (start, id). KeyError for an unknown worker."""
         active, profession = self.workers[worker_id]
