@@ -86,6 +86,12 @@ def test_window_options(cli, seeded):
     assert starts and all("2023-02-10T" <= s < "2023-02-11" for s in starts)
 
 
+def test_from_now_hides_shifts_that_already_started(cli, seeded):
+    assert json.loads(cli("shifts", "101", "--json").stdout)["shifts"]  # the seed's shifts are in 2023
+    result = cli("shifts", "101", "--json", "--from", "now")
+    assert result.exit_code == 0 and json.loads(result.stdout)["shifts"] == []
+
+
 def test_unknown_worker(cli, seeded):
     result = cli("shifts", "424242")
     assert result.exit_code == 3

@@ -78,7 +78,7 @@ def test_up_down_up_on_an_empty_database(empty_db_url):
     assert migrated["views"] == ["eligible_pair"]
     public_api = [f for f in migrated["functions"] if not f.startswith("_")]
     assert public_api == ["available_shifts", "count_available_shifts", "docs_ok", "eligible_facility_ids",
-                          "refresh_eligibility"]  # fmt: skip
+                          "refresh_eligibility", "schedule_refresh", "unschedule_refresh"]  # fmt: skip
     assert len(migrated["indexes"]) == 6
     assert len(migrated["triggers"]) == 14
     assert migrations.current(empty_db_url) == migrations.head()

@@ -6,10 +6,14 @@ runs one or two named queries, and prints. User errors are one line on stderr an
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import json
 import os
+import signal
 import sys
+import threading
+import time
 from collections.abc import Callable
 from typing import Annotated, TypeVar
 
@@ -155,14 +159,58 @@ def refresh(
     concurrently: Annotated[
         bool, typer.Option("--concurrently/--blocking", help="CONCURRENTLY never blocks readers.")
     ] = True,
+    every: Annotated[
+        float | None, typer.Option("--every", help="Keep refreshing every SECONDS until Ctrl-C or SIGTERM.")
+    ] = None,
+    schedule: Annotated[
+        str | None, typer.Option("--schedule", help="Install a pg_cron job instead, e.g. '*/5 * * * *'.")
+    ] = None,
+    unschedule: Annotated[bool, typer.Option("--unschedule", help="Remove the pg_cron job.")] = False,
 ) -> None:
-    """Recompute the eligible worker-facility pairs."""
-    import time
-
+    """Fold recent eligibility changes into the view (answers are exact either way; this is housekeeping)."""
+    if sum(x is not None and x is not False for x in (every, schedule, unschedule or None)) > 1:
+        raise InvalidInput("choose one of --every, --schedule and --unschedule")
     with _connect() as conn:
-        began = time.perf_counter()
-        shifts_mod.refresh(conn, concurrently=concurrently)
-    out.print(f"refreshed shifts.eligible_pair in {time.perf_counter() - began:.2f} s", markup=False)
+        if schedule is not None:
+            job = shifts_mod.schedule_refresh(conn, schedule)
+            out.print(f"pg_cron job {job} refreshes shifts.eligible_pair on '{schedule}'", markup=False)
+        elif unschedule:
+            removed = shifts_mod.unschedule_refresh(conn)
+            out.print("pg_cron job removed" if removed else "no pg_cron job to remove", markup=False)
+        elif every is not None:
+            if every <= 0:
+                raise InvalidInput(f"invalid --every {every}: it must be a positive number of seconds")
+            _refresh_loop(conn, every, concurrently)
+        else:
+            began = time.perf_counter()
+            shifts_mod.refresh(conn, concurrently=concurrently)
+            out.print(f"refreshed shifts.eligible_pair in {time.perf_counter() - began:.2f} s", markup=False)
+
+
+def _refresh_loop(conn, seconds: float, concurrently: bool) -> None:
+    """Refresh on a fixed cadence, one log line per run; a failed run is logged and retried next time."""
+    stop = threading.Event()
+    previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    err.print(f"refreshing every {seconds:g} s (Ctrl-C or SIGTERM stops)", markup=False)
+    try:
+        while not stop.is_set():
+            began = time.perf_counter()
+            stamp = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+            try:
+                if conn.closed:
+                    conn = _connect()
+                shifts_mod.refresh(conn, concurrently=concurrently)
+                err.print(f"{stamp} refreshed in {time.perf_counter() - began:.3f} s", markup=False)
+            except CarepgError as exc:
+                err.print(f"{stamp} refresh failed: {exc.message}", markup=False)
+                conn.close()
+            stop.wait(max(0.0, seconds - (time.perf_counter() - began)))
+    except KeyboardInterrupt:
+        pass
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        conn.close()
+    err.print("stopped", markup=False)
 
 
 # --- the question ------------------------------------------------------------------------------------------

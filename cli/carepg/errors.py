@@ -1,6 +1,6 @@
 """User-facing errors, and the one place where SQLSTATEs become messages, exit codes and HTTP statuses.
 
-Our SQL raises its own SQLSTATEs (class `CP`, see sql/migrations/*_available_shifts.sql): the Python side never
+Our SQL raises its own SQLSTATEs (class `CP`, listed at the top of each migration that raises them): the Python side never
 matches on message text. Every error a user can cause becomes a `CarepgError` carrying one line that says what
 was wrong and how to fix it; the CLI prints that line and exits non-zero, the web app turns it into a
 problem+json body with the class's `http_status`, `title` and `slug` (and `Retry-After` when it has one).
@@ -63,6 +63,15 @@ class Conflict(CarepgError):
     slug = "conflict"
 
 
+class Unsupported(CarepgError):
+    """The server lacks something this needs (e.g. pg_cron for a scheduled refresh)."""
+
+    exit_code = 6
+    http_status = 501
+    title = "Not supported by this server"
+    slug = "unsupported"
+
+
 class ServerUnavailable(CarepgError):
     """No server to talk to (unreachable, cannot be started, no binaries, no free connection in time)."""
 
@@ -95,6 +104,7 @@ SQLSTATE_ERRORS: dict[str, type[CarepgError]] = {
     "CP404": NotFound,  # unknown worker
     "CP400": InvalidInput,  # an argument out of range (max_rows, window, cursor half)
     "CP409": Conflict,  # the database is not in a state that allows this (e.g. seeding a non-empty db)
+    "CP501": Unsupported,  # the server lacks a feature (pg_cron)
     "22007": InvalidInput,  # invalid_datetime_format
     "22008": InvalidInput,  # datetime_field_overflow
     "22003": InvalidInput,  # numeric_value_out_of_range

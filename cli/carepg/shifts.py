@@ -39,16 +39,18 @@ class Page:
 
 
 def parse_timestamp(value: str | None, what: str) -> dt.datetime | None:
-    """ISO 8601 date or date-time (no time zone: the challenge stores naive UTC timestamps)."""
+    """ISO 8601 date or date-time, or `now` (no time zone: the challenge stores naive UTC timestamps)."""
     if value is None or value == "":
         return None
+    if value.strip().lower() == "now":
+        return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
     try:
         parsed = dt.datetime.fromisoformat(value)
         if parsed.tzinfo is not None:
             # OverflowError: an offset that moves year 1 or 9999 out of range.
             parsed = parsed.astimezone(dt.timezone.utc).replace(tzinfo=None)
     except (ValueError, OverflowError):
-        raise InvalidInput(f"invalid {what} {value!r}: use YYYY-MM-DD or YYYY-MM-DDTHH:MM[:SS]") from None
+        raise InvalidInput(f"invalid {what} {value!r}: use YYYY-MM-DD, YYYY-MM-DDTHH:MM[:SS] or now") from None
     return parsed
 
 
@@ -101,6 +103,17 @@ def count(
 def refresh(conn: psycopg.Connection, *, concurrently: bool = True) -> None:
     with db.translated_errors():
         conn.execute(QUERIES["refresh_eligibility"], {"concurrent": concurrently})
+
+
+def schedule_refresh(conn: psycopg.Connection, schedule: str) -> int:
+    """Install the pg_cron job; Unsupported (CP501) says what the server lacks."""
+    with db.translated_errors():
+        return conn.execute(QUERIES["schedule_refresh"], {"schedule": schedule}).fetchone()[0]
+
+
+def unschedule_refresh(conn: psycopg.Connection) -> bool:
+    with db.translated_errors():
+        return conn.execute(QUERIES["unschedule_refresh"], {}).fetchone()[0]
 
 
 def deterministic_workers(conn: psycopg.Connection) -> list[dict]:

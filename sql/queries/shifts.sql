@@ -23,6 +23,14 @@ SELECT shifts.count_available_shifts(
 -- Recompute the eligible-pairs view.
 SELECT shifts.refresh_eligibility(concurrent => %(concurrent)s::boolean)
 
+-- name: schedule_refresh
+-- Install (or replace) the pg_cron job that refreshes the view.
+SELECT shifts.schedule_refresh(schedule => %(schedule)s::text)
+
+-- name: unschedule_refresh
+-- Remove that job.
+SELECT shifts.unschedule_refresh()
+
 -- name: deterministic_workers
 -- The challenge seed's three all-document workers, by the names its seed gives them.
 SELECT id, profession::text AS profession, name
