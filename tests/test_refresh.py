@@ -6,7 +6,6 @@ import os
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -92,11 +91,8 @@ def test_schedule_installs_a_pg_cron_job_where_pg_cron_is_loaded(monkeypatch):
     bindir = cluster.find_bindir()
     if not _pg_cron_installed(bindir):
         pytest.skip(f"pg_cron is not installed for the server in {bindir} (Debian: postgresql-15-cron)")
-    home = Path(tempfile.mkdtemp(prefix="carepg-cron-"))
-    server = cluster.Cluster(home, tcp=False, settings={
-        "shared_preload_libraries": "pg_cron", "cron.database_name": "postgres", "fsync": "off"})  # fmt: skip
-    try:
-        server.up()
+    settings = {"shared_preload_libraries": "pg_cron", "cron.database_name": "postgres", "fsync": "off"}
+    with cluster.temporary("carepg-cron-", settings=settings) as server:
         url = server.url("postgres")
         migrations.upgrade(url)
         monkeypatch.setenv("DATABASE_URL", url)
@@ -109,6 +105,3 @@ def test_schedule_installs_a_pg_cron_job_where_pg_cron_is_loaded(monkeypatch):
         with psycopg.connect(url) as conn:
             assert conn.execute("SELECT count(*) FROM cron.job").fetchone()[0] == 1
         assert runner.invoke(app, ["refresh", "--unschedule"]).stdout.strip() == "pg_cron job removed"
-    finally:
-        server.destroy()
-        home.rmdir()

@@ -5,9 +5,7 @@ This test owns a small cluster of its own, so stopping it disturbs no other test
 
 from __future__ import annotations
 
-import tempfile
 import time
-from pathlib import Path
 
 import pytest
 
@@ -18,14 +16,8 @@ from web_fixtures import free_port, prepare_database, run_server
 
 @pytest.fixture
 def own_cluster():
-    home = Path(tempfile.mkdtemp(prefix="carepg-outage-"))
-    server = cluster.Cluster(home, tcp=False, port=free_port(), settings=FAST_SETTINGS)
-    server.up()
-    try:
+    with cluster.temporary("carepg-outage-", port=free_port(), settings=FAST_SETTINGS) as server:
         yield server
-    finally:
-        server.destroy()
-        home.rmdir()
 
 
 def wait_for_status(server, path: str, status: int, *, within: float = 60.0):

@@ -15,6 +15,7 @@ lives in /var/tmp/carepg-<hash of home>/ instead and `<home>/cluster` is a symli
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import glob
 import hashlib
@@ -25,7 +26,9 @@ import shutil
 import socket
 import stat
 import subprocess
+import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from .errors import ServerUnavailable
@@ -373,6 +376,19 @@ class Cluster:
             if time.monotonic() > deadline:
                 raise ServerUnavailable(f"the local cluster in {self.data_dir} did not come up")
             time.sleep(0.05)
+
+
+@contextlib.contextmanager
+def temporary(prefix: str = "carepg-", **options) -> Iterator[Cluster]:
+    """A throw-away cluster (unix socket only unless tcp=True) in a new temp dir, deleted on exit."""
+    home = Path(tempfile.mkdtemp(prefix=prefix))
+    server = Cluster(home, **{"tcp": False, **options})
+    try:
+        server.up()
+        yield server
+    finally:
+        server.destroy()
+        shutil.rmtree(home, ignore_errors=True)
 
 
 def _port_taken(port: int) -> bool:
