@@ -238,6 +238,13 @@ def demo(
             out.print(_shift_table(page))
 
 
+# --- price transparency (issue 6) ----------------------------------------------------------------------------
+
+from .mrf.cli import mrf_app  # noqa: E402  (after handles_errors, which it uses)
+
+app.add_typer(mrf_app, name="mrf")
+
+
 def main() -> None:
     app()
 

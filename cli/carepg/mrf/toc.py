@@ -1,0 +1,538 @@
+"""Reading a table of contents (TOC) as a stream: decompress, parse, de-duplicate, in bounded memory.
+
+Two parsers feed one `Collector`:
+
+* the line path, for the layout of Anthem's real file (a header line ending `"reporting_structure":[`, then one
+  structure per line). A line of the exact form `{"reporting_plans":[...],"in_network_files":[...]}` is split
+  with two byte searches; the file list (the part repeated tens of millions of times) is identified by its
+  length and a hash of its raw bytes and only parsed the first time those bytes are seen. Other one-line
+  structures (keys in another order, spaces, `allowed_amount_file`) go through `json.loads`.
+* the general path (ijson, C backend): as soon as a line is not a complete structure (pretty-printed,
+  minified on one line, a header it cannot read, a trailer), the rest of the stream goes to ijson, prefixed with
+  the few bytes that put the parser back where the line path stood. Nothing is read twice.
+
+Both paths hand the collector the same decoded values, so every valid layout gives the same answer.
+"""
+
+from __future__ import annotations
+
+import json
+import queue
+import threading
+import urllib.parse
+import zlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+import ijson
+
+from ..errors import InvalidInput
+
+try:  # isal's igzip is 2-4x faster than zlib at inflating; zlib is the fallback.
+    from isal import isal_zlib as _inflate
+
+    INFLATE = "isal"
+except ImportError:  # pragma: no cover - isal is a dependency; kept for odd platforms
+    _inflate = zlib  # type: ignore[assignment]
+    INFLATE = "zlib"
+
+MAX_OUT = 8 << 20  # decompressed bytes per inflate call (bounds memory on highly compressible input)
+MAX_LINE = 64 << 20  # a longer "line" is not the one-structure-per-line layout: hand over to ijson
+TOP_SCALARS = ("reporting_entity_name", "reporting_entity_type", "last_updated_on", "version")
+RATES_KEYS = {"in_network", "provider_references", "out_of_network"}
+LOOKUP_KEYS = {"In-Network Negotiated Rates Files", "Out-of-Network Allowed Amounts Files"}
+
+
+class BadInput(InvalidInput):
+    """The bytes are not a readable table of contents (truncated gzip, corrupt JSON, another document)."""
+
+
+# --- decompression -------------------------------------------------------------------------------------------
+
+
+class Inflater:
+    """Gzip (any number of members) or plain JSON, detected from the first bytes, as a stream of raw chunks."""
+
+    def __init__(self, chunks: Iterator[bytes], position: Callable[[], int]) -> None:
+        self.chunks = chunks
+        self.position = position  # compressed bytes read so far (for error messages)
+        self.raw_bytes = 0
+        self.gzip = False
+
+    def __iter__(self) -> Iterator[bytes]:
+        first = b""
+        for block in self.chunks:
+            first += block
+            if len(first) >= 2:
+                break
+        if not first:
+            raise BadInput("the source is empty (0 bytes)")
+        if first[:2] != b"\x1f\x8b":
+            self.raw_bytes += len(first)
+            yield first
+            for block in self.chunks:
+                self.raw_bytes += len(block)
+                yield block
+            return
+        self.gzip = True
+        yield from self._inflate(first)
+
+    def _inflate(self, first: bytes) -> Iterator[bytes]:
+        d = _inflate.decompressobj(wbits=31)
+        fed = False  # has the current member received input?
+        pending = first
+        while True:
+            data = pending
+            while data:
+                try:
+                    out = d.decompress(data, MAX_OUT)
+                except (zlib.error, OSError, ValueError) as exc:
+                    raise BadInput(
+                        f"corrupt gzip data before compressed byte {self.position():,} "
+                        f"(after {self.raw_bytes:,} decompressed bytes): {exc}"
+                    ) from None
+                fed = True
+                if out:
+                    self.raw_bytes += len(out)
+                    yield out
+                if d.eof:  # another gzip member may follow (concatenated .gz files are valid gzip)
+                    data = d.unused_data
+                    d = _inflate.decompressobj(wbits=31)
+                    fed = False
+                else:
+                    data = d.unconsumed_tail
+            pending = next(self.chunks, None)
+            if pending is None:
+                break
+        if fed and not d.eof:
+            raise BadInput(
+                f"truncated gzip: the compressed stream ends at byte {self.position():,} "
+                f"({self.raw_bytes:,} bytes decompressed) before the end of the gzip member"
+            )
+
+
+def threaded(chunks: Iterator[bytes], depth: int = 8) -> Iterator[bytes]:
+    """Run a chunk producer (read + inflate, both release the GIL) in a thread, `depth` chunks ahead."""
+    q: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+    done = object()
+
+    def produce() -> None:
+        try:
+            for block in chunks:
+                while not stop.is_set():
+                    try:
+                        q.put(block, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            q.put(done)
+        except BaseException as exc:  # handed to the consumer, raised there
+            q.put(exc)
+
+    worker = threading.Thread(target=produce, name="carepg-mrf-inflate", daemon=True)
+    worker.start()
+    try:
+        while True:
+            item = q.get()
+            if item is done:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        worker.join(timeout=5)
+
+
+# --- what both parsers produce -------------------------------------------------------------------------------
+
+
+@dataclass
+class FileInfo:
+    file_id: int
+    url: str
+    descriptions: list[str]
+    url_hashes: set[int]
+    in_network: bool = False
+    allowed_amount: bool = False
+
+
+@dataclass
+class Collector:
+    """De-duplicates files and file lists; streams one row per reporting_plans entry to `plan_sink`."""
+
+    plan_sink: Callable[[tuple], None]
+    entity: dict = field(default_factory=dict)
+    files: dict[str, FileInfo] = field(default_factory=dict)
+    sets: dict[tuple[int, ...], int] = field(default_factory=dict)
+    set_uses: list[int] = field(default_factory=list)
+    raw_lists: dict[tuple[int, int], int] = field(default_factory=dict)
+    structures: int = 0
+    plan_links: int = 0
+    file_links: int = 0
+    raw_hits: int = 0
+
+    # -- files ----------------------------------------------------------------------------------------------
+
+    def _file(self, entry: object, in_network: bool) -> int:
+        if not isinstance(entry, dict) or not isinstance(entry.get("location"), str):
+            raise BadInput(
+                f"reporting_structure[{self.structures}]: a file entry has no location string: {_short(entry)}"
+            )
+        url = entry["location"]
+        key = file_key(url)
+        info = self.files.get(key)
+        if info is None:
+            info = self.files[key] = FileInfo(len(self.files) + 1, url, [], set())
+        description = entry.get("description")
+        if isinstance(description, str) and description not in info.descriptions:
+            info.descriptions.append(description)
+        info.url_hashes.add(hash(url))
+        if in_network:
+            info.in_network = True
+        else:
+            info.allowed_amount = True
+        return info.file_id
+
+    def _set(self, in_network: object, allowed: object) -> int:
+        ids: set[int] = set()
+        if in_network is not None:
+            if not isinstance(in_network, list):
+                raise BadInput(f"reporting_structure[{self.structures}]: in_network_files is not an array")
+            for entry in in_network:
+                ids.add(self._file(entry, True))
+            self.file_links += len(in_network)
+        if allowed is not None:
+            ids.add(self._file(allowed, False))
+            self.file_links += 1
+        members = tuple(sorted(ids))
+        set_id = self.sets.get(members)
+        if set_id is None:
+            set_id = self.sets[members] = len(self.sets) + 1
+            self.set_uses.append(0)
+        return set_id
+
+    # -- structures -------------------------------------------------------------------------------------------
+
+    def _plans(self, plans: object, set_id: int) -> None:
+        if not isinstance(plans, list):
+            raise BadInput(
+                f"not a table of contents: reporting_structure[{self.structures}] has no reporting_plans array"
+            )
+        order = self.structures
+        for plan in plans:
+            if not isinstance(plan, dict) or not isinstance(plan.get("plan_name"), str):
+                raise BadInput(f"reporting_structure[{order}]: a reporting_plans entry has no plan_name: {_short(plan)}")
+            self.plan_sink(
+                (
+                    order,
+                    set_id,
+                    plan["plan_name"],
+                    _lower(plan.get("plan_id_type")),
+                    _text(plan.get("plan_id")),
+                    _lower(plan.get("plan_market_type")),
+                    _text(plan.get("issuer_name")),
+                    _text(plan.get("plan_sponsor_name")),
+                )
+            )
+        self.plan_links += len(plans)
+        self.set_uses[set_id - 1] += 1
+        self.structures += 1
+
+    def structure(self, obj: object) -> None:
+        """A decoded reporting_structure element (general path)."""
+        if not isinstance(obj, dict) or "reporting_plans" not in obj:
+            raise BadInput(
+                f"not a table of contents: reporting_structure[{self.structures}] is not a reporting structure: "
+                f"{_short(obj)}"
+            )
+        set_id = self._set(obj.get("in_network_files"), obj.get("allowed_amount_file"))
+        self._plans(obj["reporting_plans"], set_id)
+
+    def structure_raw(self, plans: object, files_raw: bytes) -> None:
+        """Fast path: the plans decoded, the in_network_files array still as raw bytes."""
+        key = (len(files_raw), hash(files_raw))
+        set_id = self.raw_lists.get(key)
+        if set_id is None:
+            set_id = self.raw_lists[key] = self._set(json.loads(files_raw), None)
+        else:
+            self.raw_hits += 1
+            # Same bytes, same entries: count the links without decoding them again.
+            self.file_links += _count_entries(files_raw)
+        self._plans(plans, set_id)
+
+    def top(self, key: str, value: object) -> None:
+        if key in RATES_KEYS:
+            raise BadInput(f"not a table of contents: top-level key {key!r} belongs to a rates file (in-network or allowed amounts)")
+        if key in LOOKUP_KEYS:
+            raise BadInput(f"not a table of contents: this is an EIN-lookup document; load it with `carepg mrf lookup`")
+        if key in TOP_SCALARS and isinstance(value, str | int | float):
+            self.entity[key] = str(value)
+
+
+def _count_entries(files_raw: bytes) -> int:
+    # Every entry of a file list is an object with a "location" key, which occurs nowhere else unescaped.
+    return files_raw.count(b'"location"')
+
+
+def file_key(url: str) -> str:
+    """The same file whatever host or signature serves it: the URL path without scheme, host and query."""
+    parts = urllib.parse.urlsplit(url.strip())
+    if parts.scheme and parts.netloc:
+        return parts.path.lstrip("/") or url
+    return url.split("?", 1)[0].lstrip("/")
+
+
+def _lower(value: object) -> str | None:
+    return None if value is None else str(value).lower()
+
+
+def _text(value: object) -> str | None:
+    return None if value is None else str(value)
+
+
+def _short(value: object) -> str:
+    text = json.dumps(value)[:80] if not isinstance(value, bytes) else repr(value[:80])
+    return text
+
+
+# --- the parsers ---------------------------------------------------------------------------------------------
+
+LINE_PREFIX = b'{"reporting_plans":['
+SEPARATOR = b'],"in_network_files":['
+HEADER_END = b'"reporting_structure":['
+
+
+class Parser:
+    """Feed decompressed chunks; the line path runs until the layout breaks, then ijson takes the rest."""
+
+    def __init__(self, collector: Collector) -> None:
+        self.c = collector
+        self.mode = "line"
+        self.offset = 0  # decompressed bytes before the current buffer
+        self.header_done = False
+        self.after_comma = False  # line path: did the previous structure end with ','?
+        self.fallback_reason = ""
+        self.line_structures = 0  # structures read by the line path
+        self._ijson: _IjsonFeed | None = None
+
+    def run(self, chunks: Iterator[bytes]) -> None:
+        buf = b""
+        pos = 0
+        for chunk in chunks:
+            if self._ijson is not None:
+                self._ijson.feed(chunk)
+                continue
+            buf = buf[pos:] + chunk if pos < len(buf) else chunk
+            self.offset += pos
+            pos = self._lines(buf)
+            if self._ijson is None and len(buf) - pos > MAX_LINE:
+                self._switch(buf, pos, f"a line longer than {MAX_LINE >> 20} MiB at byte {self.offset + pos:,}")
+        if self._ijson is None:
+            # End of input in the line path: what is left (the trailer, or nothing) goes to ijson to be judged.
+            self._switch(buf, pos, "end of input")
+        self._ijson.close()
+        if self.c.structures > self.line_structures:
+            self.mode = "ijson" if self.line_structures == 0 else "line+ijson"
+
+    def _lines(self, buf: bytes) -> int:
+        """Handle every complete line of buf; return where the unhandled rest starts."""
+        pos = 0
+        find = buf.find
+        collector = self.c
+        while True:
+            nl = find(b"\n", pos)
+            if nl < 0:
+                return pos
+            end = nl
+            if end > pos and buf[end - 1] == 13:  # \r\n
+                end -= 1
+            if not self.header_done:
+                resume = self._header(buf, pos, end)
+                if resume < 0:
+                    return len(buf)
+                pos = resume if resume < nl else nl + 1
+                continue
+            # The fast path: {"reporting_plans":[...],"in_network_files":[...]} and an optional comma.
+            comma = buf[end - 1] == 44 if end > pos else False
+            close = end - 1 if comma else end
+            if not self.after_comma and collector.structures and end > pos:
+                self._switch(buf, pos, "missing comma between structures")
+                return len(buf)
+            if buf.startswith(LINE_PREFIX, pos) and buf[close - 2 : close] == b"]}":
+                sep = find(SEPARATOR, pos, close)
+                if sep > 0:
+                    try:
+                        plans = json.loads(buf[pos + len(LINE_PREFIX) - 1 : sep + 1])
+                        # The plans part parsed as an array, so the separator sits at the structure's top
+                        # level; the files part is decoded (once per distinct byte string) by structure_raw.
+                        if isinstance(plans, list):
+                            collector.structure_raw(plans, buf[sep + len(SEPARATOR) - 1 : close - 1])
+                            self.after_comma = comma
+                            pos = nl + 1
+                            continue
+                    except ValueError:
+                        pass  # e.g. another key after in_network_files: the general line path below decides
+            # Any other complete one-line structure.
+            stripped = buf[pos:close].strip()
+            if stripped.startswith(b"{") and stripped.endswith(b"}"):
+                try:
+                    obj = json.loads(stripped)
+                except ValueError:
+                    obj = None
+                if isinstance(obj, dict):
+                    collector.structure(obj)
+                    self.after_comma = comma
+                    pos = nl + 1
+                    continue
+            if not stripped and not comma:  # blank line
+                pos = nl + 1
+                continue
+            self._switch(buf, pos, f"line at byte {self.offset + pos:,} is not one whole structure")
+            return len(buf)
+
+    def _header(self, buf: bytes, pos: int, end: int) -> int:
+        """First line: `{...,"reporting_structure":[`, perhaps followed by the first structure.
+
+        Returns where the line path goes on (the end of the header), or -1 when ijson took over.
+        """
+        at = buf.find(HEADER_END, pos, end)
+        fields = None
+        if at >= 0:
+            try:
+                fields = json.loads(buf[pos : at + len(HEADER_END)] + b"]}")
+            except ValueError:
+                fields = None
+        if not isinstance(fields, dict):
+            self._switch(buf, pos, "the first line is not a table-of-contents header")
+            return -1
+        for key, value in fields.items():
+            self.c.top(key, value)
+        self.header_done = True
+        return at + len(HEADER_END)
+
+    def _switch(self, buf: bytes, pos: int, reason: str) -> None:
+        """Hand everything from buf[pos:] on to ijson, in the state the line path reached."""
+        self.fallback_reason = reason
+        self.line_structures = self.c.structures
+        if not self.header_done:
+            prefix, skip_first = b"", False
+        elif self.after_comma:
+            prefix, skip_first = b'{"reporting_structure":[null,', True
+        elif self.c.structures:
+            prefix, skip_first = b'{"reporting_structure":[null', True
+        else:
+            prefix, skip_first = b'{"reporting_structure":[', False
+        self._ijson = _IjsonFeed(self.c, prefix, skip_first, stream_offset=self.offset + pos)
+        self._ijson.feed(buf[pos:])
+
+
+class _IjsonFeed:
+    """Push-style ijson over the rest of the stream, building each reporting_structure element."""
+
+    def __init__(self, collector: Collector, prefix: bytes, skip_first: bool, stream_offset: int) -> None:
+        self.c = collector
+        self.events: list = []
+        self.coro = ijson.parse_coro(_sink(self.events), use_float=True)
+        self.skip_first = skip_first
+        self.base = stream_offset - len(prefix)  # stream offset of the first byte fed
+        self.fed = 0
+        self.seen_structures = False
+        self.top_object = None  # True once the document opened with '{'
+        self.items = 0
+        self.builder: ijson.ObjectBuilder | None = None
+        if prefix:
+            self._send(prefix)
+
+    def feed(self, data: bytes) -> None:
+        for start in range(0, len(data), 1 << 20):
+            self._send(data[start : start + (1 << 20)])
+
+    def _send(self, data: bytes) -> None:
+        if not data:
+            return
+        try:
+            self.coro.send(data)
+        except ijson.common.JSONError as exc:
+            raise self._error(exc, len(data)) from None
+        self.fed += len(data)
+        self._drain()
+
+    def close(self) -> None:
+        try:
+            self.coro.close()
+        except ijson.common.JSONError as exc:
+            raise self._error(exc, 0) from None
+        self._drain()
+        if self.top_object is None:
+            raise BadInput("not a table of contents: the input holds no JSON value")
+        if not self.seen_structures:
+            raise BadInput("not a table of contents: no reporting_structure array in the document")
+
+    def _error(self, exc: Exception, block: int) -> BadInput:
+        first = max(self.base + self.fed, 0)
+        detail = str(exc).strip().splitlines()
+        message = detail[0] if detail else type(exc).__name__
+        context = detail[1].strip()[:60] if len(detail) > 1 else ""
+        if not block:
+            return BadInput(f"corrupt JSON: the document ends early, at decompressed byte {first:,} ({message})")
+        return BadInput(
+            f"corrupt JSON in decompressed bytes {first:,}-{first + block:,}: {message}"
+            + (f" near {context!r}" if context else "")
+        )
+
+    def _drain(self) -> None:
+        c = self.c
+        for prefix, event, value in self.events:
+            if self.builder is not None:
+                self.builder.event(event, value)
+                if event in ("end_map", "end_array") and prefix == "reporting_structure.item":
+                    c.structure(self.builder.value)
+                    self.builder = None
+                continue
+            if prefix == "reporting_structure.item":
+                first = self.items == 0
+                self.items += 1
+                if event == "start_map":
+                    self.builder = ijson.ObjectBuilder()
+                    self.builder.event(event, value)
+                elif first and self.skip_first and event == "null":
+                    continue
+                else:
+                    raise BadInput(
+                        f"not a table of contents: reporting_structure[{c.structures}] is not an object ({event})"
+                    )
+            elif prefix == "":
+                if event == "start_map":
+                    self.top_object = True
+                elif event in ("start_array", "string", "number", "boolean", "null") and self.top_object is None:
+                    raise BadInput(f"not a table of contents: the document is a JSON {event.replace('start_', '')}, not an object")
+            elif prefix == "reporting_structure":
+                if event == "start_array":
+                    self.seen_structures = True
+                elif event not in ("end_array",):
+                    raise BadInput("not a table of contents: reporting_structure is not an array")
+            elif "." not in prefix:
+                if event == "map_key":
+                    pass
+                elif event in ("string", "number"):
+                    c.top(prefix, value)
+            if prefix == "" and event == "map_key":
+                c.top(value, None)
+                self.top_object = True
+        self.events.clear()
+
+
+def _sink(events: list):
+    """ijson coroutine target that appends events to a list."""
+
+    def target():
+        while True:
+            events.append((yield))
+
+    gen = target()
+    next(gen)
+    return gen
