@@ -156,6 +156,9 @@ class Truth:
 class Generator:
     def __init__(self, *, seed: int = 6, bulk: int = 40, variants: int = 3, style: Style = STYLES["canonical"]):
         self.rng = random.Random(seed)
+        # Layout choices never shift the content's random stream (nor each other's).
+        self.allowed_rng = random.Random(seed + 1)
+        self.shuffle_rng = random.Random(seed + 2)
         self.style = style
         self.nets = networks(bulk)
         self.variants = variants
@@ -231,12 +234,12 @@ class Generator:
                 plan["plan_sponsor_name"] = employer
             plans.append(plan)
         pairs = [("reporting_plans", self._dumps(plans)), ("in_network_files", files_text)]
-        allowed = s.allowed_amount and self.rng.random() < 0.5
+        allowed = s.allowed_amount and self.allowed_rng.random() < 0.5
         if allowed:
             pairs.append(("allowed_amount_file", self._dumps({"description": ALLOWED.description,
                                                                "location": S3 + ALLOWED.key.removeprefix("anthem/")})))
         if s.shuffle_keys:
-            self.rng.shuffle(pairs)
+            self.shuffle_rng.shuffle(pairs)
         for f, url in entries:
             self.first_url.setdefault(f.key, url)
         if allowed:
