@@ -37,6 +37,7 @@ except ImportError:  # pragma: no cover - isal is a dependency; kept for odd pla
     INFLATE = "zlib"
 
 MAX_OUT = 8 << 20  # decompressed bytes per inflate call (bounds memory on highly compressible input)
+IJSON_PIECE = 64 << 10
 MAX_LINE = 64 << 20  # a longer "line" is not the one-structure-per-line layout: hand over to ijson
 TOP_SCALARS = ("reporting_entity_name", "reporting_entity_type", "last_updated_on", "version")
 RATES_KEYS = {"in_network", "provider_references", "out_of_network"}
@@ -86,7 +87,7 @@ class Inflater:
             while data:
                 try:
                     out = d.decompress(data, MAX_OUT)
-                except (zlib.error, OSError, ValueError) as exc:
+                except (zlib.error, _inflate.error, OSError, ValueError) as exc:
                     raise BadInput(
                         f"corrupt gzip data before compressed byte {self.position():,} "
                         f"(after {self.raw_bytes:,} decompressed bytes): {exc}"
@@ -448,8 +449,10 @@ class _IjsonFeed:
             self._send(prefix)
 
     def feed(self, data: bytes) -> None:
-        for start in range(0, len(data), 1 << 20):
-            self._send(data[start : start + (1 << 20)])
+        # 64 KiB pieces: an error is located to within one piece (the parser does not report offsets).
+        view = memoryview(data)
+        for start in range(0, len(data), IJSON_PIECE):
+            self._send(bytes(view[start : start + IJSON_PIECE]))
 
     def _send(self, data: bytes) -> None:
         if not data:
