@@ -18,7 +18,7 @@ from pathlib import Path
 
 from ..errors import CarepgError, InvalidInput
 
-CHUNK = 1 << 20
+CHUNK = 256 << 10  # compressed bytes per read: small enough that one inflate call takes it whole
 MAX_REDIRECTS = 5
 
 
