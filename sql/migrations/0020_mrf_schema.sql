@@ -144,7 +144,7 @@ CREATE TABLE mrf.file_plan_type (
     FOREIGN KEY (run_id, file_id) REFERENCES mrf.file (run_id, file_id)
 );
 COMMENT ON TABLE mrf.file_plan_type IS
-    'carepg: plan-type evidence from plan names, computed when a run finishes: how many linked plans name the type, and one of them.';
+    'carepg: plan-type evidence from plan names, computed when a run finishes: how many (plan, file set) links of plans naming the type reach the file, and one such plan.';
 
 CREATE TABLE mrf.lookup_entry (
     file_key text NOT NULL,
@@ -249,7 +249,7 @@ CROSS JOIN LATERAL (
 ) AS iss
 CROSS JOIN LATERAL (
     SELECT coalesce(array_agg(fpt.plan_type), '{}') AS types,
-           coalesce(array_agg(format('%s: %s plan name(s), e.g. %s', fpt.plan_type, fpt.plans, fpt.example_plan)
+           coalesce(array_agg(format('%s: %s plan link(s), e.g. %s', fpt.plan_type, fpt.plans, fpt.example_plan)
                               ORDER BY fpt.plan_type), '{}') AS evidence
     FROM mrf.file_plan_type fpt
     WHERE fpt.run_id = f.run_id AND fpt.file_id = f.file_id
@@ -369,35 +369,36 @@ BEGIN
         RAISE EXCEPTION 'the table of contents has no reporting_entity_name' USING ERRCODE = 'CP400';
     END IF;
 
-    -- Distinct plans, numbered; then the distinct (plan, file set) links.
-    INSERT INTO mrf.plan (run_id, plan_no, plan_name, plan_id_type, plan_id, plan_market_type, issuer_name,
-                          plan_sponsor_name)
-    SELECT finish_ingest.run_id, row_number() OVER (ORDER BY min(s.ord)), s.plan_name, s.plan_id_type, s.plan_id,
-           s.plan_market_type, s.issuer_name, s.plan_sponsor_name
-    FROM pg_temp.mrf_staged_plan s
-    GROUP BY s.plan_name, s.plan_id_type, s.plan_id, s.plan_market_type, s.issuer_name, s.plan_sponsor_name;
-    GET DIAGNOSTICS n_plans = ROW_COUNT;
-
+    -- Distinct plans, numbered in one sort (NULLs rank equal), and the distinct (plan, file set) links.
+    WITH numbered AS (
+        SELECT s.*, dense_rank() OVER (ORDER BY s.plan_name, s.plan_id_type, s.plan_id, s.plan_market_type,
+                                                s.issuer_name, s.plan_sponsor_name) AS plan_no
+        FROM pg_temp.mrf_staged_plan s
+    ), plans AS (
+        INSERT INTO mrf.plan (run_id, plan_no, plan_name, plan_id_type, plan_id, plan_market_type, issuer_name,
+                              plan_sponsor_name)
+        SELECT DISTINCT ON (n.plan_no) finish_ingest.run_id, n.plan_no, n.plan_name, n.plan_id_type, n.plan_id,
+               n.plan_market_type, n.issuer_name, n.plan_sponsor_name
+        FROM numbered n
+        ORDER BY n.plan_no
+        RETURNING 1
+    )
     INSERT INTO mrf.plan_file_set (run_id, plan_no, set_id)
-    SELECT DISTINCT finish_ingest.run_id, p.plan_no, s.set_id
-    FROM pg_temp.mrf_staged_plan s
-    JOIN mrf.plan p ON p.run_id = finish_ingest.run_id
-                   AND p.plan_name = s.plan_name
-                   AND p.plan_id_type IS NOT DISTINCT FROM s.plan_id_type
-                   AND p.plan_id IS NOT DISTINCT FROM s.plan_id
-                   AND p.plan_market_type IS NOT DISTINCT FROM s.plan_market_type
-                   AND p.issuer_name IS NOT DISTINCT FROM s.issuer_name
-                   AND p.plan_sponsor_name IS NOT DISTINCT FROM s.plan_sponsor_name;
+    SELECT DISTINCT finish_ingest.run_id, n.plan_no, n.set_id
+    FROM numbered n;  -- the foreign key to mrf.plan is checked at the end of the statement, after both inserts
+    SELECT count(*) INTO n_plans FROM mrf.plan p WHERE p.run_id = finish_ingest.run_id;
 
-    -- Plan-type evidence: types per file set first (few), then spread over the set's files.
+    -- Plan-type evidence: plan types per file set first (few rows), then spread over the set's files.
+    -- plan_links counts (plan, file set) links whose set holds the file.
     INSERT INTO mrf.file_plan_type (run_id, file_id, plan_type, plans, example_plan)
-    SELECT finish_ingest.run_id, fid, t.plan_type, count(DISTINCT t.plan_no), min(t.plan_name)
+    SELECT finish_ingest.run_id, fid, t.plan_type, sum(t.plans), min(t.example)
     FROM (
-        SELECT pfs.set_id, p.plan_no, p.plan_name, pt AS plan_type
+        SELECT pfs.set_id, pt AS plan_type, count(*) AS plans, min(p.plan_name) AS example
         FROM mrf.plan_file_set pfs
         JOIN mrf.plan p USING (run_id, plan_no)
         CROSS JOIN LATERAL unnest(mrf.plan_types_of_name(p.plan_name)) AS pt
         WHERE pfs.run_id = finish_ingest.run_id
+        GROUP BY pfs.set_id, pt
     ) AS t
     JOIN mrf.file_set fs ON fs.run_id = finish_ingest.run_id AND fs.set_id = t.set_id
     CROSS JOIN LATERAL unnest(fs.file_ids) AS fid

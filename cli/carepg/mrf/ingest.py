@@ -73,14 +73,21 @@ def ingest(
     http_options: dict | None = None,
     use_thread: bool = True,
 ) -> Summary:
-    """Stream SOURCE (path or URL) into the mrf schema; raise CarepgError (run recorded as failed) on bad input."""
+    """Stream SOURCE (path or URL) into the mrf schema; raise CarepgError (run recorded as failed) on bad input.
+
+    use_thread: read an HTTP source in a thread (socket reads release the GIL; isal's inflate does not, so
+    inflating and parsing stay on the main thread).
+    """
     began = time.perf_counter()
     src = source_mod.open_source(spec, **(http_options or {}))
     with db.connect(url, autocommit=True) as log, db.translated_errors():
         run_id = log.execute(QUERIES["start_ingest"], {"source": src.name, "size_bytes": src.size}).fetchone()[0]
-        inflater = Inflater(src.chunks(), lambda: src.position)
+        reader = src.chunks()
+        if use_thread and isinstance(src, source_mod.HttpSource):
+            reader = threaded(reader)
+        inflater = Inflater(reader, lambda: src.position)
         try:
-            summary = _load(url, run_id, src, inflater, progress, use_thread)
+            summary = _load(url, run_id, src, inflater, progress, reader)
         except BaseException as exc:
             message = exc.message if isinstance(exc, CarepgError) else _describe(exc)
             log.execute(
@@ -97,9 +104,9 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
 
 
-def _load(url, run_id, src, inflater, progress, use_thread) -> Summary:
+def _load(url, run_id, src, inflater, progress, reader) -> Summary:
     hook = progress(src) if progress else None
-    chunks: Iterator[bytes] = threaded(iter(inflater)) if use_thread else iter(inflater)
+    chunks: Iterator[bytes] = iter(inflater)
 
     def reported() -> Iterator[bytes]:
         for chunk in chunks:
@@ -118,8 +125,7 @@ def _load(url, run_id, src, inflater, progress, use_thread) -> Summary:
                     parser.run(stream)
                 finally:
                     stream.close()
-                    if hasattr(chunks, "close"):
-                        chunks.close()
+                    reader.close()  # stops a reader thread, closes the connection or file
             if hook:
                 hook(src.position, src.size)
             if collector.structures == 0 and not collector.entity.get("reporting_entity_name"):

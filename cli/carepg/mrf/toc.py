@@ -154,7 +154,7 @@ class Inflater:
 
 
 def threaded(chunks: Iterator[bytes], depth: int = 8) -> Iterator[bytes]:
-    """Run a chunk producer (read + inflate, both release the GIL) in a thread, `depth` chunks ahead."""
+    """Run a chunk producer (a network reader: socket reads release the GIL) in a thread, `depth` chunks ahead."""
     q: queue.Queue = queue.Queue(maxsize=depth)
     stop = threading.Event()
     done = object()
@@ -174,7 +174,7 @@ def threaded(chunks: Iterator[bytes], depth: int = 8) -> Iterator[bytes]:
         except BaseException as exc:  # handed to the consumer, raised there
             q.put(exc)
 
-    worker = threading.Thread(target=produce, name="carepg-mrf-inflate", daemon=True)
+    worker = threading.Thread(target=produce, name="carepg-mrf-reader", daemon=True)
     worker.start()
     try:
         while True:
