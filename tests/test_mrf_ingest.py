@@ -83,3 +83,29 @@ def test_classification_evidence_is_queryable(postgresql, db_url, canonical):
     assert issuer == "Highmark BCBS Western NY" and own is False
     assert "PPO" in plan_types and any("ANTHEM PPO" in e for e in evidence)
     assert variants >= 1
+
+
+def test_progress_mode_and_multi_member_gzip(monkeypatch, db_url, postgresql, tmp_path, canonical):
+    """Without --quiet the progress bar runs (here on a non-terminal); concatenated gzip members are one stream."""
+    path, truth = canonical
+    raw = gzip.decompress(path.read_bytes())
+    split = len(raw) // 3
+    members = tmp_path / "members.json.gz"
+    members.write_bytes(gzip.compress(raw[:split]) + gzip.compress(raw[split:]))
+    result = cli(monkeypatch, db_url, "ingest", str(members))
+    assert result.exit_code == 0, result.output
+    assert result.output.strip().splitlines()[-1].startswith("ingested Anthem Inc")
+    assert answer(postgresql) == truth.expected("NY", "PPO", with_lookup=False)
+    runs = cli(monkeypatch, db_url, "runs")
+    assert runs.exit_code == 0 and "succeeded" in runs.output
+
+
+def test_files_output_file_and_issuer_option(monkeypatch, db_url, tmp_path, canonical):
+    path, truth = canonical
+    assert cli(monkeypatch, db_url, "ingest", "-q", str(path)).exit_code == 0
+    target = tmp_path / "ny_ppo.txt"
+    result = cli(monkeypatch, db_url, "files", "--state", "ny", "--plan-type", "ppo", "--output", str(target))
+    assert result.exit_code == 0, result.output
+    assert target.read_text().splitlines() == truth.expected("NY", "PPO", with_lookup=False)
+    result = cli(monkeypatch, db_url, "files", "--state", "NY", "--plan-type", "PPO", "--issuer", "excellus")
+    assert result.exit_code == 0 and result.output.splitlines() and all("_302_" in u for u in result.output.splitlines())

@@ -144,7 +144,7 @@ CREATE TABLE mrf.file_plan_type (
     FOREIGN KEY (run_id, file_id) REFERENCES mrf.file (run_id, file_id)
 );
 COMMENT ON TABLE mrf.file_plan_type IS
-    'carepg: plan-type evidence from plan names, computed when a run finishes: how many (plan, file set) links of plans naming the type reach the file, and one such plan.';
+    'carepg: plan-type evidence from plan names, computed when a run finishes: how many reporting_plans entries naming the type sit in structures listing the file, and one such plan.';
 
 CREATE TABLE mrf.lookup_entry (
     file_key text NOT NULL,
@@ -249,7 +249,7 @@ CROSS JOIN LATERAL (
 ) AS iss
 CROSS JOIN LATERAL (
     SELECT coalesce(array_agg(fpt.plan_type), '{}') AS types,
-           coalesce(array_agg(format('%s: %s plan link(s), e.g. %s', fpt.plan_type, fpt.plans, fpt.example_plan)
+           coalesce(array_agg(format('%s: %s reporting plan(s), e.g. %s', fpt.plan_type, fpt.plans, fpt.example_plan)
                               ORDER BY fpt.plan_type), '{}') AS evidence
     FROM mrf.file_plan_type fpt
     WHERE fpt.run_id = f.run_id AND fpt.file_id = f.file_id
@@ -388,17 +388,20 @@ BEGIN
     FROM numbered n;  -- the foreign key to mrf.plan is checked at the end of the statement, after both inserts
     SELECT count(*) INTO n_plans FROM mrf.plan p WHERE p.run_id = finish_ingest.run_id;
 
-    -- Plan-type evidence: plan types per file set first (few rows), then spread over the set's files.
-    -- plan_links counts (plan, file set) links whose set holds the file.
+    -- Plan-type evidence, straight from the staged rows (no join on fresh, un-analysed tables, whose row
+    -- estimates of 1 would make the planner nest loops): types per file set first, then spread over the
+    -- set's files. plans counts reporting_plans entries naming the type in structures that list the file.
     INSERT INTO mrf.file_plan_type (run_id, file_id, plan_type, plans, example_plan)
     SELECT finish_ingest.run_id, fid, t.plan_type, sum(t.plans), min(t.example)
     FROM (
-        SELECT pfs.set_id, pt AS plan_type, count(*) AS plans, min(p.plan_name) AS example
-        FROM mrf.plan_file_set pfs
-        JOIN mrf.plan p USING (run_id, plan_no)
-        CROSS JOIN LATERAL unnest(mrf.plan_types_of_name(p.plan_name)) AS pt
-        WHERE pfs.run_id = finish_ingest.run_id
-        GROUP BY pfs.set_id, pt
+        SELECT g.set_id, pt AS plan_type, sum(g.n) AS plans, min(g.plan_name) AS example
+        FROM (
+            SELECT s.set_id, s.plan_name, count(*) AS n
+            FROM pg_temp.mrf_staged_plan s
+            GROUP BY s.set_id, s.plan_name
+        ) AS g
+        CROSS JOIN LATERAL unnest(mrf.plan_types_of_name(g.plan_name)) AS pt
+        GROUP BY g.set_id, pt
     ) AS t
     JOIN mrf.file_set fs ON fs.run_id = finish_ingest.run_id AND fs.set_id = t.set_id
     CROSS JOIN LATERAL unnest(fs.file_ids) AS fid
