@@ -3,34 +3,40 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
 
+from rich.console import Console
+
 from .. import db
-from ..cli import err, handles_errors, out
 from ..errors import InvalidInput
 from . import ingest as ingest_mod
+from .generate import parse_size
+
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def handles_errors(fn):
+    """carepg.cli.handles_errors, looked up when the command runs: carepg.cli imports this module."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        from ..cli import handles_errors as shared
+
+        return shared(fn)(*args, **kwargs)
+
+    return wrapper
+
 
 mrf_app = typer.Typer(
     help="Price-transparency index: stream a payer's table of contents into Postgres, then ask it.",
     no_args_is_help=True,
 )
-
-SIZE_UNITS = {"": 1, "B": 1, "K": 10**3, "KB": 10**3, "M": 10**6, "MB": 10**6, "G": 10**9, "GB": 10**9}
-
-
-def parse_size(text: str) -> int:
-    value = text.strip().upper()
-    number = value.rstrip("KMGB")
-    unit = value[len(number):]
-    try:
-        return int(float(number) * SIZE_UNITS[unit])
-    except (ValueError, KeyError):
-        raise InvalidInput(f"invalid size {text!r}: use e.g. 200K, 50M, 5G") from None
-
 
 @contextlib.contextmanager
 def _progress(quiet: bool):

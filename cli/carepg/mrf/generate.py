@@ -25,6 +25,19 @@ BRANDS = ["anthembcca"] + [f"anthembcbs{s}" for s in ("co", "ct", "ga", "in", "k
     "empirebcbs"
 ]
 OWN = "In-Network Negotiated Rates Files"
+SIZE_UNITS = {"": 1, "B": 1, "K": 10**3, "KB": 10**3, "M": 10**6, "MB": 10**6, "G": 10**9, "GB": 10**9}
+
+
+def parse_size(text: str) -> int:
+    """'200K', '50M', '5G' -> bytes (decimal units)."""
+    from ..errors import InvalidInput
+
+    value = text.strip().upper()
+    number = value.rstrip("KMGB")
+    try:
+        return int(float(number) * SIZE_UNITS[value[len(number):]])
+    except (ValueError, KeyError):
+        raise InvalidInput(f"invalid size {text!r}: use e.g. 200K, 50M, 5G") from None
 
 
 @dataclasses.dataclass(frozen=True)
