@@ -30,8 +30,8 @@ from carepg.mrf.toc import MAX_OUT, igzip_lib
 CHUNK = 256 << 10
 
 
-def timed(cmd: list[str], *, stdout=subprocess.DEVNULL, shell: bool = False) -> tuple[float, float, str]:
-    """(wall seconds, peak RSS in MB, stdout) of one child process."""
+def timed(cmd: list[str] | str, *, stdout=subprocess.DEVNULL, shell: bool = False) -> tuple[float, float, str, float]:
+    """(wall seconds, peak RSS in MB, stdout, CPU seconds) of one child process (the shell's child for `shell`)."""
     began = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE if stdout is None else stdout, stderr=subprocess.PIPE,
                             shell=shell)
@@ -40,12 +40,12 @@ def timed(cmd: list[str], *, stdout=subprocess.DEVNULL, shell: bool = False) -> 
     seconds = time.perf_counter() - began
     if os.waitstatus_to_exitcode(status) != 0:
         raise SystemExit(f"{cmd} failed: {proc.stderr.read().decode()[-2000:]}")
-    return seconds, usage.ru_maxrss / 1024, out
+    return seconds, usage.ru_maxrss / 1024, out, usage.ru_utime + usage.ru_stime
 
 
-def isal_alone(path: Path) -> tuple[float, int]:
+def isal_alone(path: Path) -> tuple[float, int, float]:
     """Inflate with the decompressor and buffer sizes carepg uses, discarding the output."""
-    began = time.perf_counter()
+    began, cpu = time.perf_counter(), time.process_time()
     d = igzip_lib.IgzipDecompressor(flag=igzip_lib.DECOMP_GZIP)
     raw = 0
     with path.open("rb", buffering=0) as fh:
@@ -57,12 +57,12 @@ def isal_alone(path: Path) -> tuple[float, int]:
                 data = b""
                 if d.eof or d.needs_input:
                     break
-    return time.perf_counter() - began, raw
+    return time.perf_counter() - began, raw, time.process_time() - cpu
 
 
 def answer_ok(truth: Path) -> bool:
     expected = Truth.load(truth).expected("NY", "PPO", with_lookup=False)
-    _, _, out = timed([sys.executable, "-m", "carepg", "mrf", "files", "--state", "NY", "--plan-type", "PPO"],
+    _, _, out, _ = timed([sys.executable, "-m", "carepg", "mrf", "files", "--state", "NY", "--plan-type", "PPO"],
                       stdout=None)
     return out.splitlines() == expected
 
@@ -96,40 +96,41 @@ def main() -> None:
 
     rows = []
     gz = canonical.stat().st_size
+    print(f"canonical: {gz / 1e9:.2f} GB gzip; pretty: "
+          f"{pretty.stat().st_size / 1e9 if pretty.exists() else 0:.2f} GB gzip", file=sys.stderr)
     print("gzip -dc ...", file=sys.stderr)
-    t_gzip, rss_gzip, _ = timed(f"gzip -dc {canonical} > /dev/null", stdout=subprocess.DEVNULL, shell=True)
+    t_gzip, rss_gzip, _, c_gzip = timed(f"gzip -dc {canonical} > /dev/null", stdout=subprocess.DEVNULL, shell=True)
     print("isal alone ...", file=sys.stderr)
-    t_isal, raw = isal_alone(canonical)
-    t_isal_cli, rss_isal_cli, _ = timed([sys.executable, "-m", "isal.igzip", "-d", "-c", str(canonical)])
+    t_isal, raw, c_isal = isal_alone(canonical)
+    t_isal_cli, rss_isal_cli, _, c_isal_cli = timed([sys.executable, "-m", "isal.igzip", "-d", "-c", str(canonical)])
     print("carepg mrf ingest (line path) ...", file=sys.stderr)
-    t_line, rss_line, out_line = timed([sys.executable, "-m", "carepg", "mrf", "ingest", "--quiet", str(canonical)],
-                                       stdout=None)
+    t_line, rss_line, out_line, c_line = timed(
+        [sys.executable, "-m", "carepg", "mrf", "ingest", "--quiet", str(canonical)], stdout=None)
     ok_line = answer_ok(work / "index.truth.json")
-    rows.append(("`gzip -dc FILE > /dev/null`", t_gzip, rss_gzip, gz, raw, ""))
-    rows.append(("isal inflate alone, in-process (carepg's decompressor and buffers)", t_isal, None, gz, raw, ""))
-    rows.append(("`python -m isal.igzip -d -c FILE > /dev/null`", t_isal_cli, rss_isal_cli, gz, raw, ""))
-    rows.append(("**`carepg mrf ingest --quiet FILE`** (line path)", t_line, rss_line, gz, raw,
+    rows.append(("`gzip -dc FILE > /dev/null`", t_gzip, c_gzip, rss_gzip, raw, ""))
+    rows.append(("isal inflate alone, in-process (carepg's decompressor and buffers)", t_isal, c_isal, None, raw, ""))
+    rows.append(("`python -m isal.igzip -d -c FILE > /dev/null`", t_isal_cli, c_isal_cli, rss_isal_cli, raw, ""))
+    rows.append(("**`carepg mrf ingest --quiet FILE`** (line path)", t_line, c_line, rss_line, raw,
                  "answer = ground truth" if ok_line else "ANSWER DIFFERS"))
     if not args.skip_pretty:
         print("carepg mrf ingest (pretty-printed: ijson path) ...", file=sys.stderr)
-        pgz = pretty.stat().st_size
-        t_pretty, rss_pretty, out_pretty = timed(
+        t_pretty, rss_pretty, out_pretty, c_pretty = timed(
             [sys.executable, "-m", "carepg", "mrf", "ingest", "--quiet", str(pretty)], stdout=None)
         ok_pretty = answer_ok(work / "index-pretty.truth.json")
         praw = last_run_raw_bytes()
         rows.append(("`carepg mrf ingest --quiet PRETTY` (same content pretty-printed: ijson path)", t_pretty,
-                     rss_pretty, pgz, praw, "answer = ground truth" if ok_pretty else "ANSWER DIFFERS"))
+                     c_pretty, rss_pretty, praw, "answer = ground truth" if ok_pretty else "ANSWER DIFFERS"))
 
     floor = min(t_isal, t_isal_cli)
     print(f"\nMachine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, load average "
           f"{os.getloadavg()[0]:.2f} at the end, Python "
           f"{platform.python_version()}; generated index {raw / 1e9:.2f} GB JSON, {gz / 1e9:.2f} GB gzip.\n\n"
           f"carepg's summary line: `{out_line.strip()}`\n")
-    print("| run | wall s | JSON MB/s | time vs isal alone | peak RSS MB | check |")
-    print("|---|---:|---:|---:|---:|---|")
-    for name, seconds, rss, _, raw_bytes, note in rows:
+    print("| run | wall s | JSON MB/s (wall) | wall vs isal alone | client CPU s | peak RSS MB | check |")
+    print("|---|---:|---:|---:|---:|---:|---|")
+    for name, seconds, cpu, rss, raw_bytes, note in rows:
         rate = f"{raw_bytes / seconds / 1e6:.0f}"
-        print(f"| {name} | {seconds:.1f} | {rate} | {seconds / floor:.2f}x | "
+        print(f"| {name} | {seconds:.1f} | {rate} | {seconds / floor:.2f}x | {cpu:.1f} | "
               f"{'' if rss is None else f'{rss:.0f}'} | {note} |")
     if not args.keep:
         shutil.rmtree(work)

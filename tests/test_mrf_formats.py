@@ -34,7 +34,7 @@ def digest(collector: Collector, rows: list[tuple]) -> dict:
         "sets": sets,
         "structures": collector.structures,
         "file_links": collector.file_links,
-        "plans": sorted(r[2:] for r in rows),
+        "plans": sorted(r[3:] for r in rows),  # (order, set id, plan key) are run-internal
     }
 
 

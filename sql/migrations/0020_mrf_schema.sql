@@ -108,31 +108,31 @@ CREATE TABLE mrf.file_set (
 COMMENT ON TABLE mrf.file_set IS
     'carepg: distinct file lists (sorted file ids) of a run; structures = reporting_structure elements listing exactly these files.';
 
+-- mrf.plan and mrf.plan_file_set hold 10^5-10^6 rows per run and are written only by mrf.finish_ingest, which
+-- derives both from the same staged rows: no foreign keys on them (per-row RI checks cost seconds per ingest).
 CREATE TABLE mrf.plan (
-    run_id bigint NOT NULL REFERENCES mrf.ingest_run (run_id),
-    plan_no integer NOT NULL,
+    run_id bigint NOT NULL,
+    plan_key bigint NOT NULL,
     plan_name text NOT NULL,
     plan_id_type text,
     plan_id text,
     plan_market_type text,
     issuer_name text,
     plan_sponsor_name text,
-    PRIMARY KEY (run_id, plan_no)
+    PRIMARY KEY (run_id, plan_key)
 );
 COMMENT ON TABLE mrf.plan IS
     'carepg: distinct reporting_plans entries of a run (enums lower-cased; v2 fields issuer_name, plan_sponsor_name may be NULL).';
+COMMENT ON COLUMN mrf.plan.plan_key IS
+    'Identifies the plan within its run: a 64-bit hash the ingest computes over the six fields (one bigint to group on instead of six texts).';
 
 CREATE TABLE mrf.plan_file_set (
     run_id bigint NOT NULL,
-    plan_no integer NOT NULL,
+    plan_key bigint NOT NULL,
     set_id integer NOT NULL,
-    PRIMARY KEY (run_id, plan_no, set_id),
-    FOREIGN KEY (run_id, plan_no) REFERENCES mrf.plan (run_id, plan_no),
-    FOREIGN KEY (run_id, set_id) REFERENCES mrf.file_set (run_id, set_id)
+    PRIMARY KEY (run_id, plan_key, set_id)
 );
 COMMENT ON TABLE mrf.plan_file_set IS 'carepg: which file sets each plan is reported with (the compact plan<->file links).';
-CREATE INDEX plan_file_set_run_id_set_id_idx ON mrf.plan_file_set (run_id, set_id);
-COMMENT ON INDEX mrf.plan_file_set_run_id_set_id_idx IS 'carepg: plans of a file set (plan-type evidence, deletes).';
 
 CREATE TABLE mrf.file_plan_type (
     run_id bigint NOT NULL,
@@ -354,8 +354,8 @@ VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $function$
 -- Expects, in this transaction: mrf.file and mrf.file_set rows for the run, and the temporary table
--- pg_temp.mrf_staged_plan (set_id, plan_name, plan_id_type, plan_id, plan_market_type, issuer_name,
--- plan_sponsor_name) with one row per reporting_plans entry.
+-- pg_temp.mrf_staged_plan (ord, set_id, plan_key, plan_name, plan_id_type, plan_id, plan_market_type,
+-- issuer_name, plan_sponsor_name) with one row per reporting_plans entry.
 DECLARE
     old_run bigint;
     n_plans bigint;
@@ -369,23 +369,17 @@ BEGIN
         RAISE EXCEPTION 'the table of contents has no reporting_entity_name' USING ERRCODE = 'CP400';
     END IF;
 
-    -- Distinct plans, numbered in one sort (NULLs rank equal), and the distinct (plan, file set) links.
-    WITH numbered AS (
-        SELECT s.*, dense_rank() OVER (ORDER BY s.plan_name, s.plan_id_type, s.plan_id, s.plan_market_type,
-                                                s.issuer_name, s.plan_sponsor_name) AS plan_no
-        FROM pg_temp.mrf_staged_plan s
-    ), plans AS (
-        INSERT INTO mrf.plan (run_id, plan_no, plan_name, plan_id_type, plan_id, plan_market_type, issuer_name,
-                              plan_sponsor_name)
-        SELECT DISTINCT ON (n.plan_no) finish_ingest.run_id, n.plan_no, n.plan_name, n.plan_id_type, n.plan_id,
-               n.plan_market_type, n.issuer_name, n.plan_sponsor_name
-        FROM numbered n
-        ORDER BY n.plan_no
-        RETURNING 1
-    )
-    INSERT INTO mrf.plan_file_set (run_id, plan_no, set_id)
-    SELECT DISTINCT finish_ingest.run_id, n.plan_no, n.set_id
-    FROM numbered n;  -- the foreign key to mrf.plan is checked at the end of the statement, after both inserts
+    -- Distinct plans and the distinct (plan, file set) links, grouped on the ingest's 64-bit plan key.
+    INSERT INTO mrf.plan (run_id, plan_key, plan_name, plan_id_type, plan_id, plan_market_type, issuer_name,
+                          plan_sponsor_name)
+    SELECT DISTINCT ON (s.plan_key) finish_ingest.run_id, s.plan_key, s.plan_name, s.plan_id_type, s.plan_id,
+           s.plan_market_type, s.issuer_name, s.plan_sponsor_name
+    FROM pg_temp.mrf_staged_plan s
+    ORDER BY s.plan_key;
+    INSERT INTO mrf.plan_file_set (run_id, plan_key, set_id)
+    SELECT finish_ingest.run_id, s.plan_key, s.set_id
+    FROM pg_temp.mrf_staged_plan s
+    GROUP BY s.plan_key, s.set_id;
     SELECT count(*) INTO n_plans FROM mrf.plan p WHERE p.run_id = finish_ingest.run_id;
 
     -- Plan-type evidence, straight from the staged rows (no join on fresh, un-analysed tables, whose row
@@ -394,13 +388,15 @@ BEGIN
     INSERT INTO mrf.file_plan_type (run_id, file_id, plan_type, plans, example_plan)
     SELECT finish_ingest.run_id, fid, t.plan_type, sum(t.plans), min(t.example)
     FROM (
-        SELECT g.set_id, pt AS plan_type, sum(g.n) AS plans, min(g.plan_name) AS example
+        SELECT g.set_id, pt AS plan_type, sum(g.n) AS plans, min(g.example) AS example
         FROM (
-            SELECT s.set_id, s.plan_name, count(*) AS n
+            -- Only the product part of a name carries its type (see plan_types_of_name): few distinct values.
+            SELECT s.set_id, split_part(s.plan_name, ' - ', 1) AS product, count(*) AS n,
+                   min(s.plan_name COLLATE "C") AS example
             FROM pg_temp.mrf_staged_plan s
-            GROUP BY s.set_id, s.plan_name
+            GROUP BY s.set_id, split_part(s.plan_name, ' - ', 1)
         ) AS g
-        CROSS JOIN LATERAL unnest(mrf.plan_types_of_name(g.plan_name)) AS pt
+        CROSS JOIN LATERAL unnest(mrf.plan_types_of_name(g.product)) AS pt
         GROUP BY g.set_id, pt
     ) AS t
     JOIN mrf.file_set fs ON fs.run_id = finish_ingest.run_id AND fs.set_id = t.set_id

@@ -15,6 +15,7 @@ SELECT mrf.fail_ingest(run_id => %(run_id)s::bigint, error => %(error)s::text,
 CREATE TEMPORARY TABLE mrf_staged_plan (
     ord bigint NOT NULL,
     set_id integer NOT NULL,
+    plan_key bigint NOT NULL,
     plan_name text NOT NULL,
     plan_id_type text,
     plan_id text,
@@ -24,8 +25,8 @@ CREATE TEMPORARY TABLE mrf_staged_plan (
 ) ON COMMIT DROP
 
 -- name: copy_staged_plan
-COPY pg_temp.mrf_staged_plan (ord, set_id, plan_name, plan_id_type, plan_id, plan_market_type, issuer_name,
-                              plan_sponsor_name) FROM STDIN
+COPY pg_temp.mrf_staged_plan (ord, set_id, plan_key, plan_name, plan_id_type, plan_id, plan_market_type,
+                              issuer_name, plan_sponsor_name) FROM STDIN
 
 -- name: copy_file
 COPY mrf.file (run_id, file_id, file_key, url, variants, descriptions, in_network, allowed_amount) FROM STDIN
