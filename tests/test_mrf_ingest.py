@@ -109,3 +109,24 @@ def test_files_output_file_and_issuer_option(monkeypatch, db_url, tmp_path, cano
     assert target.read_text().splitlines() == truth.expected("NY", "PPO", with_lookup=False)
     result = cli(monkeypatch, db_url, "files", "--state", "NY", "--plan-type", "PPO", "--issuer", "excellus")
     assert result.exit_code == 0 and result.output.splitlines() and all("_302_" in u for u in result.output.splitlines())
+
+
+def test_files_without_description_and_numeric_plan_ids(db_url, postgresql, tmp_path):
+    """Schema-valid oddities: a file entry without description keeps the file (the payer's own); plan_id as a number."""
+    doc = {
+        "reporting_entity_name": "Tiny Payer",
+        "reporting_entity_type": "health insurance issuer",
+        "reporting_structure": [
+            {"reporting_plans": [{"plan_name": "TINY PPO - ACME - TINY", "plan_id_type": "EIN", "plan_id": 123456789,
+                                  "plan_market_type": "GROUP"}],
+             "in_network_files": [{"location": "https://files.example.com/tiny/NY_TINYMED0001.json.gz?sig=1"}]},
+        ],
+    }
+    path = tmp_path / "tiny.json"
+    path.write_text(json.dumps(doc))
+    summary = ingest_mod.ingest(db_url, str(path), use_thread=False)
+    assert (summary.structures, summary.plans, summary.distinct_files) == (1, 1, 1)
+    assert answer(postgresql) == ["https://files.example.com/tiny/NY_TINYMED0001.json.gz?sig=1"]
+    assert answer(postgresql, issuer="tiny") == answer(postgresql)
+    row = postgresql.execute("SELECT plan_id, plan_id_type, plan_market_type FROM mrf.plan").fetchone()
+    assert row == ("123456789", "ein", "group")

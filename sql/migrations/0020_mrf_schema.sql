@@ -231,22 +231,22 @@ SELECT
     f.in_network,
     coalesce(st.state, lk.state) AS state,
     coalesce(st.evidence, lk.state_evidence) AS state_evidence,
-    iss.issuer,
-    iss.own AS own_file,
-    iss.description AS issuer_evidence,
+    coalesce(iss.issuer, e.name) AS issuer,
+    coalesce(iss.own, true) AS own_file,
+    coalesce(iss.description, '(no description)') AS issuer_evidence,
     coalesce((SELECT array_agg(DISTINCT t ORDER BY t) FROM unnest(pt.types || lk.types) AS t), '{}') AS plan_types,
     pt.evidence || lk.type_evidence AS plan_type_evidence
 FROM mrf.reporting_entity e
 JOIN mrf.file f ON f.run_id = e.current_run_id
 CROSS JOIN LATERAL mrf.state_of_name(f.file_key) AS st
-CROSS JOIN LATERAL (
+LEFT JOIN LATERAL (
     -- An "<plan> : <network>" description wins: the file is another plan's network even if Anthem lists it too.
     SELECT i.issuer, i.own, d AS description
     FROM unnest(f.descriptions) WITH ORDINALITY AS u (d, n)
     CROSS JOIN LATERAL mrf.issuer_of_description(u.d, e.name) AS i
     ORDER BY i.own, u.n
     LIMIT 1
-) AS iss
+) AS iss ON true
 CROSS JOIN LATERAL (
     SELECT coalesce(array_agg(fpt.plan_type), '{}') AS types,
            coalesce(array_agg(format('%s: %s reporting plan(s), e.g. %s', fpt.plan_type, fpt.plans, fpt.example_plan)
