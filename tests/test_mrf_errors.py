@@ -113,3 +113,23 @@ def test_files_before_any_ingest_and_bad_arguments(monkeypatch, db_url):
     assert result.exit_code == 2 and "two-letter" in result.output
     result = _run(monkeypatch, db_url, "ingest", "-q", "/nonexistent/toc.json.gz")
     assert result.exit_code == 6 and "no such file" in result.output
+
+
+@pytest.mark.parametrize("inflater", ["isal", "zlib"])
+def test_both_inflaters_read_members_and_detect_truncation(monkeypatch, good, inflater):
+    """zlib is the fallback when isal is unavailable: same stream, same errors."""
+    from carepg.mrf import toc
+
+    if inflater == "zlib":
+        monkeypatch.setattr(toc, "_decompressor", toc._ZlibInflater)
+    good_path, _ = good
+    raw = gzip.decompress(good_path.read_bytes())
+    two_members = gzip.compress(raw[:1000]) + gzip.compress(raw[1000:])
+
+    def inflate(data: bytes) -> bytes:
+        blocks = (data[i : i + 4096] for i in range(0, len(data), 4096))
+        return b"".join(toc.Inflater(blocks, lambda: 0))
+
+    assert inflate(two_members) == raw
+    with pytest.raises(toc.BadInput, match="truncated gzip"):
+        inflate(two_members[:-100])

@@ -27,7 +27,7 @@ import ijson
 
 from ..errors import InvalidInput
 
-try:  # isal's igzip is 2-4x faster than zlib at inflating; zlib is the fallback.
+try:  # isal's igzip inflates several times faster than zlib; zlib is the fallback (tested too).
     from isal import igzip_lib
 
     INFLATE = "isal"
