@@ -17,6 +17,7 @@ Both paths hand the collector the same decoded values, so every valid layout giv
 from __future__ import annotations
 
 import json
+import operator
 import queue
 import threading
 import zlib
@@ -267,12 +268,18 @@ class Collector:
         order = self.structures
         sink = self.plan_sink
         for plan in plans:
-            name = plan.get("plan_name") if type(plan) is dict else None
+            try:  # v2 plans carry all six keys: one C call fetches them
+                name, id_type, plan_id, market, issuer, sponsor = _SIX(plan)
+            except (KeyError, TypeError):
+                if type(plan) is not dict:
+                    name = None
+                else:
+                    get = plan.get
+                    name, id_type, plan_id, market = (get("plan_name"), get("plan_id_type"), get("plan_id"),
+                                                      get("plan_market_type"))
+                    issuer, sponsor = get("issuer_name"), get("plan_sponsor_name")
             if type(name) is not str:
                 raise BadInput(f"reporting_structure[{order}]: a reporting_plans entry has no plan_name: {_short(plan)}")
-            get = plan.get
-            id_type, plan_id, market = get("plan_id_type"), get("plan_id"), get("plan_market_type")
-            issuer, sponsor = get("issuer_name"), get("plan_sponsor_name")
             fields = (
                 name,
                 id_type.lower() if type(id_type) is str else _lower(id_type),
@@ -341,6 +348,8 @@ def file_key(url: str) -> str:
 
 
 _SCAN = json.JSONDecoder().scan_once
+_SIX = operator.itemgetter("plan_name", "plan_id_type", "plan_id", "plan_market_type", "issuer_name",
+                           "plan_sponsor_name")
 
 
 def _array(raw: bytes) -> object:
