@@ -130,3 +130,29 @@ def test_files_without_description_and_numeric_plan_ids(db_url, postgresql, tmp_
     assert answer(postgresql, issuer="tiny") == answer(postgresql)
     row = postgresql.execute("SELECT plan_id, plan_id_type, plan_market_type FROM mrf.plan").fetchone()
     assert row == ("123456789", "ein", "group")
+
+
+def test_migration_0020_downgrades_and_upgrades(empty_db_url):
+    """The mrf schema comes and goes with its revision (reference rows included)."""
+    import psycopg
+
+    from carepg import migrations
+
+    migrations.upgrade(empty_db_url)
+    with psycopg.connect(empty_db_url) as conn:
+        assert conn.execute("SELECT state FROM mrf.bcbs_plan_code WHERE code = '254'").fetchone() == ("NY",)
+        uncommented = conn.execute(
+            "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+            " WHERE n.nspname = 'mrf' AND c.relkind IN ('r', 'v') AND obj_description(c.oid, 'pg_class') IS NULL"
+        ).fetchall()
+        assert uncommented == []
+        functions = conn.execute(
+            "SELECT p.proname FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace"
+            " WHERE n.nspname = 'mrf' AND obj_description(p.oid, 'pg_proc') IS NULL"
+        ).fetchall()
+        assert functions == []
+    migrations.downgrade(empty_db_url, "0004")
+    with psycopg.connect(empty_db_url) as conn:
+        assert conn.execute("SELECT to_regnamespace('mrf')").fetchone() == (None,)
+    migrations.upgrade(empty_db_url)
+    assert migrations.current(empty_db_url) == "0020"
