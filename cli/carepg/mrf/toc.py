@@ -79,7 +79,7 @@ _INFLATE_ERRORS: tuple[type[BaseException], ...] = (zlib.error, OSError, ValueEr
 
 MAX_OUT = 256 << 10  # decompressed bytes per inflate call: bounds memory; 1 MiB buffers are much slower (mmap)
 IJSON_PIECE = 64 << 10
-MAX_LINE = 64 << 20  # a longer "line" is not the one-structure-per-line layout: hand over to ijson
+MAX_LINE = 16 << 20  # a longer "line" is not the one-structure-per-line layout: hand over to ijson
 TOP_SCALARS = ("reporting_entity_name", "reporting_entity_type", "last_updated_on", "version")
 RATES_KEYS = {"in_network", "provider_references", "out_of_network"}
 LOOKUP_KEYS = {"In-Network Negotiated Rates Files", "Out-of-Network Allowed Amounts Files"}
