@@ -300,11 +300,11 @@ BEGIN
               WHEN network_files.issuer = '*' THEN true
               ELSE starts_with(lower(c.issuer), lower(network_files.issuer))
           END
-    ORDER BY c.url;
+    ORDER BY c.url COLLATE "C";  -- byte order: the same on every server, whatever its default collation
 END
 $function$;
 COMMENT ON FUNCTION mrf.network_files(text, text, text) IS
-    'In-network files of a state and plan type, one row per distinct file, sorted by URL. issuer: NULL = the payers'' own files (not other Blue plans'' networks), ''*'' = any, else an issuer-name prefix (case-insensitive).';
+    'In-network files of a state and plan type, one row per distinct file, sorted by URL (byte order). issuer: NULL = the payers'' own files (not other Blue plans'' networks), ''*'' = any, else an issuer-name prefix (case-insensitive).';
 
 CREATE FUNCTION mrf.start_ingest(source text, size_bytes bigint)
 RETURNS bigint

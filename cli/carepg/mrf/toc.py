@@ -607,21 +607,18 @@ class _IjsonFeed:
             elif prefix == "":
                 if event == "start_map":
                     self.top_object = True
-                elif event in ("start_array", "string", "number", "boolean", "null") and self.top_object is None:
-                    raise BadInput(f"not a table of contents: the document is a JSON {event.replace('start_', '')}, not an object")
+                elif event == "map_key":
+                    c.top(value, None)  # refuses rates files and EIN-lookup documents early
+                elif self.top_object is None:
+                    kind = event.removeprefix("start_")
+                    raise BadInput(f"not a table of contents: the document is a JSON {kind}, not an object")
             elif prefix == "reporting_structure":
                 if event == "start_array":
                     self.seen_structures = True
-                elif event not in ("end_array",):
+                elif event != "end_array":
                     raise BadInput("not a table of contents: reporting_structure is not an array")
-            elif "." not in prefix:
-                if event == "map_key":
-                    pass
-                elif event in ("string", "number"):
-                    c.top(prefix, value)
-            if prefix == "" and event == "map_key":
-                c.top(value, None)
-                self.top_object = True
+            elif "." not in prefix and event in ("string", "number"):
+                c.top(prefix, value)  # a top-level scalar (reporting_entity_name, version, ...)
         self.events.clear()
 
 
