@@ -126,3 +126,21 @@ def test_server_without_range_support(server, toc, db_url, postgresql):
         ingest_mod.ingest(db_url, url(server), http_options={"backoff": 0.01})
     status, error = postgresql.execute("SELECT status, error FROM mrf.ingest_run").fetchone()
     assert status == "failed" and "cannot resume" in error
+
+
+def test_lookup_documents_load_from_urls(server, toc, db_url, postgresql):
+    """EIN-lookup documents are fetched like indexes; their display names add plan types."""
+    import json
+    from pathlib import Path
+
+    payload, truth = toc
+    server.payload = payload
+    ingest_mod.ingest(db_url, url(server), http_options={"backoff": 0.01})
+    before = [r[0] for r in postgresql.execute("SELECT url FROM mrf.network_files('NY', 'PPO')").fetchall()]
+    assert before == truth.expected("NY", "PPO", with_lookup=False)
+    for doc in truth.lookup_documents:
+        server.payload = Path(doc).read_bytes()
+        assert ingest_mod.load_lookup(db_url, url(server, Path(doc).name)) > 0
+    after = [r[0] for r in postgresql.execute("SELECT url FROM mrf.network_files('NY', 'PPO')").fetchall()]
+    assert after == truth.expected("NY", "PPO") and len(after) > len(before)
+    assert json.loads(Path(truth.lookup_documents[0]).read_text())  # the documents are plain JSON
