@@ -43,12 +43,12 @@ class Summary:
     replaced_run_id: int | None
 
     def line(self) -> str:
-        rate = self.bytes_read / self.seconds / 1e6 if self.seconds > 0 else 0.0
+        rate = self.raw_bytes / self.seconds / 1e6 if self.seconds > 0 else 0.0
         return (
             f"ingested {self.entity_name} (run {self.run_id}): {_size(self.bytes_read)} read"
             f" ({_size(self.raw_bytes)} JSON), {self.structures:,} structures, {self.plans:,} plans,"
             f" {self.distinct_files:,} distinct files in {self.distinct_sets:,} file sets,"
-            f" {self.seconds:.1f} s ({rate:.0f} MB/s, {self.parser} path"
+            f" {self.seconds:.1f} s ({rate:.0f} MB/s of JSON, {self.parser} path"
             + (f", {self.resumes} resumes" if self.resumes else "")
             + ")"
         )
