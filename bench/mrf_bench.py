@@ -81,6 +81,7 @@ def main() -> None:
     parser.add_argument("--bulk", type=int, default=120, help="other plans' files padding each file list")
     parser.add_argument("--keep", action="store_true", help="keep the generated files")
     parser.add_argument("--skip-pretty", action="store_true", help="skip the ijson-path run")
+    parser.add_argument("--reuse", action="store_true", help="reuse files a previous --keep run left in --dir")
     args = parser.parse_args()
 
     work = Path(args.dir)
@@ -89,8 +90,9 @@ def main() -> None:
     size = parse_size(args.size)
     print(f"generating {size / 1e9:.1f} GB of JSON in {work} ...", file=sys.stderr)
     began = time.perf_counter()
-    generate(canonical, raw_bytes=size, bulk=args.bulk, seed=2026)
-    if not args.skip_pretty:
+    if not (args.reuse and canonical.exists()):
+        generate(canonical, raw_bytes=size, bulk=args.bulk, seed=2026)
+    if not args.skip_pretty and not (args.reuse and pretty.exists()):
         generate(pretty, raw_bytes=size, bulk=args.bulk, seed=2026, style="pretty")
     print(f"generated in {time.perf_counter() - began:.0f} s", file=sys.stderr)
 
