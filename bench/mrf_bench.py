@@ -67,6 +67,13 @@ def answer_ok(truth: Path) -> bool:
     return out.splitlines() == expected
 
 
+def lookup_entries() -> int:
+    from carepg import db
+
+    with db.connect(db.resolve_url(start=True)) as conn:
+        return conn.execute("SELECT count(*) FROM mrf.lookup_entry").fetchone()[0]
+
+
 def last_run_raw_bytes() -> int:
     from carepg import db
 
@@ -84,6 +91,9 @@ def main() -> None:
     parser.add_argument("--reuse", action="store_true", help="reuse files a previous --keep run left in --dir")
     args = parser.parse_args()
 
+    if lookup_entries():
+        raise SystemExit("this database holds EIN-lookup entries, which change the answer the benchmark checks: "
+                         "use a database without them (e.g. DELETE FROM mrf.lookup_entry on a scratch database)")
     work = Path(args.dir)
     work.mkdir(parents=True, exist_ok=True)
     canonical, pretty = work / "index.json.gz", work / "index-pretty.json.gz"
