@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from carepg.cli import app
 from carepg.mrf import ingest as ingest_mod
-from carepg.mrf.generate import STYLES, Truth, generate
+from carepg.mrf.generate import Truth, generate
 
 runner = CliRunner()
 

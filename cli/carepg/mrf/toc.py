@@ -88,6 +88,13 @@ LOOKUP_KEYS = {"In-Network Negotiated Rates Files", "Out-of-Network Allowed Amou
 class BadInput(InvalidInput):
     """The bytes are not a readable table of contents (truncated gzip, corrupt JSON, another document)."""
 
+    located = False  # does the message already say where?
+
+    def at(self, where: str) -> BadInput:
+        located = BadInput(f"{self.message} ({where})")
+        located.located = True
+        return located
+
 
 # --- decompression -------------------------------------------------------------------------------------------
 
@@ -329,7 +336,7 @@ class Collector:
         if key in RATES_KEYS:
             raise BadInput(f"not a table of contents: top-level key {key!r} belongs to a rates file (in-network or allowed amounts)")
         if key in LOOKUP_KEYS:
-            raise BadInput(f"not a table of contents: this is an EIN-lookup document; load it with `carepg mrf lookup`")
+            raise BadInput("not a table of contents: this is an EIN-lookup document; load it with `carepg mrf lookup`")
         if key in TOP_SCALARS and isinstance(value, str | int | float):
             self.entity[key] = str(value)
 
@@ -392,6 +399,7 @@ class Parser:
         self.after_comma = False  # line path: did the previous structure end with ','?
         self.fallback_reason = ""
         self.line_structures = 0  # structures read by the line path
+        self._line_start = 0
         self._ijson: _IjsonFeed | None = None
 
     def run(self, chunks: Iterator[bytes]) -> None:
@@ -437,10 +445,19 @@ class Parser:
 
     def _lines(self, buf: bytes, pos: int) -> int:
         """Handle every complete line of buf from pos; return where the unhandled rest starts."""
+        try:
+            return self._lines_from(buf, pos)
+        except BadInput as exc:
+            if exc.located:
+                raise
+            raise exc.at(f"in the line at decompressed byte {self.offset + self._line_start:,}") from None
+
+    def _lines_from(self, buf: bytes, pos: int) -> int:
         find = buf.find
         view = memoryview(buf)
         collector = self.c
         while True:
+            self._line_start = pos
             nl = find(b"\n", pos)
             if nl < 0:
                 return pos
@@ -557,8 +574,14 @@ class _IjsonFeed:
             self.coro.send(data)
         except ijson.common.JSONError as exc:
             raise self._error(exc, len(data)) from None
+        start = max(self.base + self.fed, 0)
         self.fed += len(data)
-        self._drain()
+        try:
+            self._drain()
+        except BadInput as exc:
+            if exc.located:
+                raise
+            raise exc.at(f"in decompressed bytes {start:,}-{self.base + self.fed:,}") from None
 
     def close(self) -> None:
         try:
@@ -566,10 +589,13 @@ class _IjsonFeed:
         except ijson.common.JSONError as exc:
             raise self._error(exc, 0) from None
         self._drain()
+        end = max(self.base + self.fed, 0)
         if self.top_object is None:
-            raise BadInput("not a table of contents: the input holds no JSON value")
+            raise BadInput(f"not a table of contents: the input holds no JSON value ({end:,} bytes)")
         if not self.seen_structures:
-            raise BadInput("not a table of contents: no reporting_structure array in the document")
+            raise BadInput(
+                f"not a table of contents: no reporting_structure array in the document ({end:,} bytes read)"
+            )
 
     def _error(self, exc: Exception, block: int) -> BadInput:
         first = max(self.base + self.fed, 0)
@@ -577,11 +603,14 @@ class _IjsonFeed:
         message = detail[0] if detail else type(exc).__name__
         context = detail[1].strip()[:60] if len(detail) > 1 else ""
         if not block:
-            return BadInput(f"corrupt JSON: the document ends early, at decompressed byte {first:,} ({message})")
-        return BadInput(
-            f"corrupt JSON in decompressed bytes {first:,}-{first + block:,}: {message}"
-            + (f" near {context!r}" if context else "")
-        )
+            error = BadInput(f"corrupt JSON: the document ends early, at decompressed byte {first:,} ({message})")
+        else:
+            error = BadInput(
+                f"corrupt JSON in decompressed bytes {first:,}-{first + block:,}: {message}"
+                + (f" near {context!r}" if context else "")
+            )
+        error.located = True
+        return error
 
     def _drain(self) -> None:
         c = self.c
