@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.carepg-installed
 
-.PHONY: demo test schema clean
+.PHONY: demo test schema clean bench-mrf
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -25,3 +25,7 @@ schema: $(STAMP)
 clean:
 	-$(BIN)/carepg db down --purge
 	rm -rf $(VENV)
+
+# Price-transparency ingest benchmark (not part of `make test`): generates ~5 GB of JSON in /tmp.
+bench-mrf: $(STAMP)
+	$(BIN)/python bench/mrf_bench.py --size $(or $(SIZE),5G)

@@ -23,7 +23,7 @@ from rich.console import Console
 from rich.table import Table
 
 from . import cluster as cluster_mod
-from . import db, migrations, seed as seed_mod, shifts as shifts_mod
+from . import db, seed as seed_mod, shifts as shifts_mod
 from .errors import CarepgError, InvalidInput
 
 app = typer.Typer(
@@ -127,6 +127,8 @@ def migrate(
     down: Annotated[bool, typer.Option("--down", help="Downgrade to REVISION instead (`base` = nothing).")] = False,
 ) -> None:
     """Apply carepg's migrations (same as `alembic upgrade head`)."""
+    from . import migrations  # Alembic and SQLAlchemy cost ~0.3 s and ~30 MB: only load them when needed
+
     url = db.resolve_url(start=True)
     if down:
         migrations.downgrade(url, revision)
@@ -276,6 +278,8 @@ def demo(
     ),
 ) -> None:
     """Local cluster up, migrate, seed if empty, refresh, then each deterministic worker's shifts."""
+    from . import migrations
+
     url = db.resolve_url(start=True)
     out.print(f"database: {url}", markup=False)
     migrations.upgrade(url)
@@ -361,6 +365,13 @@ def serve(
         blocking_threads=threads,
         log_dictconfig=json_logs,
     ).serve()
+
+
+# --- price transparency -------------------------------------------------------------------------------------
+
+from .mrf.cli import mrf_app  # noqa: E402  (after handles_errors, which it uses)
+
+app.add_typer(mrf_app, name="mrf")
 
 
 def main() -> None:

@@ -1,0 +1,228 @@
+"""`carepg mrf ingest` / `lookup` / `files` as Python calls: stream a source into the mrf schema, ask it.
+
+Two connections: a bookkeeping one (autocommit) records the run before and, on failure, after; the loading one
+holds a single transaction that COPYs the rows and ends with mrf.finish_ingest(), which publishes the run.
+A failure anywhere rolls the loading transaction back, so the previous index of that payer stays live.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from collections.abc import Callable, Iterator
+
+import psycopg
+from psycopg.rows import dict_row
+
+from .. import db, paths
+from ..errors import CarepgError, InvalidInput
+from . import source as source_mod
+from .toc import INFLATE, BadInput, Collector, Inflater, Parser, file_key, threaded
+
+QUERIES = paths.named_queries("queries/mrf.sql")
+
+
+@dataclasses.dataclass(frozen=True)
+class Summary:
+    run_id: int
+    source: str
+    entity_name: str
+    bytes_read: int
+    raw_bytes: int
+    structures: int
+    plan_links: int
+    plans: int
+    file_links: int
+    distinct_files: int
+    distinct_sets: int
+    parser: str
+    inflate: str
+    resumes: int
+    seconds: float
+    replaced_run_id: int | None
+
+    def line(self) -> str:
+        rate = self.raw_bytes / self.seconds / 1e6 if self.seconds > 0 else 0.0
+        return (
+            f"ingested {self.entity_name} (run {self.run_id}): {_size(self.bytes_read)} read"
+            f" ({_size(self.raw_bytes)} JSON), {self.structures:,} structures, {self.plans:,} plans,"
+            f" {self.distinct_files:,} distinct files in {self.distinct_sets:,} file sets,"
+            f" {self.seconds:.1f} s ({rate:.0f} MB/s of JSON, {self.parser} path"
+            + (f", {self.resumes} resumes" if self.resumes else "")
+            + ")"
+        )
+
+
+def _size(n: int) -> str:
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if n < 1000 or unit == "TB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.2f} {unit}"
+        n /= 1000
+    return str(n)  # pragma: no cover
+
+
+ProgressHook = Callable[[int, int | None], None]  # (compressed bytes read, total or None)
+
+
+def ingest(
+    url: str,
+    spec: str,
+    *,
+    progress: Callable[[source_mod.Source], ProgressHook] | None = None,
+    http_options: dict | None = None,
+    use_thread: bool = True,
+) -> Summary:
+    """Stream SOURCE (path or URL) into the mrf schema; raise CarepgError (run recorded as failed) on bad input.
+
+    use_thread: read an HTTP source in a thread (socket reads release the GIL; isal's inflate does not, so
+    inflating and parsing stay on the main thread).
+    """
+    began = time.perf_counter()
+    src = source_mod.open_source(spec, **(http_options or {}))
+    with db.connect(url, autocommit=True) as log, db.translated_errors():
+        run_id = log.execute(QUERIES["start_ingest"], {"source": src.name, "size_bytes": src.size}).fetchone()[0]
+        reader = src.chunks()
+        if use_thread and isinstance(src, source_mod.HttpSource):
+            reader = threaded(reader)
+        inflater = Inflater(reader, lambda: src.position)
+        try:
+            summary = _load(url, run_id, src, inflater, progress, reader)
+        except BaseException as exc:
+            message = exc.message if isinstance(exc, CarepgError) else _describe(exc)
+            log.execute(
+                QUERIES["fail_ingest"],
+                {"run_id": run_id, "error": message, "bytes_read": src.position, "raw_bytes": inflater.raw_bytes},
+            )
+            raise  # translated_errors() turns a database error a user can cause into one line
+    return dataclasses.replace(summary, seconds=time.perf_counter() - began)
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, KeyboardInterrupt):
+        return "interrupted"
+    return f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
+
+
+def _load(url, run_id, src, inflater, progress, reader) -> Summary:
+    hook = progress(src) if progress else None
+    chunks: Iterator[bytes] = iter(inflater)
+
+    def reported() -> Iterator[bytes]:
+        for chunk in chunks:
+            if hook:
+                hook(src.position, src.size)
+            yield chunk
+
+    with db.connect(url) as conn:
+        with conn.transaction(), conn.cursor() as cur:
+            cur.execute(QUERIES["create_staging"])
+            with cur.copy(QUERIES["copy_staged_plan"]) as copy:
+                collector = Collector(plan_sink=copy.write_row)
+                parser = Parser(collector)
+                stream = reported()
+                try:
+                    parser.run(stream)
+                finally:
+                    stream.close()
+                    reader.close()  # stops a reader thread, closes the connection or file
+            if hook:
+                hook(src.position, src.size)
+            if collector.structures == 0 and not collector.entity.get("reporting_entity_name"):
+                raise BadInput("not a table of contents: no reporting_entity_name and no reporting structures")
+            with cur.copy(QUERIES["copy_file"]) as copy:
+                for key, info in collector.files.items():
+                    copy.write_row(
+                        (run_id, info.file_id, key, info.url, len(info.url_hashes), info.descriptions,
+                         info.in_network, info.allowed_amount)
+                    )
+            with cur.copy(QUERIES["copy_file_set"]) as copy:
+                for members, set_id in collector.sets.items():
+                    copy.write_row((run_id, set_id, list(members), collector.set_uses[set_id - 1]))
+            entity = collector.entity
+            row = cur.execute(
+                QUERIES["finish_ingest"],
+                {
+                    "run_id": run_id,
+                    "entity_name": entity.get("reporting_entity_name"),
+                    "entity_type": entity.get("reporting_entity_type"),
+                    "version": entity.get("version"),
+                    "last_updated_on": entity.get("last_updated_on"),
+                    "parser": parser.mode,
+                    "bytes_read": src.position,
+                    "raw_bytes": inflater.raw_bytes,
+                    "structures": collector.structures,
+                    "plan_links": collector.plan_links,
+                    "file_links": collector.file_links,
+                },
+            ).fetchone()
+    plans, distinct_files, distinct_sets, replaced = row
+    return Summary(
+        run_id=run_id,
+        source=src.name,
+        entity_name=entity.get("reporting_entity_name") or "",
+        bytes_read=src.position,
+        raw_bytes=inflater.raw_bytes,
+        structures=collector.structures,
+        plan_links=collector.plan_links,
+        plans=plans,
+        file_links=collector.file_links,
+        distinct_files=distinct_files,
+        distinct_sets=distinct_sets,
+        parser=parser.mode,
+        inflate=INFLATE if inflater.gzip else "none",
+        resumes=src.resumes,
+        seconds=0.0,
+        replaced_run_id=replaced,
+    )
+
+
+# --- EIN lookup documents ------------------------------------------------------------------------------------
+
+
+def lookup_entries(document: object, where: str) -> list[dict]:
+    """{url, displayname} entries under any category key of an Anthem EIN-lookup document."""
+    if not isinstance(document, dict):
+        raise InvalidInput(f"{where}: not an EIN-lookup document (expected a JSON object of category lists)")
+    entries = []
+    for category, items in document.items():
+        if not isinstance(items, list):
+            continue  # e.g. "lastupdated"
+        for item in items:
+            if isinstance(item, dict) and isinstance(item.get("url"), str) and isinstance(item.get("displayname"), str):
+                entries.append(
+                    {"file_key": file_key(item["url"]), "display_name": item["displayname"], "category": category,
+                     "url": item["url"]}
+                )
+    if not entries:
+        raise InvalidInput(f"{where}: not an EIN-lookup document (no {{url, displayname}} entries under a category)")
+    return entries
+
+
+def load_lookup(url: str, spec: str, http_options: dict | None = None) -> int:
+    src = source_mod.open_source(spec, **(http_options or {}))
+    data = b"".join(Inflater(src.chunks(), lambda: src.position))
+    try:
+        document = json.loads(data)
+    except ValueError as exc:
+        raise InvalidInput(f"{src.name}: corrupt JSON at byte {getattr(exc, 'pos', 0):,}: {exc.args[0] if exc.args else exc}") from None
+    entries = lookup_entries(document, src.name)
+    with db.connect(url, autocommit=True) as conn, db.translated_errors():
+        return conn.execute(
+            QUERIES["load_lookup"], {"source": src.name, "entries": psycopg.types.json.Jsonb(entries)}
+        ).fetchone()[0]
+
+
+# --- the answer ----------------------------------------------------------------------------------------------
+
+
+def network_files(conn: psycopg.Connection, state: str, plan_type: str, issuer: str | None = None) -> list[dict]:
+    with db.translated_errors(), conn.cursor(row_factory=dict_row) as cur:
+        return cur.execute(
+            QUERIES["network_files"], {"state": state, "plan_type": plan_type, "issuer": issuer}
+        ).fetchall()
+
+
+def runs(conn: psycopg.Connection, limit: int = 10) -> list[dict]:
+    with db.translated_errors(), conn.cursor(row_factory=dict_row) as cur:
+        return cur.execute(QUERIES["runs"], {"limit": limit}).fetchall()

@@ -1,0 +1,213 @@
+"""Where the bytes come from: a local file or an http(s) URL, read in chunks, never stored.
+
+An HTTP source resumes a dropped download with a Range request from the last byte received, so the caller's
+decompressor simply keeps going; retries are bounded and each error a user can meet (expired signature, missing
+file, a server that cannot resume) is one clear line.
+"""
+
+from __future__ import annotations
+
+import http.client
+import os
+import socket
+import ssl
+import time
+import urllib.parse
+from collections.abc import Iterator
+from pathlib import Path
+
+from ..errors import CarepgError, InvalidInput
+
+CHUNK = 256 << 10  # compressed bytes per read: small enough that one inflate call takes it whole
+MAX_REDIRECTS = 5
+
+
+class SourceError(CarepgError):
+    """The source cannot be read (network, HTTP status, missing file)."""
+
+    exit_code = 6
+    http_status = 502
+    title = "Source unavailable"
+
+
+class Source:
+    """A stream of bytes with a known position (bytes handed out so far) and, when known, a total size."""
+
+    name: str
+    size: int | None
+    position: int = 0
+    resumes: int = 0
+    failures: int = 0
+
+    def chunks(self) -> Iterator[bytes]:  # pragma: no cover - interface
+        raise NotImplementedError
+
+
+class FileSource(Source):
+    def __init__(self, path: str | os.PathLike, chunk: int = CHUNK) -> None:
+        self.path = Path(path)
+        self.name = str(path)
+        self.chunk = chunk
+        try:
+            self.size = self.path.stat().st_size
+        except FileNotFoundError:
+            raise SourceError(f"no such file: {self.name}") from None
+        except OSError as exc:
+            raise SourceError(f"cannot read {self.name}: {exc.strerror}") from None
+        if self.path.is_dir():
+            raise InvalidInput(f"{self.name} is a directory, not a table-of-contents file")
+
+    def chunks(self) -> Iterator[bytes]:
+        with self.path.open("rb", buffering=0) as fh:
+            while block := fh.read(self.chunk):
+                self.position += len(block)
+                yield block
+
+
+class HttpSource(Source):
+    """GET with timeouts; on a dropped connection, `Range: bytes=<position>-` up to `retries` times."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        timeout: float = 30.0,
+        retries: int = 8,
+        backoff: float = 0.5,
+        chunk: int = CHUNK,
+    ) -> None:
+        self.url = url
+        self.name = _redact(url)
+        self.timeout = timeout
+        self.retries = retries
+        self.backoff = backoff
+        self.chunk = chunk
+        self.size = None
+        self._response: http.client.HTTPResponse | None = None
+        self._conn: http.client.HTTPConnection | None = None
+        self._open(start=0)
+
+    # -- connection handling ---------------------------------------------------------------------------------
+
+    def _request(self, url: str, start: int) -> tuple[http.client.HTTPConnection, http.client.HTTPResponse]:
+        for _ in range(MAX_REDIRECTS + 1):
+            parts = urllib.parse.urlsplit(url)
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise InvalidInput(f"not an http(s) URL: {self.name}")
+            path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+            if parts.scheme == "https":
+                conn: http.client.HTTPConnection = http.client.HTTPSConnection(
+                    parts.hostname, parts.port, timeout=self.timeout, context=ssl.create_default_context()
+                )
+            else:
+                conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=self.timeout)
+            headers = {"User-Agent": "carepg-mrf", "Accept-Encoding": "identity"}
+            if start:
+                headers["Range"] = f"bytes={start}-"
+            conn.request("GET", path, headers=headers)
+            response = conn.getresponse()
+            if response.status in (301, 302, 303, 307, 308) and response.getheader("Location"):
+                url = urllib.parse.urljoin(url, response.getheader("Location"))
+                conn.close()
+                continue
+            return conn, response
+        raise SourceError(f"too many redirects for {self.name}")
+
+    def _open(self, start: int) -> None:
+        conn, response = self._request(self.url, start)
+        status = response.status
+        if status == 403:
+            conn.close()
+            raise SourceError(
+                f"403 Forbidden from {self.name}: the link has probably expired (signed URLs do); get a fresh one"
+            )
+        if status == 404:
+            conn.close()
+            raise SourceError(f"404 Not Found: {self.name}")
+        if status == 416:
+            conn.close()
+            raise SourceError(f"416 Range Not Satisfiable resuming {self.name} at byte {start:,}: the file changed?")
+        if start == 0:
+            if status != 200:
+                conn.close()
+                raise SourceError(f"HTTP {status} {response.reason} from {self.name}")
+            length = response.getheader("Content-Length")
+            self.size = int(length) if length and length.isdigit() else None
+        else:
+            content_range = response.getheader("Content-Range") or ""
+            if status != 206 or not content_range.startswith(f"bytes {start}-"):
+                conn.close()
+                raise SourceError(
+                    f"the connection to {self.name} dropped at byte {start:,} and the server cannot resume "
+                    f"(HTTP {status} to a Range request, no byte ranges): retry the whole download"
+                )
+        self._conn, self._response = conn, response
+
+    def _close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+        self._conn = self._response = None
+
+    # -- reading ------------------------------------------------------------------------------------------------
+
+    def chunks(self) -> Iterator[bytes]:
+        try:
+            while True:
+                if self._response is None:
+                    self._resume()
+                    continue
+                try:
+                    block = self._response.read(self.chunk)
+                except (OSError, http.client.HTTPException) as exc:
+                    self._dropped(exc)
+                    continue
+                if block:
+                    self.position += len(block)
+                    yield block
+                    continue
+                if self.size is None or self.position >= self.size:
+                    return
+                # The server closed early: Content-Length not reached.
+                self._dropped(ConnectionError(f"connection closed at byte {self.position:,}"))
+        finally:
+            self._close()
+
+    def _dropped(self, exc: BaseException) -> None:
+        """Count a failure; give up (one clear error) once there were more than `retries` of them."""
+        self._close()
+        self.failures += 1
+        if self.failures > self.retries:
+            raise SourceError(
+                f"reading {self.name} failed {self.failures} times "
+                f"(last at byte {self.position:,}: {_why(exc)}); giving up"
+            )
+
+    def _resume(self) -> None:
+        time.sleep(min(self.backoff * (2 ** max(self.failures - 1, 0)), 10.0))
+        try:
+            self._open(start=self.position)
+        except (OSError, http.client.HTTPException) as exc:
+            self._dropped(exc)
+            return
+        self.resumes += 1
+
+
+def _why(exc: BaseException) -> str:
+    if isinstance(exc, socket.timeout | TimeoutError):
+        return "timed out"
+    return str(exc) or type(exc).__name__
+
+
+def _redact(url: str) -> str:
+    """The URL without its query string (signatures stay out of messages and the run table)."""
+    parts = urllib.parse.urlsplit(url)
+    return urllib.parse.urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
+
+
+def open_source(spec: str, **http_options) -> Source:
+    if spec.startswith(("http://", "https://")):
+        try:
+            return HttpSource(spec, **http_options)
+        except (OSError, http.client.HTTPException) as exc:
+            raise SourceError(f"cannot fetch {_redact(spec)}: {_why(exc)}") from None
+    return FileSource(spec)

@@ -1,0 +1,68 @@
+-- purpose: every query the Python shell runs for the price-transparency index (`carepg mrf ...`), by name.
+-- Parameters are bound by psycopg (never pasted into the text); casts make the function signatures explicit.
+
+-- name: start_ingest
+-- Record a run (status running) on the bookkeeping connection, outside the loading transaction.
+SELECT mrf.start_ingest(source => %(source)s::text, size_bytes => %(size_bytes)s::bigint)
+
+-- name: fail_ingest
+-- Record why a run failed, after its loading transaction rolled back.
+SELECT mrf.fail_ingest(run_id => %(run_id)s::bigint, error => %(error)s::text,
+                       bytes_read => %(bytes_read)s::bigint, raw_bytes => %(raw_bytes)s::bigint)
+
+-- name: create_staging
+-- One row per reporting_plans entry, de-duplicated by mrf.finish_ingest; dropped at commit.
+CREATE TEMPORARY TABLE mrf_staged_plan (
+    ord bigint NOT NULL,
+    set_id integer NOT NULL,
+    plan_key bigint NOT NULL,
+    plan_name text NOT NULL,
+    plan_id_type text,
+    plan_id text,
+    plan_market_type text,
+    issuer_name text,
+    plan_sponsor_name text
+) ON COMMIT DROP
+
+-- name: copy_staged_plan
+COPY pg_temp.mrf_staged_plan (ord, set_id, plan_key, plan_name, plan_id_type, plan_id, plan_market_type,
+                              issuer_name, plan_sponsor_name) FROM STDIN
+
+-- name: copy_file
+COPY mrf.file (run_id, file_id, file_key, url, variants, descriptions, in_network, allowed_amount) FROM STDIN
+
+-- name: copy_file_set
+COPY mrf.file_set (run_id, set_id, file_ids, structures) FROM STDIN
+
+-- name: finish_ingest
+-- Publish the run: last statement of the loading transaction.
+SELECT plans, distinct_files, distinct_sets, replaced_run_id
+FROM mrf.finish_ingest(
+    run_id => %(run_id)s::bigint,
+    entity_name => %(entity_name)s::text,
+    entity_type => %(entity_type)s::text,
+    version => %(version)s::text,
+    last_updated_on => %(last_updated_on)s::text,
+    parser => %(parser)s::text,
+    bytes_read => %(bytes_read)s::bigint,
+    raw_bytes => %(raw_bytes)s::bigint,
+    structures => %(structures)s::bigint,
+    plan_links => %(plan_links)s::bigint,
+    file_links => %(file_links)s::bigint)
+
+-- name: network_files
+-- The answer: one row per distinct file, sorted by URL.
+SELECT url, file_key, entity_name, file_issuer, plan_types
+FROM mrf.network_files(state => %(state)s::text, plan_type => %(plan_type)s::text, issuer => %(issuer)s::text)
+
+-- name: load_lookup
+-- Entries of one EIN-lookup document ({file_key, display_name, category, url} objects).
+SELECT mrf.load_lookup(source => %(source)s::text, entries => %(entries)s::jsonb)
+
+-- name: runs
+-- The most recent ingest runs, newest first.
+SELECT run_id, source, status, entity_name, parser, started_at, finished_at, bytes_read, raw_bytes, structures,
+       plans, distinct_files, error
+FROM mrf.ingest_run
+ORDER BY run_id DESC
+LIMIT %(limit)s::integer

@@ -1,0 +1,118 @@
+"""Every valid layout of the same table of contents gives the same answer (and the same counts)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+from carepg.mrf import ingest as ingest_mod
+from carepg.mrf.generate import STYLES, generate
+from carepg.mrf.toc import Collector, Parser
+
+QUESTIONS = [("NY", "PPO"), ("NY", "EPO"), ("NY", "POS"), ("CA", "PPO"), ("VA", "PPO"), ("TN", "PPO")]
+
+
+def parse_bytes(data: bytes, chunk: int = 1 << 16) -> tuple[Collector, Parser, list[tuple]]:
+    rows: list[tuple] = []
+    collector = Collector(plan_sink=rows.append)
+    parser = Parser(collector)
+    parser.run(data[i : i + chunk] for i in range(0, len(data), chunk))
+    return collector, parser, rows
+
+
+def digest(collector: Collector, rows: list[tuple]) -> dict:
+    """Layout-independent summary of what the parser read: the entity, files, file sets and plans."""
+    sets = {frozenset(k for k, f in collector.files.items() if f.file_id in members): collector.set_uses[i - 1]
+            for members, i in collector.sets.items()}
+    return {
+        "entity": collector.entity.get("reporting_entity_name"),
+        "files": {k: (f.url, tuple(f.descriptions), f.in_network, f.allowed_amount) for k, f in collector.files.items()},
+        "sets": sets,
+        "structures": collector.structures,
+        "file_links": collector.file_links,
+        "plans": sorted(r[3:] for r in rows),  # (order, set id, plan key) are run-internal
+    }
+
+
+@pytest.mark.parametrize("style", [s for s in STYLES if s not in ("canonical",)])
+def test_style_reads_like_canonical(tmp_path, style):
+    """Same seed, another layout: the parsed content is identical (v1/upper-case styles: modulo those fields)."""
+    base = tmp_path / "canonical.json"
+    other = tmp_path / f"{style}.json"
+    generate(base, raw_bytes=120_000, seed=5, style="canonical" if not STYLES[style].allowed_amount else "allowed")
+    generate(other, raw_bytes=120_000, seed=5, style=style)
+    a = digest(*_parsed(base))
+    b = digest(*_parsed(other))
+    if not STYLES[style].v2:
+        a["plans"] = sorted(p[:4] for p in a["plans"])  # v1 has no issuer_name / plan_sponsor_name
+        b["plans"] = sorted(p[:4] for p in b["plans"])
+    assert a == b
+
+
+def _parsed(path: Path):
+    collector, parser, rows = parse_bytes(path.read_bytes())
+    return collector, rows
+
+
+def test_canonical_layout_stays_on_the_line_path(tmp_path):
+    path = tmp_path / "toc.json"
+    generate(path, raw_bytes=200_000, seed=3)
+    collector, parser, _ = parse_bytes(path.read_bytes())
+    assert parser.mode == "line"
+    assert collector.raw_hits > 0  # repeated file lists were skipped without being decoded
+
+
+@pytest.mark.parametrize("style", ["pretty", "minified"])
+def test_other_layouts_fall_back_to_ijson(tmp_path, style):
+    path = tmp_path / "toc.json"
+    generate(path, raw_bytes=100_000, seed=3, style=style)
+    _, parser, _ = parse_bytes(path.read_bytes())
+    assert parser.mode == "ijson"
+
+
+@pytest.mark.parametrize("style", sorted(STYLES))
+def test_every_style_gives_the_ground_truth_answer(postgresql, db_url, tmp_path, style):
+    path = tmp_path / "toc.json.gz"
+    truth = generate(path, raw_bytes=150_000, seed=9, style=style)
+    ingest_mod.ingest(db_url, str(path), use_thread=style != "pretty")
+    for doc in truth.lookup_documents:
+        ingest_mod.load_lookup(db_url, doc)
+    for state, plan_type in QUESTIONS:
+        rows = postgresql.execute("SELECT url FROM mrf.network_files(%s, %s)", (state, plan_type)).fetchall()
+        assert [r[0] for r in rows] == truth.expected(state, plan_type), (style, state, plan_type)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    chunk=st.integers(min_value=1, max_value=5000),
+    cut=st.integers(min_value=0, max_value=10_000),
+    style=st.sampled_from(["canonical", "spaced", "crlf", "escaped", "shuffled"]),
+)
+def test_chunk_boundaries_and_mid_document_fallback_do_not_change_the_content(tmp_path_factory, chunk, cut, style):
+    """Property: any chunking, and a switch to ijson at any line (a pretty-printed structure spliced in), read
+    the same content as the plain canonical read."""
+    path = tmp_path_factory.mktemp("p") / "toc.json"
+    generate(path, raw_bytes=30_000, seed=2, style=style)
+    data = path.read_bytes()
+    reference = digest(*_content(data, 1 << 20))
+    assert digest(*_content(data, chunk)) == reference
+    # Re-indent one structure line in the middle: from there on, the layout no longer holds.
+    lines = data.split(b"\n")
+    k = 1 + cut % max(len(lines) - 3, 1)
+    if lines[k].rstrip(b"\r,").startswith(b"{"):
+        body = lines[k].rstrip(b"\r")
+        comma = body.endswith(b",")
+        obj = json.loads(body.rstrip(b","))
+        lines[k] = json.dumps(obj, indent=3).encode() + (b"," if comma else b"")
+        spliced = b"\n".join(lines)
+        collector, parser, rows = parse_bytes(spliced, chunk)
+        assert digest(collector, rows) == reference
+        assert parser.mode in ("ijson", "line+ijson")
+
+
+def _content(data: bytes, chunk: int):
+    collector, _, rows = parse_bytes(data, chunk)
+    return collector, rows

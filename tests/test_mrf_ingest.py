@@ -1,0 +1,158 @@
+"""carepg mrf: ingest generated tables of contents and compare the answers with the generator's ground truth."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from carepg.cli import app
+from carepg.mrf import ingest as ingest_mod
+from carepg.mrf.generate import Truth, generate
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def canonical(tmp_path_factory) -> tuple[Path, Truth]:
+    out = tmp_path_factory.mktemp("toc") / "anthem.json.gz"
+    return out, generate(out, raw_bytes=400_000, seed=11)
+
+
+def cli(monkeypatch, db_url: str, *args: str):
+    monkeypatch.setenv("DATABASE_URL", db_url)
+    return runner.invoke(app, ["mrf", *args])
+
+
+def answer(postgresql, state="NY", plan_type="PPO", issuer=None) -> list[str]:
+    rows = postgresql.execute(
+        "SELECT url FROM mrf.network_files(%s, %s, %s)", (state, plan_type, issuer)
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
+def test_ingest_and_files_match_ground_truth(monkeypatch, db_url, postgresql, canonical):
+    path, truth = canonical
+    result = cli(monkeypatch, db_url, "ingest", "--quiet", str(path))
+    assert result.exit_code == 0, result.output
+    assert "ingested Anthem Inc" in result.output
+    # Before any EIN lookup: plan names alone decide the plan type.
+    for state, plan_type in [("NY", "PPO"), ("NY", "EPO"), ("NY", "POS"), ("NY", "HMO"), ("CA", "PPO"), ("VA", "PPO"),
+                             ("TN", "PPO")]:
+        assert answer(postgresql, state, plan_type) == truth.expected(state, plan_type, with_lookup=False), (state, plan_type)
+    result = cli(monkeypatch, db_url, "lookup", *truth.lookup_documents)
+    assert result.exit_code == 0, result.output
+    for state, plan_type in [("NY", "PPO"), ("NY", "EPO"), ("NY", "FFS"), ("CA", "PPO"), ("CT", "EPO")]:
+        assert answer(postgresql, state, plan_type) == truth.expected(state, plan_type), (state, plan_type)
+    # The command prints exactly the function's answer, one URL per line.
+    result = cli(monkeypatch, db_url, "files", "--state", "NY", "--plan-type", "PPO")
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines() == truth.expected("NY", "PPO")
+
+
+def test_answer_excludes_other_blue_plans_and_epo_only_files(postgresql, db_url, canonical):
+    path, truth = canonical
+    ingest_mod.ingest(db_url, str(path), use_thread=False)
+    ny_ppo = answer(postgresql)
+    assert ny_ppo, "the generated index has Anthem NY PPO files"
+    keys = " ".join(ny_ppo)
+    assert "_301_" not in keys and "_800_" not in keys and "_302_" not in keys  # Highmark, Excellus
+    assert "NY_HPN1MEDNY00" not in keys  # EPO only
+    assert "NY_HXNWMED0000" in keys  # shared by PPO and EPO plans
+    assert "anthem/NY_HXNWMED0000" in " ".join(answer(postgresql, "NY", "EPO"))
+    # With issuer '*', other Blue plans' NY PPO networks appear too; 'highmark' selects them.
+    highmark = answer(postgresql, "NY", "PPO", "highmark")
+    assert highmark and all(("_301_" in u or "_800_" in u) for u in highmark)
+    assert set(answer(postgresql, "NY", "PPO", "*")) == set(truth.expected("NY", "PPO", with_lookup=False, own=False))
+    # One row per distinct file even though hub files come from many hosts.
+    assert len(ny_ppo) == len({u.split("?")[0].split("/", 3)[3] for u in ny_ppo})
+
+
+def test_classification_evidence_is_queryable(postgresql, db_url, canonical):
+    path, _ = canonical
+    ingest_mod.ingest(db_url, str(path), use_thread=False)
+    row = postgresql.execute(
+        "SELECT state, state_evidence, issuer, own_file, plan_types, plan_type_evidence, variants"
+        " FROM mrf.file_class WHERE file_key LIKE '%%_301_71A0_%%' LIMIT 1"
+    ).fetchone()
+    state, state_evidence, issuer, own, plan_types, evidence, variants = row
+    assert state == "NY" and "301" in state_evidence
+    assert issuer == "Highmark BCBS Western NY" and own is False
+    assert "PPO" in plan_types and any("ANTHEM PPO" in e for e in evidence)
+    assert variants >= 1
+
+
+def test_progress_mode_and_multi_member_gzip(monkeypatch, db_url, postgresql, tmp_path, canonical):
+    """Without --quiet the progress bar runs (here on a non-terminal); concatenated gzip members are one stream."""
+    path, truth = canonical
+    raw = gzip.decompress(path.read_bytes())
+    split = len(raw) // 3
+    members = tmp_path / "members.json.gz"
+    members.write_bytes(gzip.compress(raw[:split]) + gzip.compress(raw[split:]))
+    result = cli(monkeypatch, db_url, "ingest", str(members))
+    assert result.exit_code == 0, result.output
+    assert result.output.strip().splitlines()[-1].startswith("ingested Anthem Inc")
+    assert answer(postgresql) == truth.expected("NY", "PPO", with_lookup=False)
+    runs = cli(monkeypatch, db_url, "runs")
+    assert runs.exit_code == 0 and "succeeded" in runs.output
+
+
+def test_files_output_file_and_issuer_option(monkeypatch, db_url, tmp_path, canonical):
+    path, truth = canonical
+    assert cli(monkeypatch, db_url, "ingest", "-q", str(path)).exit_code == 0
+    target = tmp_path / "ny_ppo.txt"
+    result = cli(monkeypatch, db_url, "files", "--state", "ny", "--plan-type", "ppo", "--output", str(target))
+    assert result.exit_code == 0, result.output
+    assert target.read_text().splitlines() == truth.expected("NY", "PPO", with_lookup=False)
+    result = cli(monkeypatch, db_url, "files", "--state", "NY", "--plan-type", "PPO", "--issuer", "excellus")
+    assert result.exit_code == 0 and result.output.splitlines() and all("_302_" in u for u in result.output.splitlines())
+
+
+def test_files_without_description_and_numeric_plan_ids(db_url, postgresql, tmp_path):
+    """Schema-valid oddities: a file entry without description keeps the file (the payer's own); plan_id as a number."""
+    doc = {
+        "reporting_entity_name": "Tiny Payer",
+        "reporting_entity_type": "health insurance issuer",
+        "reporting_structure": [
+            {"reporting_plans": [{"plan_name": "TINY PPO - ACME - TINY", "plan_id_type": "EIN", "plan_id": 123456789,
+                                  "plan_market_type": "GROUP"}],
+             "in_network_files": [{"location": "https://files.example.com/tiny/NY_TINYMED0001.json.gz?sig=1"}]},
+        ],
+    }
+    path = tmp_path / "tiny.json"
+    path.write_text(json.dumps(doc))
+    summary = ingest_mod.ingest(db_url, str(path), use_thread=False)
+    assert (summary.structures, summary.plans, summary.distinct_files) == (1, 1, 1)
+    assert answer(postgresql) == ["https://files.example.com/tiny/NY_TINYMED0001.json.gz?sig=1"]
+    assert answer(postgresql, issuer="tiny") == answer(postgresql)
+    row = postgresql.execute("SELECT plan_id, plan_id_type, plan_market_type FROM mrf.plan").fetchone()
+    assert row == ("123456789", "ein", "group")
+
+
+def test_migration_0020_downgrades_and_upgrades(empty_db_url):
+    """The mrf schema comes and goes with its revision (reference rows included)."""
+    import psycopg
+
+    from carepg import migrations
+
+    migrations.upgrade(empty_db_url)
+    with psycopg.connect(empty_db_url) as conn:
+        assert conn.execute("SELECT state FROM mrf.bcbs_plan_code WHERE code = '254'").fetchone() == ("NY",)
+        uncommented = conn.execute(
+            "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+            " WHERE n.nspname = 'mrf' AND c.relkind IN ('r', 'v') AND obj_description(c.oid, 'pg_class') IS NULL"
+        ).fetchall()
+        assert uncommented == []
+        functions = conn.execute(
+            "SELECT p.proname FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace"
+            " WHERE n.nspname = 'mrf' AND obj_description(p.oid, 'pg_proc') IS NULL"
+        ).fetchall()
+        assert functions == []
+    migrations.downgrade(empty_db_url, "0004")
+    with psycopg.connect(empty_db_url) as conn:
+        assert conn.execute("SELECT to_regnamespace('mrf')").fetchone() == (None,)
+    migrations.upgrade(empty_db_url)
+    assert migrations.current(empty_db_url) == "0020"
