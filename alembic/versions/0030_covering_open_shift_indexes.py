@@ -1,0 +1,20 @@
+"""covering open-shift indexes: applies sql/migrations/0030_covering_open_shift_indexes.sql
+
+Revision ID: 0030
+Revises: 0010
+"""
+
+from carepg.migrations import apply
+
+revision = "0030"
+down_revision = "0010"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    apply("0030_covering_open_shift_indexes.sql")
+
+
+def downgrade() -> None:
+    apply("0030_covering_open_shift_indexes.down.sql")
