@@ -564,15 +564,42 @@ COMMENT ON COLUMN shifts.eligibility_state.writes IS 'number of eligibility-chan
 COMMENT ON COLUMN shifts.eligibility_state.stale_by IS 'transaction of a bulk change the triggers skipped; readers compute eligibility live until a refresh sees it.';
 
 CREATE MATERIALIZED VIEW shifts.eligible_pair AS
+ WITH held AS (
+         SELECT d.worker_id,
+            array_agg(DISTINCT d.document_id) AS docs
+           FROM public."DocumentWorker" d
+          GROUP BY d.worker_id
+        ), holders AS (
+         SELECT d.document_id,
+            count(*) AS n
+           FROM public."DocumentWorker" d
+          GROUP BY d.document_id
+        ), needed AS (
+         SELECT r.facility_id,
+            array_agg(DISTINCT r.document_id) AS docs,
+            (array_agg(r.document_id ORDER BY COALESCE(h.n, (0)::bigint), r.document_id))[1] AS rarest
+           FROM (public."FacilityRequirement" r
+             LEFT JOIN holders h ON ((h.document_id = r.document_id)))
+          GROUP BY r.facility_id
+        )
  SELECT w.id AS worker_id,
     f.id AS facility_id
-   FROM (public."Worker" w
-     CROSS JOIN public."Facility" f)
-  WHERE (w.is_active AND f.is_active AND (NOT (EXISTS ( SELECT
+   FROM ((((needed n
+     JOIN public."Facility" f ON ((f.id = n.facility_id)))
+     JOIN ( SELECT DISTINCT d.worker_id,
+            d.document_id
+           FROM public."DocumentWorker" d) c ON ((c.document_id = n.rarest)))
+     JOIN held h ON ((h.worker_id = c.worker_id)))
+     JOIN public."Worker" w ON ((w.id = c.worker_id)))
+  WHERE (f.is_active AND w.is_active AND (h.docs @> n.docs))
+UNION ALL
+ SELECT w.id AS worker_id,
+    f.id AS facility_id
+   FROM (public."Facility" f
+     CROSS JOIN public."Worker" w)
+  WHERE (f.is_active AND w.is_active AND (NOT (EXISTS ( SELECT
            FROM public."FacilityRequirement" r
-          WHERE ((r.facility_id = f.id) AND (NOT (EXISTS ( SELECT
-                   FROM public."DocumentWorker" d
-                  WHERE ((d.worker_id = w.id) AND (d.document_id = r.document_id))))))))))
+          WHERE (r.facility_id = f.id)))))
   WITH NO DATA;
 
 COMMENT ON MATERIALIZED VIEW shifts.eligible_pair IS 'carepg: (worker, facility) pairs where an active worker holds every document an active facility requires. Refresh with shifts.refresh_eligibility().';

@@ -1,4 +1,4 @@
-"""covering open-shift indexes: applies sql/migrations/0030_covering_open_shift_indexes.sql
+"""scale: covering open-shift indexes, eligible pairs via the rarest document; applies sql/migrations/0030_scale.sql
 
 Revision ID: 0030
 Revises: 0010
@@ -13,8 +13,8 @@ depends_on = None
 
 
 def upgrade() -> None:
-    apply("0030_covering_open_shift_indexes.sql")
+    apply("0030_scale.sql")
 
 
 def downgrade() -> None:
-    apply("0030_covering_open_shift_indexes.down.sql")
+    apply("0030_scale.down.sql")
