@@ -4,12 +4,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.carepg-installed
 
-.PHONY: demo test schema clean
+.PHONY: demo test schema clean bench bench-large bench-http
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
 	touch $@
 
 demo: $(STAMP)
@@ -21,6 +21,19 @@ test: $(STAMP)
 # Rewrite sql/schema.sql from a freshly migrated database (commit the result with the migration).
 schema: $(STAMP)
 	$(BIN)/python tests/schema_dump.py --write
+
+# Benchmarks (PERFORMANCE.md quotes their reports in bench/results/). Seed when needed; long on 2 cores.
+# bench: challenge scale (~3 min once seeded). bench-large: the large profile at 0.2M, 2M and 20M shifts, each in
+# its own database of the same cluster (the 20M one seeds in minutes and the whole target takes ~30 min), then
+# the growth plot. bench-http: wrk against `carepg serve` on the challenge data.
+bench: $(STAMP)
+	$(BIN)/python bench/bench.py --profile challenge --seconds 10 --changes 500 --runs 5
+
+bench-large: $(STAMP)
+	bench/large.sh
+
+bench-http: $(STAMP)
+	bench/http.sh
 
 clean:
 	-$(BIN)/carepg db down --purge
