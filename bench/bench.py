@@ -235,7 +235,7 @@ def pick_workers(conn: psycopg.Connection, profile: str) -> dict:
         # A typical eligible worker: the median number of available shifts among a fixed sample of active ones.
         rows = conn.execute(
             "SELECT w.id, shifts.count_available_shifts(w.id) AS n FROM \"Worker\" w "
-            "WHERE w.is_active AND w.id %% 997 = 1 ORDER BY w.id").fetchall()
+            "WHERE w.is_active AND w.id % 997 = 1 ORDER BY w.id").fetchall()
         eligible = sorted((n, i) for i, n in rows if n > 0)
         worker = eligible[len(eligible) // 2][1]
     total = conn.execute("SELECT shifts.count_available_shifts(%s)", (worker,)).fetchone()[0]

@@ -61,7 +61,7 @@ BEGIN
     FROM (SELECT DISTINCT ch.w, r.facility_id AS f
           FROM unnest(changed_w, changed_d) AS ch (w, d)
           JOIN public."FacilityRequirement" AS r ON r.document_id = ch.d) AS c;
-    PERFORM shifts._patch(pair_w, pair_f);
+    PERFORM shifts._patch_changed(pair_w, pair_f);
     RETURN NULL;
 END
 $$;
@@ -128,7 +128,7 @@ BEGIN
           SELECT p.worker_id, p.facility_id
           FROM shifts.eligibility_patch AS p
           WHERE p.facility_id = ANY (changed_f)) AS c;
-    PERFORM shifts._patch(pair_w, pair_f);
+    PERFORM shifts._patch_changed(pair_w, pair_f);
     RETURN NULL;
 END
 $$;
@@ -226,6 +226,109 @@ CREATE FUNCTION shifts._patch(worker_ids integer[], facility_ids integer[]) RETU
 END;
 
 COMMENT ON FUNCTION shifts._patch(worker_ids integer[], facility_ids integer[]) IS 'carepg internal: write the live document eligibility of the pairs (worker_ids[i], facility_ids[i]).';
+
+CREATE TABLE public."Facility" (
+    id integer NOT NULL,
+    name text NOT NULL,
+    is_active boolean DEFAULT false NOT NULL
+);
+
+COMMENT ON TABLE public."Facility" IS 'carepg: challenge table (Prisma). Facilities that post shifts; is_active gates eligibility.';
+
+CREATE TABLE public."Worker" (
+    id integer NOT NULL,
+    name text NOT NULL,
+    is_active boolean DEFAULT false NOT NULL,
+    profession public."Profession" NOT NULL
+);
+
+COMMENT ON TABLE public."Worker" IS 'carepg: challenge table (Prisma). Healthcare professionals; is_active gates eligibility.';
+
+CREATE TABLE shifts.eligibility_state (
+    singleton boolean DEFAULT true NOT NULL,
+    writes bigint DEFAULT 0 NOT NULL,
+    stale_by xid8,
+    CONSTRAINT eligibility_state_singleton_check CHECK (singleton)
+);
+
+COMMENT ON TABLE shifts.eligibility_state IS 'carepg: one row. Eligibility writers update it to serialise; stale_by marks a bulk change that bypassed maintenance.';
+
+COMMENT ON COLUMN shifts.eligibility_state.writes IS 'number of eligibility-changing statements maintained so far.';
+
+COMMENT ON COLUMN shifts.eligibility_state.stale_by IS 'transaction of a bulk change the triggers skipped; readers compute eligibility live until a refresh sees it.';
+
+CREATE MATERIALIZED VIEW shifts.eligible_pair AS
+ WITH held AS (
+         SELECT d.worker_id,
+            array_agg(DISTINCT d.document_id) AS docs
+           FROM public."DocumentWorker" d
+          GROUP BY d.worker_id
+        ), holders AS (
+         SELECT d.document_id,
+            count(*) AS n
+           FROM public."DocumentWorker" d
+          GROUP BY d.document_id
+        ), needed AS (
+         SELECT r.facility_id,
+            array_agg(DISTINCT r.document_id) AS docs,
+            (array_agg(r.document_id ORDER BY COALESCE(h.n, (0)::bigint), r.document_id))[1] AS rarest
+           FROM (public."FacilityRequirement" r
+             LEFT JOIN holders h ON ((h.document_id = r.document_id)))
+          GROUP BY r.facility_id
+        )
+ SELECT w.id AS worker_id,
+    f.id AS facility_id
+   FROM ((((needed n
+     JOIN public."Facility" f ON ((f.id = n.facility_id)))
+     JOIN ( SELECT DISTINCT d.worker_id,
+            d.document_id
+           FROM public."DocumentWorker" d) c ON ((c.document_id = n.rarest)))
+     JOIN held h ON ((h.worker_id = c.worker_id)))
+     JOIN public."Worker" w ON ((w.id = c.worker_id)))
+  WHERE (f.is_active AND w.is_active AND (h.docs @> n.docs))
+UNION ALL
+ SELECT w.id AS worker_id,
+    f.id AS facility_id
+   FROM (public."Facility" f
+     CROSS JOIN public."Worker" w)
+  WHERE (f.is_active AND w.is_active AND (NOT (EXISTS ( SELECT
+           FROM public."FacilityRequirement" r
+          WHERE (r.facility_id = f.id)))))
+  WITH NO DATA;
+
+COMMENT ON MATERIALIZED VIEW shifts.eligible_pair IS 'carepg: (worker, facility) pairs where an active worker holds every document an active facility requires. Refresh with shifts.refresh_eligibility().';
+
+CREATE FUNCTION shifts._patch_changed(worker_ids integer[], facility_ids integer[]) RETURNS void
+    LANGUAGE sql
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    BEGIN ATOMIC
+ INSERT INTO shifts.eligibility_patch AS p (worker_id, facility_id, docs_ok, patched_by)  SELECT c.w,
+             c.f,
+             c.ok,
+             pg_current_xact_id() AS pg_current_xact_id
+            FROM ( SELECT pair.w,
+                     pair.f,
+                     (NOT (EXISTS ( SELECT
+                            FROM public."FacilityRequirement" r
+                           WHERE ((r.facility_id = pair.f) AND (r.document_id <> ALL (h.docs)))))) AS ok
+                    FROM (( SELECT DISTINCT u.w,
+                             u.f
+                            FROM UNNEST(_patch_changed.worker_ids, _patch_changed.facility_ids) u(w, f)) pair
+                      JOIN ( SELECT hw.w,
+                             COALESCE(( SELECT array_agg(d.document_id) AS array_agg
+                                    FROM public."DocumentWorker" d
+                                   WHERE (d.worker_id = hw.w)), '{}'::integer[]) AS docs
+                            FROM ( SELECT DISTINCT u.w
+                                    FROM unnest(_patch_changed.worker_ids) u(w)) hw) h ON ((h.w = pair.w)))) c
+           WHERE (( SELECT (s.stale_by IS NOT NULL)
+                    FROM shifts.eligibility_state s) OR (EXISTS ( SELECT
+                    FROM shifts.eligibility_patch q
+                   WHERE ((q.worker_id = c.w) AND (q.facility_id = c.f)))) OR (c.ok IS DISTINCT FROM (EXISTS ( SELECT
+                    FROM shifts.eligible_pair e
+                   WHERE ((e.worker_id = c.w) AND (e.facility_id = c.f)))))) ON CONFLICT(worker_id, facility_id) DO UPDATE SET docs_ok = excluded.docs_ok, patched_by = excluded.patched_by;
+END;
+
+COMMENT ON FUNCTION shifts._patch_changed(worker_ids integer[], facility_ids integer[]) IS 'carepg internal: like _patch(), but skips pairs whose new value the view already gives (document and requirement changes only; activations must use _patch()).';
 
 CREATE FUNCTION shifts.available_shifts(worker_id integer, start_from timestamp without time zone DEFAULT NULL::timestamp without time zone, start_to timestamp without time zone DEFAULT NULL::timestamp without time zone, after_start timestamp without time zone DEFAULT NULL::timestamp without time zone, after_id integer DEFAULT NULL::integer, max_rows integer DEFAULT 100) RETURNS TABLE(shift_id integer, facility_id integer, facility_name text, start timestamp without time zone, "end" timestamp without time zone, profession public."Profession")
     LANGUAGE plpgsql STABLE SECURITY DEFINER PARALLEL SAFE
@@ -481,14 +584,6 @@ CREATE SEQUENCE public."Document_id_seq"
 
 ALTER SEQUENCE public."Document_id_seq" OWNED BY public."Document".id;
 
-CREATE TABLE public."Facility" (
-    id integer NOT NULL,
-    name text NOT NULL,
-    is_active boolean DEFAULT false NOT NULL
-);
-
-COMMENT ON TABLE public."Facility" IS 'carepg: challenge table (Prisma). Facilities that post shifts; is_active gates eligibility.';
-
 CREATE SEQUENCE public."FacilityRequirement_id_seq"
     AS integer
     START WITH 1
@@ -531,15 +626,6 @@ CREATE SEQUENCE public."Shift_id_seq"
 
 ALTER SEQUENCE public."Shift_id_seq" OWNED BY public."Shift".id;
 
-CREATE TABLE public."Worker" (
-    id integer NOT NULL,
-    name text NOT NULL,
-    is_active boolean DEFAULT false NOT NULL,
-    profession public."Profession" NOT NULL
-);
-
-COMMENT ON TABLE public."Worker" IS 'carepg: challenge table (Prisma). Healthcare professionals; is_active gates eligibility.';
-
 CREATE SEQUENCE public."Worker_id_seq"
     AS integer
     START WITH 1
@@ -549,60 +635,6 @@ CREATE SEQUENCE public."Worker_id_seq"
     CACHE 1;
 
 ALTER SEQUENCE public."Worker_id_seq" OWNED BY public."Worker".id;
-
-CREATE TABLE shifts.eligibility_state (
-    singleton boolean DEFAULT true NOT NULL,
-    writes bigint DEFAULT 0 NOT NULL,
-    stale_by xid8,
-    CONSTRAINT eligibility_state_singleton_check CHECK (singleton)
-);
-
-COMMENT ON TABLE shifts.eligibility_state IS 'carepg: one row. Eligibility writers update it to serialise; stale_by marks a bulk change that bypassed maintenance.';
-
-COMMENT ON COLUMN shifts.eligibility_state.writes IS 'number of eligibility-changing statements maintained so far.';
-
-COMMENT ON COLUMN shifts.eligibility_state.stale_by IS 'transaction of a bulk change the triggers skipped; readers compute eligibility live until a refresh sees it.';
-
-CREATE MATERIALIZED VIEW shifts.eligible_pair AS
- WITH held AS (
-         SELECT d.worker_id,
-            array_agg(DISTINCT d.document_id) AS docs
-           FROM public."DocumentWorker" d
-          GROUP BY d.worker_id
-        ), holders AS (
-         SELECT d.document_id,
-            count(*) AS n
-           FROM public."DocumentWorker" d
-          GROUP BY d.document_id
-        ), needed AS (
-         SELECT r.facility_id,
-            array_agg(DISTINCT r.document_id) AS docs,
-            (array_agg(r.document_id ORDER BY COALESCE(h.n, (0)::bigint), r.document_id))[1] AS rarest
-           FROM (public."FacilityRequirement" r
-             LEFT JOIN holders h ON ((h.document_id = r.document_id)))
-          GROUP BY r.facility_id
-        )
- SELECT w.id AS worker_id,
-    f.id AS facility_id
-   FROM ((((needed n
-     JOIN public."Facility" f ON ((f.id = n.facility_id)))
-     JOIN ( SELECT DISTINCT d.worker_id,
-            d.document_id
-           FROM public."DocumentWorker" d) c ON ((c.document_id = n.rarest)))
-     JOIN held h ON ((h.worker_id = c.worker_id)))
-     JOIN public."Worker" w ON ((w.id = c.worker_id)))
-  WHERE (f.is_active AND w.is_active AND (h.docs @> n.docs))
-UNION ALL
- SELECT w.id AS worker_id,
-    f.id AS facility_id
-   FROM (public."Facility" f
-     CROSS JOIN public."Worker" w)
-  WHERE (f.is_active AND w.is_active AND (NOT (EXISTS ( SELECT
-           FROM public."FacilityRequirement" r
-          WHERE (r.facility_id = f.id)))))
-  WITH NO DATA;
-
-COMMENT ON MATERIALIZED VIEW shifts.eligible_pair IS 'carepg: (worker, facility) pairs where an active worker holds every document an active facility requires. Refresh with shifts.refresh_eligibility().';
 
 ALTER TABLE ONLY public."Document" ALTER COLUMN id SET DEFAULT nextval('public."Document_id_seq"'::regclass);
 

@@ -71,3 +71,120 @@ COMMENT ON MATERIALIZED VIEW shifts.eligible_pair IS
 CREATE UNIQUE INDEX eligible_pair_worker_facility_key ON shifts.eligible_pair (worker_id, facility_id);
 COMMENT ON INDEX shifts.eligible_pair_worker_facility_key IS
     'carepg: one row per pair; lets REFRESH MATERIALIZED VIEW CONCURRENTLY run and serves lookups by worker.';
+
+
+-- 3. Document and requirement changes write only the pairs whose answer changes, checking documents once
+--    per worker.
+--
+-- At the large profile a worker gaining or losing a core document touches every facility that requires it
+-- (~700): 0005's _patch() asked docs_ok() per pair (a NOT EXISTS with an index probe per requirement:
+-- ~10 ms) and upserted all ~700 patches, although only the few pairs whose eligibility flips matter: a
+-- single-document change took 16-30 ms. _patch_changed() reads each worker's held documents once as an
+-- array, checks each facility's requirements against it, and writes a pair only when
+--   * it already has a patch (the patch must keep telling the truth), or
+--   * its new value differs from the view's (what readers take when there is no patch), or
+--   * eligibility is stale after a bulk load (the view is no baseline then).
+-- Why skipping the rest is safe, even against a concurrent refresh whose snapshot predates this change:
+-- such a refresh recomputes the pair from its snapshot, i.e. with the documents/requirements from before
+-- this change and the active flags of then. The documents side equals the view's value, which equals the
+-- new value (else we write). The active flags can differ only if a worker or facility was activated after
+-- that snapshot, and an activation always writes patches for all its pairs (the activation triggers keep
+-- 0005's _patch(), which never skips), and a patch makes us write. A deactivation needs nothing: readers
+-- check the active flags live.
+CREATE FUNCTION shifts._patch_changed(worker_ids integer[], facility_ids integer[])
+RETURNS void
+LANGUAGE sql
+VOLATILE
+SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+    INSERT INTO shifts.eligibility_patch AS p (worker_id, facility_id, docs_ok, patched_by)
+    SELECT c.w, c.f, c.ok, pg_current_xact_id()
+    FROM (
+        SELECT pair.w, pair.f,
+               NOT EXISTS (SELECT FROM public."FacilityRequirement" AS r
+                           WHERE r.facility_id = pair.f AND r.document_id <> ALL (h.docs)) AS ok
+        FROM (SELECT DISTINCT u.w, u.f FROM unnest(worker_ids, facility_ids) AS u (w, f)) AS pair
+        JOIN (SELECT hw.w, coalesce((SELECT array_agg(d.document_id) FROM public."DocumentWorker" AS d
+                                     WHERE d.worker_id = hw.w), '{}') AS docs
+              FROM (SELECT DISTINCT u.w FROM unnest(worker_ids) AS u (w)) AS hw) AS h ON h.w = pair.w
+    ) AS c
+    WHERE (SELECT s.stale_by IS NOT NULL FROM shifts.eligibility_state AS s)
+       OR EXISTS (SELECT FROM shifts.eligibility_patch AS q WHERE q.worker_id = c.w AND q.facility_id = c.f)
+       OR c.ok IS DISTINCT FROM EXISTS (SELECT FROM shifts.eligible_pair AS e
+                                        WHERE e.worker_id = c.w AND e.facility_id = c.f)
+    ON CONFLICT (worker_id, facility_id)
+    DO UPDATE SET docs_ok = excluded.docs_ok, patched_by = excluded.patched_by;
+END;
+COMMENT ON FUNCTION shifts._patch_changed(integer[], integer[]) IS
+    'carepg internal: like _patch(), but skips pairs whose new value the view already gives (document and requirement changes only; activations must use _patch()).';
+
+CREATE OR REPLACE FUNCTION shifts._on_document_worker_change()
+RETURNS trigger
+LANGUAGE plpgsql
+VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $function$
+DECLARE
+    changed_w integer[] := '{}';
+    changed_d integer[] := '{}';
+    pair_w integer[];
+    pair_f integer[];
+BEGIN
+    IF TG_OP IN ('INSERT', 'UPDATE') THEN
+        SELECT changed_w || array_agg(n.worker_id), changed_d || array_agg(n.document_id)
+        INTO changed_w, changed_d FROM new_rows AS n;
+    END IF;
+    IF TG_OP IN ('DELETE', 'UPDATE') THEN
+        SELECT changed_w || array_agg(o.worker_id), changed_d || array_agg(o.document_id)
+        INTO changed_w, changed_d FROM old_rows AS o;
+    END IF;
+    IF cardinality(changed_w) = 0 OR NOT shifts._begin_eligibility_write() THEN
+        RETURN NULL;
+    END IF;
+    SELECT array_agg(c.w), array_agg(c.f) INTO pair_w, pair_f
+    FROM (SELECT DISTINCT ch.w, r.facility_id AS f
+          FROM unnest(changed_w, changed_d) AS ch (w, d)
+          JOIN public."FacilityRequirement" AS r ON r.document_id = ch.d) AS c;
+    PERFORM shifts._patch_changed(pair_w, pair_f);
+    RETURN NULL;
+END
+$function$;
+COMMENT ON FUNCTION shifts._on_document_worker_change() IS
+    'carepg internal: after DocumentWorker changes, re-check each changed worker at the facilities requiring the changed documents.';
+
+CREATE OR REPLACE FUNCTION shifts._on_facility_requirement_change()
+RETURNS trigger
+LANGUAGE plpgsql
+VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $function$
+DECLARE
+    changed_f integer[] := '{}';
+    pair_w integer[];
+    pair_f integer[];
+BEGIN
+    IF TG_OP IN ('INSERT', 'UPDATE') THEN
+        SELECT changed_f || array_agg(n.facility_id) INTO changed_f FROM new_rows AS n;
+    END IF;
+    IF TG_OP IN ('DELETE', 'UPDATE') THEN
+        SELECT changed_f || array_agg(o.facility_id) INTO changed_f FROM old_rows AS o;
+    END IF;
+    IF cardinality(changed_f) = 0 OR NOT shifts._begin_eligibility_write() THEN
+        RETURN NULL;
+    END IF;
+    -- Active workers, plus any worker that already has a patch there (it must stay true).
+    SELECT array_agg(c.w), array_agg(c.f) INTO pair_w, pair_f
+    FROM (SELECT w.id AS w, f.f
+          FROM (SELECT DISTINCT unnest(changed_f) AS f) AS f
+          CROSS JOIN public."Worker" AS w
+          WHERE w.is_active
+          UNION
+          SELECT p.worker_id, p.facility_id
+          FROM shifts.eligibility_patch AS p
+          WHERE p.facility_id = ANY (changed_f)) AS c;
+    PERFORM shifts._patch_changed(pair_w, pair_f);
+    RETURN NULL;
+END
+$function$;
+COMMENT ON FUNCTION shifts._on_facility_requirement_change() IS
+    'carepg internal: after FacilityRequirement changes, re-check the changed facilities for every active worker.';
