@@ -339,7 +339,7 @@ DECLARE
     facilities integer[];
     facility_count real;
     plan text;
-    has_claims boolean;
+    claimed tsmultirange;
     -- Unbounded ends become infinities so the same index conditions serve every call.
     lower_bound constant timestamp := coalesce(start_from, '-infinity');
     upper_bound constant timestamp := coalesce(start_to, 'infinity');
@@ -374,10 +374,11 @@ BEGIN
     IF cardinality(facilities) = 0 THEN
         RETURN;
     END IF;
-    -- The overlap rule costs one index probe per candidate, and nothing for a worker without claims.
-    has_claims := EXISTS (
-        SELECT FROM public."Shift" AS c
-        WHERE c.worker_id = available_shifts.worker_id AND NOT c.is_deleted);
+    -- The overlap rule: the worker's claimed, non-deleted shifts as one multirange, read once (one probe of
+    -- carepg_shift_claimed_range_idx's worker_id column); each candidate is then tested in memory.
+    SELECT coalesce(range_agg(tsrange(c.start, greatest(c.start, c."end"))), '{}') INTO claimed
+    FROM public."Shift" AS c
+    WHERE c.worker_id = available_shifts.worker_id AND NOT c.is_deleted;
 
     -- Two plans, both reading only open shifts in (start, id) order and stopping after max_rows:
     --  * per facility: a range scan of each eligible facility's open shifts, merged; reads up to
@@ -408,10 +409,7 @@ BEGIN
           AND (s.start, s.id) > (cursor_start, cursor_id)
           AND s.facility_id = ANY (facilities)
           AND f.is_active
-          AND (NOT has_claims OR NOT EXISTS (
-              SELECT FROM public."Shift" AS c
-              WHERE c.worker_id = available_shifts.worker_id AND NOT c.is_deleted
-                AND tsrange(c.start, greatest(c.start, c."end")) && tsrange(s.start, greatest(s.start, s."end"))))
+          AND NOT (claimed && tsrange(s.start, greatest(s.start, s."end")))
         ORDER BY s.start, s.id
         LIMIT max_rows;
     ELSE
@@ -428,10 +426,7 @@ BEGIN
               AND o.start >= lower_bound
               AND o.start < upper_bound
               AND (o.start, o.id) > (cursor_start, cursor_id)
-              AND (NOT has_claims OR NOT EXISTS (
-                  SELECT FROM public."Shift" AS c
-                  WHERE c.worker_id = available_shifts.worker_id AND NOT c.is_deleted
-                    AND tsrange(c.start, greatest(c.start, c."end")) && tsrange(o.start, greatest(o.start, o."end"))))
+              AND NOT (claimed && tsrange(o.start, greatest(o.start, o."end")))
             ORDER BY o.start, o.id
             LIMIT max_rows
         ) AS s
@@ -455,7 +450,7 @@ CREATE FUNCTION shifts.count_available_shifts(worker_id integer, start_from time
 DECLARE
     worker record;
     total bigint;
-    has_claims boolean;
+    claimed tsmultirange;
 BEGIN
     IF start_from > start_to THEN
         RAISE EXCEPTION 'start_from (%) is after start_to (%)', start_from, start_to
@@ -471,9 +466,9 @@ BEGIN
     IF NOT worker.is_active THEN
         RETURN 0;
     END IF;
-    has_claims := EXISTS (
-        SELECT FROM public."Shift" AS c
-        WHERE c.worker_id = count_available_shifts.worker_id AND NOT c.is_deleted);
+    SELECT coalesce(range_agg(tsrange(c.start, greatest(c.start, c."end"))), '{}') INTO claimed
+    FROM public."Shift" AS c
+    WHERE c.worker_id = count_available_shifts.worker_id AND NOT c.is_deleted;
 
     SELECT count(*) INTO total
     FROM public."Facility" AS f
@@ -485,10 +480,7 @@ BEGIN
       AND NOT s.is_deleted
       AND s.start >= coalesce(start_from, '-infinity')
       AND s.start < coalesce(start_to, 'infinity')
-      AND (NOT has_claims OR NOT EXISTS (
-          SELECT FROM public."Shift" AS c
-          WHERE c.worker_id = count_available_shifts.worker_id AND NOT c.is_deleted
-            AND tsrange(c.start, greatest(c.start, c."end")) && tsrange(s.start, greatest(s.start, s."end"))));
+      AND NOT (claimed && tsrange(s.start, greatest(s.start, s."end")));
     RETURN total;
 END
 $$;
