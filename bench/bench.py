@@ -512,6 +512,17 @@ def sizes(url: str) -> dict:
 # --- report --------------------------------------------------------------------------------------------------
 
 
+def tidy_plan(text: str, width: int = 240) -> str:
+    """A plan for the report: without the echoed statement, long literals (a worker's claims) shortened."""
+    lines = text.strip().split("\n")
+    if any(line.startswith("Query Text:") for line in lines):
+        at = next(i for i, line in enumerate(lines) if line.startswith("Query Text:"))
+        end = next((i for i in range(at + 1, len(lines)) if lines[i][:1] not in (" ", "")), len(lines))
+        lines = lines[:at] + lines[end:]
+    lines = [line for line in lines if not line.startswith("duration:")]
+    return "\n".join(line if len(line) <= width else line[:width] + " ..." for line in lines)
+
+
 def mb(n: int) -> str:
     return f"{n / 1024 / 1024:,.0f} MB"
 
@@ -546,7 +557,7 @@ def write_report(r: dict, path: Path) -> None:
           f"({p['first']['naive']['n']} transactions).", ""]
     wh = r["whole"]
     L += ["## Whole answer streamed to the client", "",
-          "| rows | function (keyset pages of 1000) | naive (one query, server-side cursor) | speed-up |",
+          "| rows | function (keyset pages of 1000, each COPYed out) | naive (one query, COPYed out) | speed-up |",
           "|---:|---:|---:|---:|",
           f"| {wh['rows']:,} | {wh['function_s']:.3f} s | {wh['naive_s']:.3f} s | **{wh['ratio']:.1f}x** |",
           f"| database work only (`count(*)` over the same {wh['pages']} pages / the same query) | "
@@ -581,8 +592,9 @@ def write_report(r: dict, path: Path) -> None:
           f"{r['memory'].get('max_hwm_kb', 0) / 1024:,.0f} MB; the benchmark's own backend "
           f"{r['memory']['bench_backend_hwm_kb'] / 1024:,.0f} MB.", "",
           "## Plans", "", "The hot statement inside `shifts.available_shifts`, first page (auto_explain, ANALYZE, "
-          "BUFFERS):", "", "```", r["explain"]["first"].strip(), "```", "", "Deep page:", "", "```",
-          r["explain"]["deep"].strip(), "```", "", "The naive query, first page:", "", "```", r["explain_naive"].strip(),
+          "BUFFERS):", "", "```", tidy_plan(r["explain"]["first"]), "```", "", "Deep page:", "", "```",
+          tidy_plan(r["explain"]["deep"]), "```", "", "The naive query, first page:", "", "```",
+          tidy_plan(r["explain_naive"]),
           "```", "", "Index scans counted by `pg_stat_user_indexes` over the whole run (0 = unused):", "",
           "| index | scans |", "|---|---:|"]
     L += [f"| `{k}` | {v:,} |" for k, v in r["explain"]["index_scans"].items()]
@@ -598,7 +610,12 @@ def main() -> None:
     ap.add_argument("--naive-tx", type=int, default=None, help="naive transactions per page (default: --seconds)")
     ap.add_argument("--changes", type=int, default=500, help="single-document changes (x2 statements)")
     ap.add_argument("--runs", type=int, default=3, help="whole-answer runs")
+    ap.add_argument("--rewrite", metavar="JSON", help="only rewrite the markdown report from a saved .json")
     args = ap.parse_args()
+    if args.rewrite:
+        saved = Path(args.rewrite)
+        write_report(json.loads(saved.read_text()), saved.with_suffix(".md"))
+        return
     shifts = args.shifts or {"challenge": seed_mod.CHALLENGE_SHIFTS}.get(args.profile, 20_000_000)
 
     url = db.resolve_url(start=True)
