@@ -24,13 +24,15 @@ def main() -> None:
     fig, (pages, whole) = plt.subplots(1, 2, figsize=(11, 4.2))
     for side, style in (("function", "o-"), ("naive", "s--")):
         for page, colour in (("first", "tab:blue"), ("deep", "tab:orange")):
-            pages.plot(x, [r["pages"][page][side]["p50"] for r in runs], style, color=colour,
-                       label=f"{side}, {page} page (p50)")
+            have = [r for r in runs if r["pages"][page][side]]  # the naive side may be skipped (--skip-naive)
+            pages.plot([r["shifts"] for r in have], [r["pages"][page][side]["p50"] for r in have], style,
+                       color=colour, label=f"{side}, {page} page (p50)")
     pages.set(xscale="log", yscale="log", xlabel="shifts", ylabel="ms per 50-row page",
               title="Page latency (pgbench -M prepared)")
     pages.legend(fontsize=8)
     whole.plot(x, [r["whole"]["function_s"] for r in runs], "o-", label="function (keyset pages of 1000)")
-    whole.plot(x, [r["whole"]["naive_s"] for r in runs], "s--", label="naive query")
+    have = [r for r in runs if r["whole"]["naive_s"]]
+    whole.plot([r["shifts"] for r in have], [r["whole"]["naive_s"] for r in have], "s--", label="naive query")
     for r in runs:
         whole.annotate(f"{r['whole']['rows']:,} rows", (r["shifts"], r["whole"]["function_s"]), fontsize=7,
                        textcoords="offset points", xytext=(4, -10))
