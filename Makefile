@@ -3,13 +3,19 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.carepg-installed
+BENCH_STAMP := $(VENV)/.carepg-bench-installed
 
-.PHONY: demo test schema clean bench-mrf
+.PHONY: demo test schema clean bench bench-large bench-http bench-mrf
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $@
+
+# The benchmarks also need matplotlib (the growth plot); demo and test don't.
+$(BENCH_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
 	touch $@
 
 demo: $(STAMP)
@@ -22,10 +28,23 @@ test: $(STAMP)
 schema: $(STAMP)
 	$(BIN)/python tests/schema_dump.py --write
 
+# Benchmarks (PERFORMANCE.md quotes their reports in bench/results/). Seed when needed; long on 2 cores.
+# bench: challenge scale (~3 min once seeded). bench-large: the large profile at 0.2M, 2M and 20M shifts, each in
+# its own database of the same cluster (the 20M one seeds in minutes and the whole target takes ~30 min), then
+# the growth plot. bench-http: wrk against `carepg serve` on the challenge data.
+bench: $(BENCH_STAMP)
+	$(BIN)/python bench/bench.py --profile challenge --seconds 10 --changes 500 --runs 5
+
+bench-large: $(BENCH_STAMP)
+	bench/large.sh
+
+bench-http: $(BENCH_STAMP)
+	bench/http.sh
+
 clean:
 	-$(BIN)/carepg db down --purge
 	rm -rf $(VENV)
 
 # Price-transparency ingest benchmark (not part of `make test`): generates ~5 GB of JSON in /tmp.
-bench-mrf: $(STAMP)
+bench-mrf: $(BENCH_STAMP)
 	$(BIN)/python bench/mrf_bench.py --size $(or $(SIZE),5G)

@@ -285,7 +285,7 @@ BEGIN
     FROM (SELECT DISTINCT ch.w, r.facility_id AS f
           FROM unnest(changed_w, changed_d) AS ch (w, d)
           JOIN public."FacilityRequirement" AS r ON r.document_id = ch.d) AS c;
-    PERFORM shifts._patch(pair_w, pair_f);
+    PERFORM shifts._patch_changed(pair_w, pair_f);
     RETURN NULL;
 END
 $$;
@@ -352,7 +352,7 @@ BEGIN
           SELECT p.worker_id, p.facility_id
           FROM shifts.eligibility_patch AS p
           WHERE p.facility_id = ANY (changed_f)) AS c;
-    PERFORM shifts._patch(pair_w, pair_f);
+    PERFORM shifts._patch_changed(pair_w, pair_f);
     RETURN NULL;
 END
 $$;
@@ -451,6 +451,109 @@ END;
 
 COMMENT ON FUNCTION shifts._patch(worker_ids integer[], facility_ids integer[]) IS 'carepg internal: write the live document eligibility of the pairs (worker_ids[i], facility_ids[i]).';
 
+CREATE TABLE public."Facility" (
+    id integer NOT NULL,
+    name text NOT NULL,
+    is_active boolean DEFAULT false NOT NULL
+);
+
+COMMENT ON TABLE public."Facility" IS 'carepg: challenge table (Prisma). Facilities that post shifts; is_active gates eligibility.';
+
+CREATE TABLE public."Worker" (
+    id integer NOT NULL,
+    name text NOT NULL,
+    is_active boolean DEFAULT false NOT NULL,
+    profession public."Profession" NOT NULL
+);
+
+COMMENT ON TABLE public."Worker" IS 'carepg: challenge table (Prisma). Healthcare professionals; is_active gates eligibility.';
+
+CREATE TABLE shifts.eligibility_state (
+    singleton boolean DEFAULT true NOT NULL,
+    writes bigint DEFAULT 0 NOT NULL,
+    stale_by xid8,
+    CONSTRAINT eligibility_state_singleton_check CHECK (singleton)
+);
+
+COMMENT ON TABLE shifts.eligibility_state IS 'carepg: one row. Eligibility writers update it to serialise; stale_by marks a bulk change that bypassed maintenance.';
+
+COMMENT ON COLUMN shifts.eligibility_state.writes IS 'number of eligibility-changing statements maintained so far.';
+
+COMMENT ON COLUMN shifts.eligibility_state.stale_by IS 'transaction of a bulk change the triggers skipped; readers compute eligibility live until a refresh sees it.';
+
+CREATE MATERIALIZED VIEW shifts.eligible_pair AS
+ WITH held AS (
+         SELECT d.worker_id,
+            array_agg(DISTINCT d.document_id) AS docs
+           FROM public."DocumentWorker" d
+          GROUP BY d.worker_id
+        ), holders AS (
+         SELECT d.document_id,
+            count(*) AS n
+           FROM public."DocumentWorker" d
+          GROUP BY d.document_id
+        ), needed AS (
+         SELECT r.facility_id,
+            array_agg(DISTINCT r.document_id) AS docs,
+            (array_agg(r.document_id ORDER BY COALESCE(h.n, (0)::bigint), r.document_id))[1] AS rarest
+           FROM (public."FacilityRequirement" r
+             LEFT JOIN holders h ON ((h.document_id = r.document_id)))
+          GROUP BY r.facility_id
+        )
+ SELECT w.id AS worker_id,
+    f.id AS facility_id
+   FROM ((((needed n
+     JOIN public."Facility" f ON ((f.id = n.facility_id)))
+     JOIN ( SELECT DISTINCT d.worker_id,
+            d.document_id
+           FROM public."DocumentWorker" d) c ON ((c.document_id = n.rarest)))
+     JOIN held h ON ((h.worker_id = c.worker_id)))
+     JOIN public."Worker" w ON ((w.id = c.worker_id)))
+  WHERE (f.is_active AND w.is_active AND (h.docs @> n.docs))
+UNION ALL
+ SELECT w.id AS worker_id,
+    f.id AS facility_id
+   FROM (public."Facility" f
+     CROSS JOIN public."Worker" w)
+  WHERE (f.is_active AND w.is_active AND (NOT (EXISTS ( SELECT
+           FROM public."FacilityRequirement" r
+          WHERE (r.facility_id = f.id)))))
+  WITH NO DATA;
+
+COMMENT ON MATERIALIZED VIEW shifts.eligible_pair IS 'carepg: (worker, facility) pairs where an active worker holds every document an active facility requires. Refresh with shifts.refresh_eligibility().';
+
+CREATE FUNCTION shifts._patch_changed(worker_ids integer[], facility_ids integer[]) RETURNS void
+    LANGUAGE sql
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    BEGIN ATOMIC
+ INSERT INTO shifts.eligibility_patch AS p (worker_id, facility_id, docs_ok, patched_by)  SELECT c.w,
+             c.f,
+             c.ok,
+             pg_current_xact_id() AS pg_current_xact_id
+            FROM ( SELECT pair.w,
+                     pair.f,
+                     (NOT (EXISTS ( SELECT
+                            FROM public."FacilityRequirement" r
+                           WHERE ((r.facility_id = pair.f) AND (r.document_id <> ALL (h.docs)))))) AS ok
+                    FROM (( SELECT DISTINCT u.w,
+                             u.f
+                            FROM UNNEST(_patch_changed.worker_ids, _patch_changed.facility_ids) u(w, f)) pair
+                      JOIN ( SELECT hw.w,
+                             COALESCE(( SELECT array_agg(d.document_id) AS array_agg
+                                    FROM public."DocumentWorker" d
+                                   WHERE (d.worker_id = hw.w)), '{}'::integer[]) AS docs
+                            FROM ( SELECT DISTINCT u.w
+                                    FROM unnest(_patch_changed.worker_ids) u(w)) hw) h ON ((h.w = pair.w)))) c
+           WHERE (( SELECT (s.stale_by IS NOT NULL)
+                    FROM shifts.eligibility_state s) OR (EXISTS ( SELECT
+                    FROM shifts.eligibility_patch q
+                   WHERE ((q.worker_id = c.w) AND (q.facility_id = c.f)))) OR (c.ok IS DISTINCT FROM (EXISTS ( SELECT
+                    FROM shifts.eligible_pair e
+                   WHERE ((e.worker_id = c.w) AND (e.facility_id = c.f)))))) ON CONFLICT(worker_id, facility_id) DO UPDATE SET docs_ok = excluded.docs_ok, patched_by = excluded.patched_by;
+END;
+
+COMMENT ON FUNCTION shifts._patch_changed(worker_ids integer[], facility_ids integer[]) IS 'carepg internal: like _patch(), but skips pairs whose new value the view already gives (document and requirement changes only; activations must use _patch()).';
+
 CREATE FUNCTION shifts.available_shifts(worker_id integer, start_from timestamp without time zone DEFAULT NULL::timestamp without time zone, start_to timestamp without time zone DEFAULT NULL::timestamp without time zone, after_start timestamp without time zone DEFAULT NULL::timestamp without time zone, after_id integer DEFAULT NULL::integer, max_rows integer DEFAULT 100) RETURNS TABLE(shift_id integer, facility_id integer, facility_name text, start timestamp without time zone, "end" timestamp without time zone, profession public."Profession")
     LANGUAGE plpgsql STABLE SECURITY DEFINER PARALLEL SAFE
     SET search_path TO 'pg_catalog', 'pg_temp'
@@ -460,7 +563,7 @@ DECLARE
     facilities integer[];
     facility_count real;
     plan text;
-    has_claims boolean;
+    claimed tsmultirange;
     -- Unbounded ends become infinities so the same index conditions serve every call.
     lower_bound constant timestamp := coalesce(start_from, '-infinity');
     upper_bound constant timestamp := coalesce(start_to, 'infinity');
@@ -495,10 +598,11 @@ BEGIN
     IF cardinality(facilities) = 0 THEN
         RETURN;
     END IF;
-    -- The overlap rule costs one index probe per candidate, and nothing for a worker without claims.
-    has_claims := EXISTS (
-        SELECT FROM public."Shift" AS c
-        WHERE c.worker_id = available_shifts.worker_id AND NOT c.is_deleted);
+    -- The overlap rule: the worker's claimed, non-deleted shifts as one multirange, read once (one probe of
+    -- carepg_shift_claimed_range_idx's worker_id column); each candidate is then tested in memory.
+    SELECT coalesce(range_agg(tsrange(c.start, greatest(c.start, c."end"))), '{}') INTO claimed
+    FROM public."Shift" AS c
+    WHERE c.worker_id = available_shifts.worker_id AND NOT c.is_deleted;
 
     -- Two plans, both reading only open shifts in (start, id) order and stopping after max_rows:
     --  * per facility: a range scan of each eligible facility's open shifts, merged; reads up to
@@ -529,10 +633,7 @@ BEGIN
           AND (s.start, s.id) > (cursor_start, cursor_id)
           AND s.facility_id = ANY (facilities)
           AND f.is_active
-          AND (NOT has_claims OR NOT EXISTS (
-              SELECT FROM public."Shift" AS c
-              WHERE c.worker_id = available_shifts.worker_id AND NOT c.is_deleted
-                AND tsrange(c.start, greatest(c.start, c."end")) && tsrange(s.start, greatest(s.start, s."end"))))
+          AND NOT (claimed && tsrange(s.start, greatest(s.start, s."end")))
         ORDER BY s.start, s.id
         LIMIT max_rows;
     ELSE
@@ -549,10 +650,7 @@ BEGIN
               AND o.start >= lower_bound
               AND o.start < upper_bound
               AND (o.start, o.id) > (cursor_start, cursor_id)
-              AND (NOT has_claims OR NOT EXISTS (
-                  SELECT FROM public."Shift" AS c
-                  WHERE c.worker_id = available_shifts.worker_id AND NOT c.is_deleted
-                    AND tsrange(c.start, greatest(c.start, c."end")) && tsrange(o.start, greatest(o.start, o."end"))))
+              AND NOT (claimed && tsrange(o.start, greatest(o.start, o."end")))
             ORDER BY o.start, o.id
             LIMIT max_rows
         ) AS s
@@ -576,7 +674,7 @@ CREATE FUNCTION shifts.count_available_shifts(worker_id integer, start_from time
 DECLARE
     worker record;
     total bigint;
-    has_claims boolean;
+    claimed tsmultirange;
 BEGIN
     IF start_from > start_to THEN
         RAISE EXCEPTION 'start_from (%) is after start_to (%)', start_from, start_to
@@ -592,9 +690,9 @@ BEGIN
     IF NOT worker.is_active THEN
         RETURN 0;
     END IF;
-    has_claims := EXISTS (
-        SELECT FROM public."Shift" AS c
-        WHERE c.worker_id = count_available_shifts.worker_id AND NOT c.is_deleted);
+    SELECT coalesce(range_agg(tsrange(c.start, greatest(c.start, c."end"))), '{}') INTO claimed
+    FROM public."Shift" AS c
+    WHERE c.worker_id = count_available_shifts.worker_id AND NOT c.is_deleted;
 
     SELECT count(*) INTO total
     FROM public."Facility" AS f
@@ -606,10 +704,7 @@ BEGIN
       AND NOT s.is_deleted
       AND s.start >= coalesce(start_from, '-infinity')
       AND s.start < coalesce(start_to, 'infinity')
-      AND (NOT has_claims OR NOT EXISTS (
-          SELECT FROM public."Shift" AS c
-          WHERE c.worker_id = count_available_shifts.worker_id AND NOT c.is_deleted
-            AND tsrange(c.start, greatest(c.start, c."end")) && tsrange(s.start, greatest(s.start, s."end"))));
+      AND NOT (claimed && tsrange(s.start, greatest(s.start, s."end")));
     RETURN total;
 END
 $$;
@@ -952,14 +1047,6 @@ CREATE SEQUENCE public."Document_id_seq"
 
 ALTER SEQUENCE public."Document_id_seq" OWNED BY public."Document".id;
 
-CREATE TABLE public."Facility" (
-    id integer NOT NULL,
-    name text NOT NULL,
-    is_active boolean DEFAULT false NOT NULL
-);
-
-COMMENT ON TABLE public."Facility" IS 'carepg: challenge table (Prisma). Facilities that post shifts; is_active gates eligibility.';
-
 CREATE SEQUENCE public."FacilityRequirement_id_seq"
     AS integer
     START WITH 1
@@ -1002,15 +1089,6 @@ CREATE SEQUENCE public."Shift_id_seq"
 
 ALTER SEQUENCE public."Shift_id_seq" OWNED BY public."Shift".id;
 
-CREATE TABLE public."Worker" (
-    id integer NOT NULL,
-    name text NOT NULL,
-    is_active boolean DEFAULT false NOT NULL,
-    profession public."Profession" NOT NULL
-);
-
-COMMENT ON TABLE public."Worker" IS 'carepg: challenge table (Prisma). Healthcare professionals; is_active gates eligibility.';
-
 CREATE SEQUENCE public."Worker_id_seq"
     AS integer
     START WITH 1
@@ -1020,33 +1098,6 @@ CREATE SEQUENCE public."Worker_id_seq"
     CACHE 1;
 
 ALTER SEQUENCE public."Worker_id_seq" OWNED BY public."Worker".id;
-
-CREATE TABLE shifts.eligibility_state (
-    singleton boolean DEFAULT true NOT NULL,
-    writes bigint DEFAULT 0 NOT NULL,
-    stale_by xid8,
-    CONSTRAINT eligibility_state_singleton_check CHECK (singleton)
-);
-
-COMMENT ON TABLE shifts.eligibility_state IS 'carepg: one row. Eligibility writers update it to serialise; stale_by marks a bulk change that bypassed maintenance.';
-
-COMMENT ON COLUMN shifts.eligibility_state.writes IS 'number of eligibility-changing statements maintained so far.';
-
-COMMENT ON COLUMN shifts.eligibility_state.stale_by IS 'transaction of a bulk change the triggers skipped; readers compute eligibility live until a refresh sees it.';
-
-CREATE MATERIALIZED VIEW shifts.eligible_pair AS
- SELECT w.id AS worker_id,
-    f.id AS facility_id
-   FROM (public."Worker" w
-     CROSS JOIN public."Facility" f)
-  WHERE (w.is_active AND f.is_active AND (NOT (EXISTS ( SELECT
-           FROM public."FacilityRequirement" r
-          WHERE ((r.facility_id = f.id) AND (NOT (EXISTS ( SELECT
-                   FROM public."DocumentWorker" d
-                  WHERE ((d.worker_id = w.id) AND (d.document_id = r.document_id))))))))))
-  WITH NO DATA;
-
-COMMENT ON MATERIALIZED VIEW shifts.eligible_pair IS 'carepg: (worker, facility) pairs where an active worker holds every document an active facility requires. Refresh with shifts.refresh_eligibility().';
 
 ALTER TABLE ONLY public."Document" ALTER COLUMN id SET DEFAULT nextval('public."Document_id_seq"'::regclass);
 
@@ -1139,13 +1190,13 @@ CREATE INDEX carepg_shift_claimed_range_idx ON public."Shift" USING gist (worker
 
 COMMENT ON INDEX public.carepg_shift_claimed_range_idx IS 'carepg: each worker''s claimed, non-deleted shifts as [start, end) ranges; finds overlaps in O(log n).';
 
-CREATE INDEX carepg_shift_open_profession_facility_start_idx ON public."Shift" USING btree (profession, facility_id, start, id) WHERE ((worker_id IS NULL) AND (NOT is_deleted));
+CREATE INDEX carepg_shift_open_profession_facility_start_idx ON public."Shift" USING btree (profession, facility_id, start, id) INCLUDE ("end") WHERE ((worker_id IS NULL) AND (NOT is_deleted));
 
-COMMENT ON INDEX public.carepg_shift_open_profession_facility_start_idx IS 'carepg: open shifts by profession and facility in (start, id) order; serves workers eligible at few facilities.';
+COMMENT ON INDEX public.carepg_shift_open_profession_facility_start_idx IS 'carepg: open shifts by profession and facility in (start, id) order, covering the answer''s columns; serves workers eligible at few facilities.';
 
-CREATE INDEX carepg_shift_open_profession_start_idx ON public."Shift" USING btree (profession, start, id) WHERE ((worker_id IS NULL) AND (NOT is_deleted));
+CREATE INDEX carepg_shift_open_profession_start_idx ON public."Shift" USING btree (profession, start, id) INCLUDE (facility_id, "end") WHERE ((worker_id IS NULL) AND (NOT is_deleted));
 
-COMMENT ON INDEX public.carepg_shift_open_profession_start_idx IS 'carepg: open shifts by profession in (start, id) order; serves workers eligible at many facilities.';
+COMMENT ON INDEX public.carepg_shift_open_profession_start_idx IS 'carepg: open shifts by profession in (start, id) order, covering the answer''s columns; serves workers eligible at many facilities.';
 
 CREATE UNIQUE INDEX eligible_pair_worker_facility_key ON shifts.eligible_pair USING btree (worker_id, facility_id);
 

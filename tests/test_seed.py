@@ -115,3 +115,39 @@ def test_reset_restarts_ids(postgresql):
     seed.seed(postgresql, shifts=10, seed=1)
     workers, _ = seed.seed(postgresql, shifts=10, seed=1, reset=True)
     assert [i for _, i in workers] == [101, 102, 103]
+
+
+@pytest.mark.slow
+def test_large_profile_has_the_documented_shape(postgresql: psycopg.Connection):
+    """`--profile large` at a token number of shifts: the cardinalities and ranges README "Seed" promises."""
+    postgresql.autocommit = True
+    workers, _ = seed.seed(postgresql, profile="large", shifts=5_000, seed=3)
+    assert workers == []
+    counts = postgresql.execute(
+        'SELECT (SELECT count(*) FROM "Document"), (SELECT count(*) FROM "Facility"), (SELECT count(*) FROM "Worker"),'
+        ' (SELECT count(*) FROM "Shift")'
+    ).fetchone()
+    assert counts == (50, 2000, 100_000, 5_000)
+    # Every facility requires 5-15 distinct documents, exactly one of them a state licence.
+    low, high, licences = postgresql.execute(
+        "SELECT min(n), max(n), bool_and(licences = 1) FROM (SELECT facility_id, count(DISTINCT document_id) AS n,"
+        " count(*) FILTER (WHERE d.name LIKE 'State licence%%') AS licences FROM \"FacilityRequirement\" r"
+        ' JOIN "Document" d ON d.id = r.document_id GROUP BY facility_id) AS f'
+    ).fetchone()
+    assert (low, high, licences) == (5, 15, True)
+    # Shifts span the year around today; the view is a small fraction of all active pairs.
+    span = one(postgresql, 'SELECT max(start)::date - min(start)::date FROM "Shift"')
+    assert 350 <= span <= 365
+    pairs, possible = postgresql.execute(
+        'SELECT (SELECT count(*) FROM shifts.eligible_pair), (SELECT count(*) FROM "Worker" WHERE is_active)'
+        ' * (SELECT count(*) FROM "Facility" WHERE is_active)'
+    ).fetchone()
+    assert 0 < pairs < possible * 0.05
+    # The view equals the definition it replaced (0003's double NOT EXISTS), pair for pair, for a sample.
+    differing = one(
+        postgresql,
+        "SELECT count(*) FROM \"Worker\" w CROSS JOIN \"Facility\" f WHERE w.id %% 5000 = 1 AND w.is_active"
+        " AND f.is_active AND shifts.docs_ok(w.id, f.id)"
+        " <> EXISTS (SELECT FROM shifts.eligible_pair e WHERE e.worker_id = w.id AND e.facility_id = f.id)",
+    )
+    assert differing == 0

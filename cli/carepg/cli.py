@@ -140,17 +140,20 @@ def migrate(
 @app.command()
 @handles_errors
 def seed(
-    profile: Annotated[str, typer.Option(help="Data set to generate: challenge.")] = "challenge",
+    profile: Annotated[str, typer.Option(help="Data set to generate: challenge or large.")] = "challenge",
     seed: Annotated[int, typer.Option("--seed", help="Random seed; the same seed gives the same data.")] = (
         seed_mod.DEFAULT_SEED
     ),
-    shifts: Annotated[int, typer.Option(help="Number of shifts.")] = seed_mod.CHALLENGE_SHIFTS,
+    shifts: Annotated[
+        int | None, typer.Option(help="Number of shifts (default: 2,000,000 for challenge, 20,000,000 for large).")
+    ] = None,
     reset: Annotated[bool, typer.Option("--reset", help="Delete existing challenge data first.")] = False,
 ) -> None:
     """Generate a data set inside Postgres (refuses a non-empty database unless --reset)."""
     with _connect() as conn:
         workers, seconds = seed_mod.seed(conn, profile=profile, shifts=shifts, seed=seed, reset=reset)
-    out.print(f"seeded profile {profile} ({shifts:,} shifts, seed {seed}) in {seconds:.1f} s", markup=False)
+    count = seed_mod.PROFILES[profile][1] if shifts is None else shifts
+    out.print(f"seeded profile {profile} ({count:,} shifts, seed {seed}) in {seconds:.1f} s", markup=False)
     for profession, worker_id in workers:
         out.print(f"{profession} worker ID: {worker_id}", markup=False)
 

@@ -10,7 +10,8 @@ from . import db, paths
 from . import shifts as shifts_api
 from .errors import InvalidInput
 
-PROFILES = {"challenge": "seed/challenge.sql"}
+# profile -> (file defining pg_temp.seed_<profile>(shifts, seed, reset), default number of shifts)
+PROFILES = {"challenge": ("seed/challenge.sql", 2_000_000), "large": ("seed/large.sql", 20_000_000)}
 CHALLENGE_SHIFTS = 2_000_000
 DEFAULT_SEED = 20230201
 
@@ -19,7 +20,7 @@ def seed(
     conn: psycopg.Connection,
     *,
     profile: str = "challenge",
-    shifts: int = CHALLENGE_SHIFTS,
+    shifts: int | None = None,
     seed: int = DEFAULT_SEED,
     reset: bool = False,
 ) -> tuple[list[tuple[str, int]], float]:
@@ -29,19 +30,24 @@ def seed(
     """
     if profile not in PROFILES:
         raise InvalidInput(f"unknown profile {profile!r}: choose one of {', '.join(sorted(PROFILES))}")
+    sql_file, default_shifts = PROFILES[profile]
+    shifts = default_shifts if shifts is None else shifts
     if shifts < 0:
         raise InvalidInput(f"invalid --shifts {shifts}: it must be zero or more")
     began = time.perf_counter()
     with db.translated_errors():
         with conn.transaction():
-            conn.execute(paths.sql_text(PROFILES[profile]))
+            conn.execute(paths.sql_text(sql_file))
             workers = conn.execute(
-                "SELECT profession, worker_id FROM pg_temp.seed_challenge(%s, %s, %s)", (shifts, seed, reset)
+                f"SELECT profession, worker_id FROM pg_temp.seed_{profile}(%s, %s, %s)", (shifts, seed, reset)
             ).fetchall()
-            conn.execute("DROP FUNCTION pg_temp.seed_challenge(integer, integer, boolean)")
+            conn.execute(f"DROP FUNCTION pg_temp.seed_{profile}(integer, integer, boolean)")
         # Fresh statistics so the planner (and the function's plan choice) sees the new sizes.
+        # VACUUM as well when we may (outside a transaction): it sets the visibility map, which is what lets
+        # the covering open-shift indexes answer pages without touching the table (index-only scans).
         conn.execute(
-            'ANALYZE public."Worker", public."Facility", public."Document", public."FacilityRequirement",'
+            ("VACUUM (ANALYZE) " if conn.autocommit else "ANALYZE ")
+            + 'public."Worker", public."Facility", public."Document", public."FacilityRequirement",'
             ' public."DocumentWorker", public."Shift"'
         )
         # The seed deferred eligibility maintenance; fold everything into the view in one go.
