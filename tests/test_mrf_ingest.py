@@ -86,7 +86,7 @@ def test_classification_evidence_is_queryable(postgresql, db_url, canonical):
 
 
 def test_progress_mode_and_multi_member_gzip(monkeypatch, db_url, postgresql, tmp_path, canonical):
-    """Without --quiet the progress bar runs (here on a non-terminal); concatenated gzip members are one stream."""
+    """Without --quiet on a non-terminal: no bar, only the summary line; concatenated gzip members are one stream."""
     path, truth = canonical
     raw = gzip.decompress(path.read_bytes())
     split = len(raw) // 3

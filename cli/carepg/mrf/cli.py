@@ -40,7 +40,8 @@ mrf_app = typer.Typer(
 
 @contextlib.contextmanager
 def _progress(quiet: bool):
-    if quiet:
+    # A bar only where someone watches: on a pipe or in a log it would only leave blank lines behind.
+    if quiet or not err.is_terminal:
         yield None
         return
     bar = Progress(
