@@ -27,7 +27,6 @@ import socket
 import stat
 import subprocess
 import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -379,12 +378,6 @@ class Cluster:
             version=version,
         )
 
-    def wait_ready(self, timeout: float = 30) -> None:
-        deadline = time.monotonic() + timeout
-        while not self.is_running():
-            if time.monotonic() > deadline:
-                raise ServerUnavailable(f"the local cluster in {self.data_dir} did not come up")
-            time.sleep(0.05)
 
 
 @contextlib.contextmanager

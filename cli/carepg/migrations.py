@@ -7,7 +7,6 @@ from contextlib import redirect_stdout
 
 from alembic import command, context, op
 from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
 from . import db, paths
@@ -66,4 +65,4 @@ def sql_preview(revision: str = "head") -> str:
     return out.getvalue()
 
 
-__all__ = ["MigrationContext", "apply", "config", "current", "downgrade", "head", "upgrade"]
+__all__ = ["ScriptDirectory", "apply", "config", "current", "downgrade", "head", "upgrade"]

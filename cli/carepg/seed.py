@@ -12,7 +12,7 @@ from .errors import InvalidInput
 
 # profile -> (file defining pg_temp.seed_<profile>(shifts, seed, reset), default number of shifts)
 PROFILES = {"challenge": ("seed/challenge.sql", 2_000_000), "large": ("seed/large.sql", 20_000_000)}
-CHALLENGE_SHIFTS = 2_000_000
+CHALLENGE_SHIFTS = PROFILES["challenge"][1]
 DEFAULT_SEED = 20230201
 
 
