@@ -415,7 +415,7 @@ def bench_maintenance(url: str, naive_url: str, changes: int) -> dict:
         print(f"  maintenance {label}: p50 {results[label]['p50']:.2f} ms p99 {results[label]['p99']:.2f} ms",
               flush=True)
     with psycopg.connect(url, autocommit=True) as conn:
-        results["patches_after"] = conn.execute("SELECT count(*) FROM shifts.eligibility_patch").fetchone()[0]
+        results["patches_after"] = conn.execute("SELECT count(*) FROM shifts_private.eligibility_patch").fetchone()[0]
     return results
 
 
@@ -423,7 +423,7 @@ def bench_refresh(url: str, worker: int) -> dict:
     """Full and concurrent refresh; a reader asks for first pages throughout the concurrent one."""
     out = {}
     with psycopg.connect(url, autocommit=True) as conn:
-        out["view_rows"] = conn.execute("SELECT count(*) FROM shifts.eligible_pair").fetchone()[0]
+        out["view_rows"] = conn.execute("SELECT count(*) FROM shifts_private.eligible_pair").fetchone()[0]
         for mode in (False, True):
             t = time.perf_counter()
             conn.execute("SELECT shifts.refresh_eligibility(%s)", (mode,))
@@ -515,7 +515,7 @@ def sizes(url: str) -> dict:
             "(SELECT count(*) FROM \"Document\"), (SELECT count(*) FROM \"FacilityRequirement\"), "
             "(SELECT count(*) FROM \"DocumentWorker\"), (SELECT count(*) FROM \"Shift\"), "
             "(SELECT count(*) FROM \"Shift\" WHERE worker_id IS NULL AND NOT is_deleted), "
-            "(SELECT count(*) FROM shifts.eligible_pair)").fetchone()))
+            "(SELECT count(*) FROM shifts_private.eligible_pair)").fetchone()))
     return {"database_bytes": total, "relations": rels, "counts": counts}
 
 

@@ -71,14 +71,14 @@ def lookup_entries() -> int:
     from carepg import db
 
     with db.connect(db.resolve_url(start=True)) as conn:
-        return conn.execute("SELECT count(*) FROM mrf.lookup_entry").fetchone()[0]
+        return conn.execute("SELECT count(*) FROM mrf_private.lookup_entry").fetchone()[0]
 
 
 def last_run_raw_bytes() -> int:
     from carepg import db
 
     with db.connect(db.resolve_url(start=True)) as conn:
-        return conn.execute("SELECT raw_bytes FROM mrf.ingest_run ORDER BY run_id DESC LIMIT 1").fetchone()[0]
+        return conn.execute("SELECT raw_bytes FROM mrf_private.ingest_run ORDER BY run_id DESC LIMIT 1").fetchone()[0]
 
 
 def main() -> None:
@@ -93,7 +93,7 @@ def main() -> None:
 
     if lookup_entries():
         raise SystemExit("this database holds EIN-lookup entries, which change the answer the benchmark checks: "
-                         "use a database without them (e.g. DELETE FROM mrf.lookup_entry on a scratch database)")
+                         "use a database without them (e.g. DELETE FROM mrf_private.lookup_entry on a scratch database)")
     work = Path(args.dir)
     work.mkdir(parents=True, exist_ok=True)
     canonical, pretty = work / "index.json.gz", work / "index-pretty.json.gz"

@@ -1,8 +1,12 @@
-"""The committed schema dump (sql/schema.sql): the whole current schema in one file, for reviewers.
+"""The committed schema dump (sql/schema.sql) and the two ways of building carepg's database.
 
-`make schema` rewrites it from a freshly migrated database; tests/test_migrations.py proves that the
-migrations produce exactly it. pg_dump's output differs between major versions, so the file records the
-major version it was made with and the comparison runs on that version.
+sql/schema.sql is the whole schema after all migrations in one file, owners and privileges included, for
+reviewers: `make schema` rewrites it from a freshly migrated database, and tests/test_migrations.py proves that
+the migrations produce exactly it. pg_dump's output differs between major versions, so the file records the major
+version it was made with and that comparison runs on that version.
+
+`install_current()` builds the same database from the current definitions instead (sql/install.sql's files);
+tests/test_schema_files.py proves the two are identical.
 """
 
 from __future__ import annotations
@@ -30,15 +34,25 @@ def normalise(dump: str) -> str:
     return re.sub(r"\n{3,}", "\n\n", text).strip() + "\n"
 
 
-def dump(url: str, bindir: Path) -> str:
+def dump(url: str, bindir: Path, *, data: bool = False) -> str:
+    """The schema (owners and privileges included) or, with `data`, the rows; Alembic's bookkeeping left out."""
     with psycopg.connect(url) as conn:
         major = conn.info.server_version // 10000
     result = subprocess.run(
-        [str(bindir / "pg_dump"), "--schema-only", "--no-owner", "--no-privileges",
+        [str(bindir / "pg_dump"), "--data-only" if data else "--schema-only",
          "--exclude-table=public.alembic_version", "--dbname", url],
         capture_output=True, text=True, check=True,
     )  # fmt: skip
     return HEADER.format(major=major) + normalise(result.stdout)
+
+
+def install_current(url: str) -> None:
+    """Build carepg from the current definitions (the files sql/install.sql lists), in one transaction."""
+    from carepg import paths
+
+    with psycopg.connect(url) as conn, conn.transaction():
+        for relative in paths.install_files():
+            conn.execute(paths.sql_text(relative))
 
 
 def committed_major() -> int | None:

@@ -9,6 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from carepg.cli import app
+from carepg.errors import Conflict, InvalidInput, NotFound, SchemaMissing, ServerUnavailable
 
 runner = CliRunner()
 
@@ -47,7 +48,7 @@ def test_seed_prints_the_deterministic_workers(seeded):
 
 def test_seed_refuses_a_non_empty_database(cli, seeded):
     result = cli("seed", "--shifts", "10")
-    assert result.exit_code == 4
+    assert result.exit_code == Conflict.exit_code
     assert "--reset" in one_line_error(result)
 
 
@@ -94,7 +95,7 @@ def test_from_now_hides_shifts_that_already_started(cli, seeded):
 
 def test_unknown_worker(cli, seeded):
     result = cli("shifts", "424242")
-    assert result.exit_code == 3
+    assert result.exit_code == NotFound.exit_code
     assert one_line_error(result) == "error: worker 424242 does not exist"
 
 
@@ -111,21 +112,21 @@ def test_unknown_worker(cli, seeded):
 )
 def test_bad_input_is_one_clear_line(cli, seeded, args, needle):
     result = cli("shifts", "101", *args)
-    assert result.exit_code == 2
+    assert result.exit_code == InvalidInput.exit_code
     assert needle in one_line_error(result)
 
 
 def test_database_unreachable(monkeypatch, tmp_path):
     monkeypatch.setenv("DATABASE_URL", f"postgresql://postgres@/nowhere?host={tmp_path}&port=1")
     result = runner.invoke(app, ["shifts", "101"])
-    assert result.exit_code == 2
+    assert result.exit_code == ServerUnavailable.exit_code
     assert "cannot connect to DATABASE_URL" in one_line_error(result)
 
 
 def test_migrations_not_applied(monkeypatch, empty_db_url):
     monkeypatch.setenv("DATABASE_URL", empty_db_url)
     result = runner.invoke(app, ["shifts", "101"])
-    assert result.exit_code == 5
+    assert result.exit_code == SchemaMissing.exit_code
     assert "carepg migrate" in one_line_error(result)
 
 
@@ -142,9 +143,9 @@ def test_refresh_picks_up_new_documents(cli, seeded, db_url):
     with psycopg.connect(db_url, autocommit=True) as conn:
         conn.execute("""UPDATE "Worker" SET is_active = true WHERE id = 1""")
         conn.execute("""INSERT INTO "DocumentWorker" (worker_id, document_id) SELECT 1, id FROM "Document" """)
-        assert conn.execute("SELECT count(*) FROM shifts.eligible_pair WHERE worker_id = 1").fetchone()[0] == 0
+        assert conn.execute("SELECT count(*) FROM shifts_private.eligible_pair WHERE worker_id = 1").fetchone()[0] == 0
         assert cli("refresh").exit_code == 0
-        eligible = conn.execute("SELECT count(*) FROM shifts.eligible_pair WHERE worker_id = 1").fetchone()[0]
+        eligible = conn.execute("SELECT count(*) FROM shifts_private.eligible_pair WHERE worker_id = 1").fetchone()[0]
         active = conn.execute('SELECT count(*) FROM "Facility" WHERE is_active').fetchone()[0]
         assert eligible == active
 

@@ -56,7 +56,7 @@ def test_db_up_status_url_down(local_home):
     down = runner.invoke(app, ["db", "down"])
     assert down.exit_code == 0 and "stopped" in down.stdout
     stopped = runner.invoke(app, ["db", "status"])
-    assert stopped.exit_code == 1 and "stopped" in stopped.stdout
+    assert stopped.exit_code == ServerUnavailable.exit_code and "stopped" in stopped.stdout
     assert runner.invoke(app, ["db", "down"]).stdout.strip() == "not running"
 
 
@@ -82,7 +82,7 @@ def test_no_server_binaries_anywhere_is_one_clear_error(monkeypatch, local_home)
     with pytest.raises(ServerUnavailable, match="apt-get install postgresql"):
         cluster.find_bindir()
     result = runner.invoke(app, ["db", "up"])
-    assert result.exit_code == 2
+    assert result.exit_code == ServerUnavailable.exit_code
     assert result.stderr.strip().startswith("error: no PostgreSQL server binaries found")
     assert len(result.stderr.strip().splitlines()) == 1
 
@@ -112,5 +112,5 @@ def test_a_taken_port_is_one_clear_error(local_home, monkeypatch):
         busy.listen()
         monkeypatch.setenv("CAREPG_PORT", str(busy.getsockname()[1]))
         result = runner.invoke(app, ["db", "up"])
-    assert result.exit_code == 2
+    assert result.exit_code == ServerUnavailable.exit_code
     assert "is taken by another server" in result.stderr and "CAREPG_PORT" in result.stderr

@@ -26,12 +26,17 @@ def objects(url: str) -> dict[str, list[str]]:
             "tables": q("SELECT relname FROM pg_class WHERE relnamespace = 'public'::regnamespace"
                         " AND relkind = 'r' AND relname <> 'alembic_version' ORDER BY 1"),  # fmt: skip
             "indexes": q("SELECT indexname FROM pg_indexes WHERE indexname LIKE 'carepg%' ORDER BY 1"),
-            "schemas": q("SELECT nspname FROM pg_namespace WHERE nspname IN ('shifts', 'carepg_ext') ORDER BY 1"),
+            "schemas": q("SELECT nspname FROM pg_namespace WHERE nspname IN ('shifts', 'shifts_private', 'mrf',"
+                         " 'mrf_private', 'carepg_ext') ORDER BY 1"),
             "extensions": q("SELECT extname FROM pg_extension ORDER BY 1"),
             "triggers": q("SELECT tgname || ' ON ' || tgrelid::regclass::text FROM pg_trigger"
                           " WHERE NOT tgisinternal ORDER BY 1"),  # fmt: skip
             "views": q("SELECT matviewname FROM pg_matviews ORDER BY 1"),
-            "functions": q("SELECT proname FROM pg_proc WHERE pronamespace::regnamespace::text = 'shifts'"
+            "functions": q("SELECT pronamespace::regnamespace || '.' || proname FROM pg_proc"
+                           " WHERE pronamespace::regnamespace::text IN ('shifts', 'shifts_private', 'mrf', 'mrf_private')"
+                           " ORDER BY 1"),  # fmt: skip
+            "relations": q("SELECT oid::regclass::text FROM pg_class WHERE relkind IN ('r', 'm', 'v')"
+                           " AND relnamespace::regnamespace::text IN ('shifts', 'shifts_private', 'mrf', 'mrf_private')"
                            " ORDER BY 1"),  # fmt: skip
             "types": q("SELECT typname FROM pg_type WHERE typname = 'Profession'"),
         }
@@ -76,9 +81,11 @@ def test_up_down_up_on_an_empty_database(empty_db_url):
     migrated = objects(empty_db_url)
     assert migrated["tables"] == sorted(CHALLENGE_TABLES)
     assert migrated["views"] == ["eligible_pair"]
-    public_api = [f for f in migrated["functions"] if not f.startswith("_")]
-    assert public_api == ["available_shifts", "count_available_shifts", "docs_ok", "eligible_facility_ids",
-                          "refresh_eligibility", "schedule_refresh", "unschedule_refresh"]  # fmt: skip
+    shifts_api = [f for f in migrated["functions"] if f.startswith("shifts.")]
+    assert shifts_api == ["shifts.available_shifts", "shifts.count_available_shifts", "shifts.docs_ok",
+                          "shifts.eligible_facility_ids", "shifts.refresh_eligibility", "shifts.schedule_refresh",
+                          "shifts.unschedule_refresh"]  # fmt: skip
+    assert migrated["schemas"] == ["carepg_ext", "mrf", "mrf_private", "shifts", "shifts_private"]
     assert len(migrated["indexes"]) == 6
     assert len(migrated["triggers"]) == 14
     assert migrations.current(empty_db_url) == migrations.head()
@@ -160,3 +167,71 @@ def test_alembic_command_works_from_the_repository_root(empty_db_url):
     result = subprocess.run([str(alembic), "upgrade", "head"], cwd=ROOT, env=env, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert migrations.current(empty_db_url) == migrations.head()
+
+
+def _migrators(url: str, commands: list[list[str]]) -> list[subprocess.CompletedProcess]:
+    """Start every command at once against `url`, wait for all."""
+    env = {**os.environ, "DATABASE_URL": url}
+    procs = [subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for cmd in commands]  # fmt: skip
+    return [subprocess.CompletedProcess(p.args, p.wait(), *p.communicate()) for p in procs]
+
+
+BIN = Path(sys.executable).parent
+CARE_MIGRATE = [str(BIN / "carepg"), "migrate"]
+ALEMBIC_UPGRADE = [str(BIN / "alembic"), "upgrade", "head"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("round_", range(3))
+def test_concurrent_migrators_take_turns_and_all_succeed(empty_db_url, round_):
+    results = _migrators(empty_db_url, [CARE_MIGRATE, CARE_MIGRATE, ALEMBIC_UPGRADE])
+    for result in results:
+        assert result.returncode == 0, result.stderr
+        assert "Traceback" not in result.stderr
+    assert migrations.current(empty_db_url) == migrations.head()
+    assert sum("database at revision" in r.stdout for r in results) == 2
+    # Every revision ran once: a second run would have failed on CREATE SCHEMA.
+    with psycopg.connect(empty_db_url) as conn:
+        assert conn.execute("SELECT count(*) FROM public.alembic_version").fetchone()[0] == 1
+
+
+@pytest.mark.slow
+def test_migrators_of_several_databases_of_a_new_server_create_its_roles_once():
+    """Roles belong to the server: databases migrated at the same time on a fresh one race to create them."""
+    from conftest import FAST_SETTINGS
+    from carepg import cluster
+
+    with cluster.temporary("carepg-roles-", settings=FAST_SETTINGS) as server:
+        with psycopg.connect(server.url("postgres"), autocommit=True) as conn:
+            for n in range(3):
+                conn.execute(f"CREATE DATABASE fresh{n}")
+        env = os.environ.copy()
+        procs = [
+            subprocess.Popen(CARE_MIGRATE, env={**env, "DATABASE_URL": server.url(f"fresh{n}")},
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            for n in range(3)
+        ]  # fmt: skip
+        for proc in procs:
+            _, stderr = proc.communicate()
+            assert proc.returncode == 0, stderr
+        for n in range(3):
+            assert migrations.current(server.url(f"fresh{n}")) == migrations.head()
+
+
+def test_migrate_errors_are_one_line(empty_db_url, tmp_path):
+    from carepg.errors import InvalidInput, ServerUnavailable
+
+    env = {**os.environ, "DATABASE_URL": f"postgresql://postgres@/nowhere?host={tmp_path}&port=1"}
+    cases = [
+        (env, CARE_MIGRATE, ServerUnavailable.exit_code, "cannot connect"),
+        ({**os.environ, "DATABASE_URL": empty_db_url}, [*CARE_MIGRATE, "no-such-revision"], InvalidInput.exit_code,
+         "cannot migrate to 'no-such-revision'"),
+        ({**os.environ, "DATABASE_URL": empty_db_url}, [*CARE_MIGRATE, "--down", "9999"], InvalidInput.exit_code,
+         "cannot migrate to '9999'"),
+    ]  # fmt: skip
+    for environment, command, code, needle in cases:
+        result = subprocess.run(command, env=environment, capture_output=True, text=True)
+        lines = result.stderr.strip().splitlines()
+        assert result.returncode == code, result.stderr
+        assert len(lines) == 1 and lines[0].startswith("error: ") and needle in lines[0], result.stderr

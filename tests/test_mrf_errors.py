@@ -9,6 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from carepg.cli import app
+from carepg.errors import InvalidInput, NotFound
 from carepg.errors import InvalidInput
 from carepg.mrf import ingest as ingest_mod
 from carepg.mrf.generate import generate
@@ -28,8 +29,8 @@ def _run(monkeypatch, db_url, *args):
 
 
 def _state(postgresql):
-    files = postgresql.execute("SELECT count(*) FROM mrf.file").fetchone()[0]
-    runs = postgresql.execute("SELECT status, error FROM mrf.ingest_run ORDER BY run_id").fetchall()
+    files = postgresql.execute("SELECT count(*) FROM mrf_private.file").fetchone()[0]
+    runs = postgresql.execute("SELECT status, error FROM mrf_private.ingest_run ORDER BY run_id").fetchall()
     return files, runs
 
 
@@ -63,7 +64,7 @@ def test_bad_input_fails_cleanly_and_keeps_the_previous_index(monkeypatch, db_ur
     bad.write_bytes(data)
     result = _run(monkeypatch, db_url, "ingest", "-q", str(bad))
 
-    assert result.exit_code == 2, result.output
+    assert result.exit_code == InvalidInput.exit_code, result.output
     message = result.output.strip()
     assert message.startswith("error: ") and "\n" not in message and "Traceback" not in message
     assert expected in message
@@ -82,9 +83,9 @@ def test_reingest_replaces_the_previous_run_atomically(db_url, postgresql, tmp_p
     truth = generate(other, raw_bytes=150_000, seed=99, bulk=8)
     second = ingest_mod.ingest(db_url, str(other), use_thread=False)
     assert second.replaced_run_id == first.run_id
-    runs = {r[0] for r in postgresql.execute("SELECT DISTINCT run_id FROM mrf.file").fetchall()}
+    runs = {r[0] for r in postgresql.execute("SELECT DISTINCT run_id FROM mrf_private.file").fetchall()}
     assert runs == {second.run_id}  # the old run's rows are gone
-    current = postgresql.execute("SELECT current_run_id FROM mrf.reporting_entity").fetchall()
+    current = postgresql.execute("SELECT current_run_id FROM mrf_private.reporting_entity").fetchall()
     assert current == [(second.run_id,)]
     got = [r[0] for r in postgresql.execute("SELECT url FROM mrf.network_files('NY', 'PPO')").fetchall()]
     assert got == truth.expected("NY", "PPO", with_lookup=False)
@@ -98,21 +99,21 @@ def test_failed_load_is_invisible_while_it_runs(db_url, postgresql, tmp_path, go
     bad.write_bytes(raw[: len(raw) - 10])  # everything but the end: all structures are read, then it fails
     with pytest.raises(InvalidInput):
         ingest_mod.ingest(db_url, str(bad), use_thread=False)
-    assert postgresql.execute("SELECT count(*) FROM mrf.plan").fetchone()[0] == 0
-    assert postgresql.execute("SELECT count(*) FROM mrf.file").fetchone()[0] == 0
-    status = postgresql.execute("SELECT status, bytes_read FROM mrf.ingest_run").fetchall()
+    assert postgresql.execute("SELECT count(*) FROM mrf_private.plan").fetchone()[0] == 0
+    assert postgresql.execute("SELECT count(*) FROM mrf_private.file").fetchone()[0] == 0
+    status = postgresql.execute("SELECT status, bytes_read FROM mrf_private.ingest_run").fetchall()
     assert status == [("failed", len(raw) - 10)]
 
 
 def test_files_before_any_ingest_and_bad_arguments(monkeypatch, db_url):
     result = _run(monkeypatch, db_url, "files", "--state", "NY", "--plan-type", "PPO")
-    assert result.exit_code == 3 and "no table of contents has been ingested" in result.output
+    assert result.exit_code == NotFound.exit_code and "no table of contents has been ingested" in result.output
     result = _run(monkeypatch, db_url, "files", "--state", "NY", "--plan-type", "XYZ")
-    assert result.exit_code == 2 and "unknown plan type" in result.output
+    assert result.exit_code == InvalidInput.exit_code and "unknown plan type" in result.output
     result = _run(monkeypatch, db_url, "files", "--state", "New York", "--plan-type", "PPO")
-    assert result.exit_code == 2 and "two-letter" in result.output
+    assert result.exit_code == InvalidInput.exit_code and "two-letter" in result.output
     result = _run(monkeypatch, db_url, "ingest", "-q", "/nonexistent/toc.json.gz")
-    assert result.exit_code == 6 and "no such file" in result.output
+    assert result.exit_code == InvalidInput.exit_code and "no such file" in result.output
 
 
 @pytest.mark.parametrize("inflater", ["isal", "zlib"])

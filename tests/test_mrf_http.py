@@ -10,7 +10,8 @@ import pytest
 
 from carepg.mrf import ingest as ingest_mod
 from carepg.mrf.generate import generate
-from carepg.mrf.source import HttpSource, SourceError
+from carepg.errors import SourceUnavailable
+from carepg.mrf.source import HttpSource
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -86,7 +87,7 @@ def test_resumes_after_several_cuts_and_gets_the_same_answer(server, toc, db_url
     ]
     got = [r[0] for r in postgresql.execute("SELECT url FROM mrf.network_files('NY', 'PPO')").fetchall()]
     assert got == truth.expected("NY", "PPO", with_lookup=False)
-    source = postgresql.execute("SELECT source FROM mrf.ingest_run").fetchone()[0]
+    source = postgresql.execute("SELECT source FROM mrf_private.ingest_run").fetchone()[0]
     assert "secret" not in source  # signatures stay out of the run table
 
 
@@ -104,7 +105,7 @@ def test_gives_up_after_bounded_retries(server, toc):
     server.payload = payload
     server.cuts = [1000 * (i + 1) for i in range(10)]
     src = HttpSource(url(server), retries=3, backoff=0.01, chunk=512)
-    with pytest.raises(SourceError, match="failed 4 times .*giving up"):
+    with pytest.raises(SourceUnavailable, match="failed 4 times .*giving up"):
         b"".join(src.chunks())
 
 
@@ -114,7 +115,7 @@ def test_gives_up_after_bounded_retries(server, toc):
 )
 def test_http_errors_are_one_clear_line(server, status, message):
     server.status = status
-    with pytest.raises(SourceError, match=message) as info:
+    with pytest.raises(SourceUnavailable, match=message) as info:
         HttpSource(url(server))
     assert "secret" not in str(info.value)
 
@@ -122,9 +123,9 @@ def test_http_errors_are_one_clear_line(server, status, message):
 def test_server_without_range_support(server, toc, db_url, postgresql):
     payload, _ = toc
     server.payload, server.ranges, server.cuts = payload, False, [len(payload) // 2]
-    with pytest.raises(SourceError, match="cannot resume"):
+    with pytest.raises(SourceUnavailable, match="cannot resume"):
         ingest_mod.ingest(db_url, url(server), http_options={"backoff": 0.01})
-    status, error = postgresql.execute("SELECT status, error FROM mrf.ingest_run").fetchone()
+    status, error = postgresql.execute("SELECT status, error FROM mrf_private.ingest_run").fetchone()
     assert status == "failed" and "cannot resume" in error
 
 

@@ -128,7 +128,7 @@ def test_files_without_description_and_numeric_plan_ids(db_url, postgresql, tmp_
     assert (summary.structures, summary.plans, summary.distinct_files) == (1, 1, 1)
     assert answer(postgresql) == ["https://files.example.com/tiny/NY_TINYMED0001.json.gz?sig=1"]
     assert answer(postgresql, issuer="tiny") == answer(postgresql)
-    row = postgresql.execute("SELECT plan_id, plan_id_type, plan_market_type FROM mrf.plan").fetchone()
+    row = postgresql.execute("SELECT plan_id, plan_id_type, plan_market_type FROM mrf_private.plan").fetchone()
     assert row == ("123456789", "ein", "group")
 
 

@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 
 from carepg import cluster, migrations
 from carepg.cli import app
+from carepg.errors import InvalidInput, Unsupported
 
 runner = CliRunner()
 CAREPG = str(Path(sys.executable).with_name("carepg"))
@@ -22,7 +23,7 @@ CAREPG = str(Path(sys.executable).with_name("carepg"))
 
 def patches(url: str) -> int:
     with psycopg.connect(url) as conn:
-        return conn.execute("SELECT count(*) FROM shifts.eligibility_patch").fetchone()[0]
+        return conn.execute("SELECT count(*) FROM shifts_private.eligibility_patch").fetchone()[0]
 
 
 def make_patch(url: str) -> None:
@@ -39,7 +40,7 @@ def test_refresh_once_folds_patches_into_the_view(db_url, monkeypatch):
     assert result.exit_code == 0, result.output
     assert patches(db_url) == 0
     with psycopg.connect(db_url) as conn:
-        assert conn.execute("SELECT count(*) FROM shifts.eligible_pair").fetchone()[0] == 1
+        assert conn.execute("SELECT count(*) FROM shifts_private.eligible_pair").fetchone()[0] == 1
 
 
 def test_refresh_every_logs_each_run_and_stops_on_sigterm(db_url):
@@ -66,16 +67,17 @@ def test_refresh_every_logs_each_run_and_stops_on_sigterm(db_url):
 def test_refresh_rejects_conflicting_options(db_url, monkeypatch):
     monkeypatch.setenv("DATABASE_URL", db_url)
     result = runner.invoke(app, ["refresh", "--every", "5", "--schedule", "* * * * *"])
-    assert result.exit_code == 2 and "choose one of" in result.stderr
-    result = runner.invoke(app, ["refresh", "--every", "0"])
-    assert result.exit_code == 2 and "invalid --every" in result.stderr
+    assert result.exit_code == InvalidInput.exit_code and "choose one of" in result.stderr
+    for every in ("0", "-1", "nan", "inf", "1e12"):
+        result = runner.invoke(app, ["refresh", "--every", every])
+        assert result.exit_code == InvalidInput.exit_code and "invalid --every" in result.stderr, every
 
 
 def test_schedule_without_pg_cron_is_one_clear_line(db_url, monkeypatch):
     """The session's server does not preload pg_cron (and may not have it installed at all)."""
     monkeypatch.setenv("DATABASE_URL", db_url)
     result = runner.invoke(app, ["refresh", "--schedule", "*/5 * * * *"])
-    assert result.exit_code == 6
+    assert result.exit_code == Unsupported.exit_code
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: pg_cron is") and "--every" in lines[0]
     assert runner.invoke(app, ["refresh", "--unschedule"]).stdout.strip() == "no pg_cron job to remove"

@@ -139,7 +139,7 @@ def test_large_profile_has_the_documented_shape(postgresql: psycopg.Connection):
     span = one(postgresql, 'SELECT max(start)::date - min(start)::date FROM "Shift"')
     assert 350 <= span <= 365
     pairs, possible = postgresql.execute(
-        'SELECT (SELECT count(*) FROM shifts.eligible_pair), (SELECT count(*) FROM "Worker" WHERE is_active)'
+        'SELECT (SELECT count(*) FROM shifts_private.eligible_pair), (SELECT count(*) FROM "Worker" WHERE is_active)'
         ' * (SELECT count(*) FROM "Facility" WHERE is_active)'
     ).fetchone()
     assert 0 < pairs < possible * 0.05
@@ -148,6 +148,6 @@ def test_large_profile_has_the_documented_shape(postgresql: psycopg.Connection):
         postgresql,
         "SELECT count(*) FROM \"Worker\" w CROSS JOIN \"Facility\" f WHERE w.id %% 5000 = 1 AND w.is_active"
         " AND f.is_active AND shifts.docs_ok(w.id, f.id)"
-        " <> EXISTS (SELECT FROM shifts.eligible_pair e WHERE e.worker_id = w.id AND e.facility_id = f.id)",
+        " <> EXISTS (SELECT FROM shifts_private.eligible_pair e WHERE e.worker_id = w.id AND e.facility_id = f.id)",
     )
     assert differing == 0

@@ -1,24 +1,39 @@
 """User-facing errors, and the one place where SQLSTATEs become messages, exit codes and HTTP statuses.
 
-Our SQL raises its own SQLSTATEs (class `CP`, listed at the top of each migration that raises them): the Python side never
-matches on message text. Every error a user can cause becomes a `CarepgError` carrying one line that says what
-was wrong and how to fix it; the CLI prints that line and exits non-zero, the web app turns it into a
-problem+json body with the class's `http_status`, `title` and `slug` (and `Retry-After` when it has one).
+Our SQL raises its own SQLSTATEs (class `CP`, see SQLSTATE_ERRORS): the Python side never matches on message
+text. Every error a user can cause becomes a `CarepgError` carrying one line that says what was wrong and how to
+fix it; the CLI prints that line and exits with the class's `exit_code`, the web app answers a problem+json body
+with its `http_status`, `title` and `slug` (and `Retry-After` when it has one). Each exit code means one thing:
+
+    0  done                          6  unsupported by this server          11  source unavailable (retry later)
+    1  a bug (please report it)      7  invalid input                       130 interrupted (Ctrl-C)
+    2  usage: malformed command      9  permission denied (database role)   143 terminated (SIGTERM)
+    3  not found                     10 database unavailable (retry later)
+    4  conflict
+    5  database not migrated
+
+2 is Click's own (unknown option, missing argument, a value of the wrong type or out of range); 7 is a value or
+a document carepg itself refused. 10 and 11 are the only ones where retrying the same command can help.
 """
 
 from __future__ import annotations
 
 import psycopg
 
+EXIT_BUG = 1
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143
+
 
 class CarepgError(Exception):
     """An error meant for the user: `str(err)` is the whole story, no traceback needed."""
 
-    exit_code = 1
-    http_status = 400
-    title = "Bad request"
+    exit_code = EXIT_BUG
+    http_status = 500
+    title = "Internal error"
     # The web app's problem+json `type` is urn:carepg:problem:<slug>.
-    slug = "bad-request"
+    slug = "internal-error"
     # Seconds a client should wait before retrying (the web app's Retry-After); None: retrying won't help.
     retry_after: int | None = None
 
@@ -30,10 +45,26 @@ class CarepgError(Exception):
 
 
 class InvalidInput(CarepgError):
-    exit_code = 2
+    """A value or a document carepg cannot accept: a date, a cursor, a limit, a corrupt file..."""
+
+    exit_code = 7
     http_status = 400
     title = "Invalid input"
     slug = "invalid-input"
+
+
+class BadInput(InvalidInput):
+    """The bytes of a document are not what they should be (truncated gzip, corrupt JSON, not a table of contents).
+
+    `at()` adds where it happened (a byte offset) to a message that does not say yet.
+    """
+
+    located = False  # does the message already say where?
+
+    def at(self, where: str) -> BadInput:
+        located = BadInput(f"{self.message} ({where})")
+        located.located = True
+        return located
 
 
 class NotFound(CarepgError):
@@ -46,7 +77,7 @@ class NotFound(CarepgError):
 class MethodNotAllowed(CarepgError):
     """An HTTP method the resource does not support (web app only)."""
 
-    exit_code = 2
+    exit_code = InvalidInput.exit_code
     http_status = 405
     title = "Method not allowed"
     slug = "method-not-allowed"
@@ -57,10 +88,22 @@ class MethodNotAllowed(CarepgError):
 
 
 class Conflict(CarepgError):
+    """The current state does not allow it (seeding a database that has data, a shift someone else holds)."""
+
     exit_code = 4
     http_status = 409
     title = "Conflict"
     slug = "conflict"
+
+
+class SchemaMissing(CarepgError):
+    """The database is reachable but carepg's migrations have not been applied."""
+
+    exit_code = 5
+    http_status = 503
+    title = "Database not migrated"
+    slug = "database-not-migrated"
+    retry_after = 60
 
 
 class Unsupported(CarepgError):
@@ -72,10 +115,20 @@ class Unsupported(CarepgError):
     slug = "unsupported"
 
 
+class PermissionDenied(CarepgError):
+    """The database role lacks a privilege carepg needs: a deployment problem, not the client's."""
+
+    exit_code = 9
+    http_status = 503
+    title = "Database permission denied"
+    slug = "database-permission-denied"
+    retry_after = 30
+
+
 class ServerUnavailable(CarepgError):
     """No server to talk to (unreachable, cannot be started, no binaries, no free connection in time)."""
 
-    exit_code = 2
+    exit_code = 10
     http_status = 503
     title = "Database unavailable"
     slug = "database-unavailable"
@@ -89,32 +142,32 @@ class DatabaseTimeout(ServerUnavailable):
     slug = "database-timeout"
 
 
-class SchemaMissing(CarepgError):
-    """The database is reachable but carepg's migrations have not been applied."""
+class SourceUnavailable(CarepgError):
+    """A table of contents (or lookup document) could not be fetched: network, HTTP status, resume refused."""
 
-    exit_code = 5
-    http_status = 503
-    title = "Database not migrated"
-    slug = "database-not-migrated"
-    retry_after = 60
+    exit_code = 11
+    http_status = 502
+    title = "Source unavailable"
+    slug = "source-unavailable"
 
 
 # Our own SQLSTATEs (raised by the SQL in sql/) and the standard ones a user can provoke.
 SQLSTATE_ERRORS: dict[str, type[CarepgError]] = {
-    "CP404": NotFound,  # unknown worker
-    "CP400": InvalidInput,  # an argument out of range (max_rows, window, cursor half)
-    "CP409": Conflict,  # the database is not in a state that allows this (e.g. seeding a non-empty db)
+    "CP400": InvalidInput,  # an argument out of range (max_rows, window, cursor half, plan type, state)
+    "CP404": NotFound,  # unknown worker, shift or run; nothing ingested yet
+    "CP409": Conflict,  # the state does not allow it (seeding a non-empty database, a run already finished)
     "CP501": Unsupported,  # the server lacks a feature (pg_cron)
     "22007": InvalidInput,  # invalid_datetime_format
     "22008": InvalidInput,  # datetime_field_overflow
     "22003": InvalidInput,  # numeric_value_out_of_range
     "22P02": InvalidInput,  # invalid_text_representation
+    "42501": PermissionDenied,  # insufficient_privilege
     "57014": DatabaseTimeout,  # query_canceled: statement_timeout (the web app sets one)
 }
 
-# Missing relation / function / schema: the migrations were not applied to this database.
-_NOT_MIGRATED = {"42P01", "42883", "3F000", "42704"}
 MIGRATE_HINT = "run `carepg migrate` first"
+# The objects carepg's migrations create: a missing one of these means "not migrated", anything else is a bug.
+_CAREPG_SCHEMAS = ("shifts", "shifts_private", "mrf", "mrf_private", "carepg_ext")
 
 
 def from_database(err: psycopg.Error) -> CarepgError | None:
@@ -130,15 +183,23 @@ def _translate(err: psycopg.Error) -> CarepgError | None:
     if isinstance(err, psycopg.OperationalError) and err.sqlstate is None:
         return ServerUnavailable(f"database unreachable: {_first_line(str(err))}")
     sqlstate = err.sqlstate or ""
+    primary = err.diag.message_primary or _first_line(str(err))
     if sqlstate in SQLSTATE_ERRORS:
-        message = err.diag.message_primary or _first_line(str(err))
         hint = err.diag.message_hint
-        return SQLSTATE_ERRORS[sqlstate](f"{message} ({hint})" if hint else message)
-    if sqlstate in _NOT_MIGRATED:
-        return SchemaMissing(f"the database is missing carepg's schema ({err.diag.message_primary}): {MIGRATE_HINT}")
+        return SQLSTATE_ERRORS[sqlstate](f"{primary} ({hint})" if hint else primary)
+    if sqlstate in {"42P01", "42883", "3F000", "42704"} and _names_carepg_object(primary):
+        return SchemaMissing(f"the database is missing carepg's schema ({primary}): {MIGRATE_HINT}")
     if sqlstate.startswith("08") or sqlstate in {"57P01", "57P02", "57P03", "53300"}:
-        return ServerUnavailable(f"database unavailable: {err.diag.message_primary or _first_line(str(err))}")
+        return ServerUnavailable(f"database unavailable: {primary}")
+    if sqlstate.startswith("28") or sqlstate == "3D000":  # invalid authorization / unknown database
+        return ServerUnavailable(f"database refused the connection: {primary}")
     return None
+
+
+def _names_carepg_object(message: str) -> bool:
+    """Does a "does not exist" message name one of carepg's schemas (a function, relation or the schema itself)?"""
+    return any(f'"{schema}' in message or f" {schema}." in message or f"schema {schema} " in message
+               or message.endswith(f"schema {schema}") for schema in _CAREPG_SCHEMAS)  # fmt: skip
 
 
 def _first_line(text: str) -> str:

@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
+import sys
+from collections.abc import Iterator
 from contextlib import redirect_stdout
 
+import psycopg
 from alembic import command, context, op
 from alembic.config import Config
 from alembic.script import ScriptDirectory
+from alembic.util.exc import CommandError
 
 from . import db, paths
+from .errors import InvalidInput, from_database
+
+# The session-level advisory lock migrators take turns on (alembic/env.py): ('care' as an int4, 1).
+MIGRATION_LOCK = (0x63617265, 1)
 
 
 def apply(filename: str) -> None:
@@ -25,6 +34,22 @@ def apply(filename: str) -> None:
     op.get_bind().connection.driver_connection.execute(sql)
 
 
+@contextlib.contextmanager
+def lock(conn: psycopg.Connection) -> Iterator[None]:
+    """Hold the migration lock (waiting for another migrator if need be); the connection is idle on entry."""
+    if not conn.execute("SELECT pg_try_advisory_lock(%s, %s)", MIGRATION_LOCK).fetchone()[0]:
+        sys.stderr.write("waiting for another migration of this database to finish...\n")
+        conn.execute("SELECT pg_advisory_lock(%s, %s)", MIGRATION_LOCK)
+    conn.commit()  # a session lock outlives the transaction; Alembic must start from an idle connection
+    try:
+        yield
+    finally:
+        with contextlib.suppress(psycopg.Error):  # a broken connection releases the lock as it closes
+            conn.rollback()
+            conn.execute("SELECT pg_advisory_unlock(%s, %s)", MIGRATION_LOCK)
+            conn.commit()
+
+
 def config(url: str | None = None) -> Config:
     cfg = Config(str(paths.ALEMBIC_INI))
     cfg.set_main_option("script_location", str(paths.ALEMBIC_DIR))
@@ -34,13 +59,33 @@ def config(url: str | None = None) -> Config:
 
 
 def upgrade(url: str, revision: str = "head") -> None:
-    with db.translated_errors():
+    with _translated_errors(revision):
         command.upgrade(config(url), revision)
 
 
 def downgrade(url: str, revision: str) -> None:
-    with db.translated_errors():
+    with _translated_errors(revision):
         command.downgrade(config(url), revision)
+
+
+@contextlib.contextmanager
+def _translated_errors(revision: str) -> Iterator[None]:
+    """Alembic's and SQLAlchemy's errors a user can cause, as one line each (db.translated_errors for the rest)."""
+    from sqlalchemy.exc import DBAPIError
+
+    try:
+        with db.translated_errors():
+            yield
+    except CommandError as exc:
+        known = ", ".join(r.revision for r in reversed(list(ScriptDirectory.from_config(config()).walk_revisions())))
+        raise InvalidInput(
+            f"cannot migrate to {revision!r}: {str(exc).splitlines()[0]} (use head, base, or one of {known})"
+        ) from None
+    except DBAPIError as exc:
+        mapped = from_database(exc.orig) if isinstance(exc.orig, psycopg.Error) else None
+        if mapped is None:
+            raise
+        raise mapped from None
 
 
 def head() -> str:
@@ -49,7 +94,7 @@ def head() -> str:
 
 def current(url: str) -> str | None:
     """The revision the database is at (None: never migrated)."""
-    with db.connect(url) as conn:
+    with db.connect(url) as conn, db.translated_errors():
         exists = conn.execute("SELECT to_regclass('public.alembic_version') IS NOT NULL").fetchone()[0]
         if not exists:
             return None
@@ -65,4 +110,4 @@ def sql_preview(revision: str = "head") -> str:
     return out.getvalue()
 
 
-__all__ = ["ScriptDirectory", "apply", "config", "current", "downgrade", "head", "upgrade"]
+__all__ = ["ScriptDirectory", "apply", "config", "current", "downgrade", "head", "lock", "upgrade"]

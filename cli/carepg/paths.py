@@ -37,3 +37,12 @@ def named_queries(relative: str) -> dict[str, str]:
     if name:
         queries[name] = "\n".join(lines).strip()
     return queries
+
+
+def install_files() -> list[str]:
+    """The current-definition files under sql/, in the order sql/install.sql includes them (`\\ir` lines)."""
+    return [
+        line.split(None, 1)[1].strip()
+        for line in sql_text("install.sql").splitlines()
+        if line.startswith("\\ir ")
+    ]

@@ -7,7 +7,7 @@ import time
 import psycopg
 
 from . import db, paths
-from . import shifts as shifts_api
+from .shifts import refresh as refresh_eligibility
 from .errors import InvalidInput
 
 # profile -> (file defining pg_temp.seed_<profile>(shifts, seed, reset), default number of shifts)
@@ -51,5 +51,5 @@ def seed(
             ' public."DocumentWorker", public."Shift"'
         )
         # The seed deferred eligibility maintenance; fold everything into the view in one go.
-        shifts_api.refresh(conn, concurrently=False)
+        refresh_eligibility(conn, concurrently=False)
     return [(p, i) for p, i in workers], time.perf_counter() - began

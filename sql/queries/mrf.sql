@@ -29,10 +29,10 @@ COPY pg_temp.mrf_staged_plan (ord, set_id, plan_key, plan_name, plan_id_type, pl
                               issuer_name, plan_sponsor_name) FROM STDIN
 
 -- name: copy_file
-COPY mrf.file (run_id, file_id, file_key, url, variants, descriptions, in_network, allowed_amount) FROM STDIN
+COPY mrf_private.file (run_id, file_id, file_key, url, variants, descriptions, in_network, allowed_amount) FROM STDIN
 
 -- name: copy_file_set
-COPY mrf.file_set (run_id, set_id, file_ids, structures) FROM STDIN
+COPY mrf_private.file_set (run_id, set_id, file_ids, structures) FROM STDIN
 
 -- name: finish_ingest
 -- Publish the run: last statement of the loading transaction.
@@ -63,6 +63,6 @@ SELECT mrf.load_lookup(source => %(source)s::text, entries => %(entries)s::jsonb
 -- The most recent ingest runs, newest first.
 SELECT run_id, source, status, entity_name, parser, started_at, finished_at, bytes_read, raw_bytes, structures,
        plans, distinct_files, error
-FROM mrf.ingest_run
+FROM mrf_private.ingest_run
 ORDER BY run_id DESC
 LIMIT %(limit)s::integer

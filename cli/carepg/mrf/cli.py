@@ -3,35 +3,19 @@
 from __future__ import annotations
 
 import contextlib
-import functools
+import os
+import tempfile
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
 
-from rich.console import Console
-
 from .. import db
+from ..console import err, handles_errors, say, warn
 from ..errors import InvalidInput
-from . import ingest as ingest_mod
+from . import ingest
 from .generate import parse_size
-
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
-
-
-def handles_errors(fn):
-    """carepg.cli.handles_errors, looked up when the command runs: carepg.cli imports this module."""
-
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        from ..cli import handles_errors as shared
-
-        return shared(fn)(*args, **kwargs)
-
-    return wrapper
-
 
 mrf_app = typer.Typer(
     help="Price-transparency index: stream a payer's table of contents into Postgres, then ask it.",
@@ -70,15 +54,18 @@ def _progress(quiet: bool):
 def ingest_command(
     source: Annotated[str, typer.Argument(help="http(s) URL or local path of the TOC (.json or .json.gz).")],
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar (the summary line stays).")] = False,
-    timeout: Annotated[float, typer.Option(help="Seconds without data before a connection counts as dropped.")] = 30.0,
-    retries: Annotated[int, typer.Option(help="Resumes (HTTP Range) allowed after dropped connections.")] = 8,
+    timeout: Annotated[
+        float, typer.Option(min=0.1, max=3600, help="Seconds without data before a connection counts as dropped.")
+    ] = 30.0,
+    retries: Annotated[
+        int, typer.Option(min=0, max=1000, help="Resumes (HTTP Range) allowed after dropped connections.")
+    ] = 8,
 ) -> None:
     """Stream a table of contents into the mrf schema; replaces that payer's previous index atomically."""
     url = db.resolve_url(start=True)
     with _progress(quiet) as factory:
-        summary = ingest_mod.ingest(url, source, progress=factory,
-                                    http_options={"timeout": timeout, "retries": retries})
-    out.print(summary.line(), markup=False)
+        summary = ingest.ingest(url, source, progress=factory, http_options={"timeout": timeout, "retries": retries})
+    say(summary.line())
 
 
 @mrf_app.command("lookup")
@@ -90,8 +77,8 @@ def lookup_command(
     url = db.resolve_url(start=True)
     total = 0
     for spec in sources:
-        total += ingest_mod.load_lookup(url, spec)
-    out.print(f"loaded {total:,} lookup entries from {len(sources)} document(s)", markup=False)
+        total += ingest.load_lookup(url, spec)
+    say(f"loaded {total:,} lookup entries from {len(sources)} document(s)")
 
 
 @mrf_app.command("files")
@@ -108,25 +95,41 @@ def files_command(
 ) -> None:
     """One URL per distinct in-network file of STATE and PLAN TYPE, sorted (mrf.network_files)."""
     with db.connect(db.resolve_url(start=True), autocommit=True) as conn:
-        rows = ingest_mod.network_files(conn, state, plan_type, issuer)
+        rows = ingest.network_files(conn, state, plan_type, issuer)
     text = "".join(f"{r['url']}\n" for r in rows)
     if output is not None:
-        output.write_text(text, encoding="utf-8")
-        err.print(f"wrote {len(rows):,} URLs to {output}", markup=False)
+        _write_whole(output, text)
+        warn(f"wrote {len(rows):,} URLs to {output}")
     else:
         typer.echo(text, nl=False)
 
 
+def _write_whole(path: Path, text: str) -> None:
+    """Write a file in one piece (a temporary file beside it, renamed): never a half-written answer."""
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    except OSError as exc:
+        raise InvalidInput(f"cannot write {path}: {exc.strerror} (check that its directory exists)") from None
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise InvalidInput(f"cannot write {path}: {exc.strerror}") from None
+
+
 @mrf_app.command("runs")
 @handles_errors
-def runs_command(limit: Annotated[int, typer.Option(help="How many runs.")] = 10) -> None:
+def runs_command(limit: Annotated[int, typer.Option(min=1, max=1000, help="How many runs.")] = 10) -> None:
     """Recent ingest runs with their status (failed runs show their error)."""
     with db.connect(db.resolve_url(start=True), autocommit=True) as conn:
-        for r in ingest_mod.runs(conn, limit):
+        for r in ingest.runs(conn, limit):
             detail = r["error"] if r["status"] == "failed" else (
                 f"{r['entity_name']}: {r['structures'] or 0:,} structures, {r['distinct_files'] or 0:,} files"
                 if r["status"] == "succeeded" else "")
-            out.print(f"{r['run_id']:>5} {r['status']:<9} {r['source']}  {detail}", markup=False)
+            say(f"{r['run_id']:>5} {r['status']:<9} {r['source']}  {detail}")
 
 
 @mrf_app.command("generate")
@@ -137,16 +140,17 @@ def generate_command(
     style: Annotated[str, typer.Option(help="Layout: canonical, pretty, minified, spaced, shuffled, crlf, "
                                             "escaped, upper-v1, allowed.")] = "canonical",
     seed: Annotated[int, typer.Option(help="Random seed.")] = 6,
-    bulk: Annotated[int, typer.Option(help="Other Blue plans' files padding every file list.")] = 40,
+    bulk: Annotated[int, typer.Option(min=0, max=100_000, help="Other Blue plans' files padding every file list.")] = 40,
 ) -> None:
     """Write a synthetic Anthem-shaped TOC, its EIN-lookup documents (OUT.lookup/) and OUT.truth.json."""
     from .generate import STYLES, generate
 
     if style not in STYLES:
         raise InvalidInput(f"unknown style {style!r}: one of {', '.join(STYLES)}")
-    truth = generate(out_path, raw_bytes=parse_size(size), style=style, seed=seed, bulk=bulk)
-    out.print(
-        f"wrote {out_path} ({truth.structures:,} structures, {len(truth.files):,} distinct files, "
-        f"{len(truth.lookup_documents)} lookup documents); NY PPO answer: {len(truth.expected('NY', 'PPO'))} files",
-        markup=False,
-    )
+    raw_bytes = parse_size(size)
+    try:
+        truth = generate(out_path, raw_bytes=raw_bytes, style=style, seed=seed, bulk=bulk)
+    except OSError as exc:
+        raise InvalidInput(f"cannot write {exc.filename or out_path}: {exc.strerror}") from None
+    say(f"wrote {out_path} ({truth.structures:,} structures, {len(truth.files):,} distinct files, "
+        f"{len(truth.lookup_documents)} lookup documents); NY PPO answer: {len(truth.expected('NY', 'PPO'))} files")

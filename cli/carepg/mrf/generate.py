@@ -25,7 +25,9 @@ BRANDS = ["anthembcca"] + [f"anthembcbs{s}" for s in ("co", "ct", "ga", "in", "k
     "empirebcbs"
 ]
 OWN = "In-Network Negotiated Rates Files"
-SIZE_UNITS = {"": 1, "B": 1, "K": 10**3, "KB": 10**3, "M": 10**6, "MB": 10**6, "G": 10**9, "GB": 10**9}
+SIZE_UNITS = {"": 1, "B": 1, "K": 10**3, "KB": 10**3, "M": 10**6, "MB": 10**6, "G": 10**9, "GB": 10**9,
+              "T": 10**12, "TB": 10**12}
+MAX_SIZE = 10**12
 
 
 def parse_size(text: str) -> int:
@@ -33,11 +35,14 @@ def parse_size(text: str) -> int:
     from ..errors import InvalidInput
 
     value = text.strip().upper()
-    number = value.rstrip("KMGB")
+    number = value.rstrip("KMGTB")
     try:
-        return int(float(number) * SIZE_UNITS[value[len(number):]])
-    except (ValueError, KeyError):
-        raise InvalidInput(f"invalid size {text!r}: use e.g. 200K, 50M, 5G") from None
+        size = int(float(number) * SIZE_UNITS[value[len(number):]])
+    except (ValueError, KeyError, OverflowError):
+        size = 0
+    if not 0 < size <= MAX_SIZE:
+        raise InvalidInput(f"invalid size {text[:40]!r}: use e.g. 200K, 50M, 5G (at most 1T)")
+    return size
 
 
 @dataclasses.dataclass(frozen=True)

@@ -16,9 +16,9 @@ import psycopg
 from psycopg.rows import dict_row
 
 from .. import db, paths
-from ..errors import CarepgError, InvalidInput
+from ..errors import BadInput, CarepgError, InvalidInput
 from . import source as source_mod
-from .toc import INFLATE, BadInput, Collector, Inflater, Parser, file_key, threaded
+from .toc import INFLATE, Collector, Inflater, Parser, file_key, threaded
 
 QUERIES = paths.named_queries("queries/mrf.sql")
 

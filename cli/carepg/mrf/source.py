@@ -16,18 +16,10 @@ import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
 
-from ..errors import CarepgError, InvalidInput
+from ..errors import InvalidInput, SourceUnavailable
 
 CHUNK = 256 << 10  # compressed bytes per read: small enough that one inflate call takes it whole
 MAX_REDIRECTS = 5
-
-
-class SourceError(CarepgError):
-    """The source cannot be read (network, HTTP status, missing file)."""
-
-    exit_code = 6
-    http_status = 502
-    title = "Source unavailable"
 
 
 class Source:
@@ -51,9 +43,9 @@ class FileSource(Source):
         try:
             self.size = self.path.stat().st_size
         except FileNotFoundError:
-            raise SourceError(f"no such file: {self.name}") from None
+            raise InvalidInput(f"no such file: {self.name}") from None
         except OSError as exc:
-            raise SourceError(f"cannot read {self.name}: {exc.strerror}") from None
+            raise InvalidInput(f"cannot read {self.name}: {exc.strerror}") from None
         if self.path.is_dir():
             raise InvalidInput(f"{self.name} is a directory, not a table-of-contents file")
 
@@ -111,33 +103,33 @@ class HttpSource(Source):
                 conn.close()
                 continue
             return conn, response
-        raise SourceError(f"too many redirects for {self.name}")
+        raise SourceUnavailable(f"too many redirects for {self.name}")
 
     def _open(self, start: int) -> None:
         conn, response = self._request(self.url, start)
         status = response.status
         if status == 403:
             conn.close()
-            raise SourceError(
+            raise SourceUnavailable(
                 f"403 Forbidden from {self.name}: the link has probably expired (signed URLs do); get a fresh one"
             )
         if status == 404:
             conn.close()
-            raise SourceError(f"404 Not Found: {self.name}")
+            raise SourceUnavailable(f"404 Not Found: {self.name}")
         if status == 416:
             conn.close()
-            raise SourceError(f"416 Range Not Satisfiable resuming {self.name} at byte {start:,}: the file changed?")
+            raise SourceUnavailable(f"416 Range Not Satisfiable resuming {self.name} at byte {start:,}: the file changed?")
         if start == 0:
             if status != 200:
                 conn.close()
-                raise SourceError(f"HTTP {status} {response.reason} from {self.name}")
+                raise SourceUnavailable(f"HTTP {status} {response.reason} from {self.name}")
             length = response.getheader("Content-Length")
             self.size = int(length) if length and length.isdigit() else None
         else:
             content_range = response.getheader("Content-Range") or ""
             if status != 206 or not content_range.startswith(f"bytes {start}-"):
                 conn.close()
-                raise SourceError(
+                raise SourceUnavailable(
                     f"the connection to {self.name} dropped at byte {start:,} and the server cannot resume "
                     f"(HTTP {status} to a Range request, no byte ranges): retry the whole download"
                 )
@@ -177,7 +169,7 @@ class HttpSource(Source):
         self._close()
         self.failures += 1
         if self.failures > self.retries:
-            raise SourceError(
+            raise SourceUnavailable(
                 f"reading {self.name} failed {self.failures} times "
                 f"(last at byte {self.position:,}: {_why(exc)}); giving up"
             )
@@ -209,5 +201,5 @@ def open_source(spec: str, **http_options) -> Source:
         try:
             return HttpSource(spec, **http_options)
         except (OSError, http.client.HTTPException) as exc:
-            raise SourceError(f"cannot fetch {_redact(spec)}: {_why(exc)}") from None
+            raise SourceUnavailable(f"cannot fetch {_redact(spec)}: {_why(exc)}") from None
     return FileSource(spec)

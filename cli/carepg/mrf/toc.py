@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 
 import ijson
 
-from ..errors import InvalidInput
+from ..errors import BadInput
 
 try:  # isal's igzip inflates several times faster than zlib; zlib is the fallback (tested too).
     from isal import igzip_lib
@@ -83,17 +83,6 @@ MAX_LINE = 16 << 20  # a longer "line" is not the one-structure-per-line layout:
 TOP_SCALARS = ("reporting_entity_name", "reporting_entity_type", "last_updated_on", "version")
 RATES_KEYS = {"in_network", "provider_references", "out_of_network"}
 LOOKUP_KEYS = {"In-Network Negotiated Rates Files", "Out-of-Network Allowed Amounts Files"}
-
-
-class BadInput(InvalidInput):
-    """The bytes are not a readable table of contents (truncated gzip, corrupt JSON, another document)."""
-
-    located = False  # does the message already say where?
-
-    def at(self, where: str) -> BadInput:
-        located = BadInput(f"{self.message} ({where})")
-        located.located = True
-        return located
 
 
 # --- decompression -------------------------------------------------------------------------------------------

@@ -1,0 +1,64 @@
+"""Running the app in production: granian's configuration for `carepg serve`.
+
+The app itself (app.py) is plain WSGI and runs under any WSGI server; this is the one place that knows granian.
+"""
+
+from __future__ import annotations
+
+import os
+
+from .. import db, shifts
+from ..errors import CarepgError
+from . import logs, pool
+
+API_ROLE = "carepg_api"  # sql/roles.sql
+
+# granian's own log records, as JSON lines on stderr like the app's (logs.py).
+_LOG_CONFIG = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"json": {"()": "carepg.web.logs.JsonLines"}},
+    "handlers": {"stderr": {"formatter": "json", "class": "logging.StreamHandler", "stream": "ext://sys.stderr"}},
+    "loggers": {"_granian": {"handlers": ["stderr"], "level": "INFO", "propagate": False}},
+}
+
+
+def api_database_url(role: str) -> str:
+    """The URL the app uses: CAREPG_WEB_DATABASE_URL as it is, else carepg's URL logged in as `role`."""
+    from psycopg.conninfo import make_conninfo
+
+    explicit = os.environ.get("CAREPG_WEB_DATABASE_URL")
+    if explicit:
+        return explicit
+    url = db.resolve_url(start=True)
+    return make_conninfo(url, user=role) if role else url
+
+
+def serve(*, host: str, port: int, workers: int, threads: int, role: str) -> None:
+    """Serve carepg.web:app with granian until SIGINT/SIGTERM; one connection pool per worker process."""
+    from granian import Granian
+    from granian.constants import Interfaces
+
+    log = logs.setup()  # stderr carries JSON lines only, from here on
+    url = api_database_url(role)
+    try:  # say early what is wrong; the app still starts, answers 503 and recovers once the database is back
+        with db.connect(url) as conn, db.translated_errors():
+            conn.execute(shifts.QUERIES["healthz"]).fetchone()
+    except CarepgError as exc:
+        log.warning("database not usable yet", extra={"fields": {"event": "startup", "detail": exc.message}})
+    os.environ["CAREPG_WEB_DATABASE_URL"] = url
+    os.environ["CAREPG_WEB_POOL_SIZE"] = str(threads)
+    pool.Settings.from_env()  # a bad CAREPG_WEB_* setting stops us here, not on every request
+    log.info(
+        f"serving http://{host}:{port}/",
+        extra={"fields": {"event": "startup", "workers": workers, "threads": threads, "role": role or None}},
+    )
+    Granian(
+        "carepg.web:app",
+        address=host,
+        port=port,
+        interface=Interfaces.WSGI,
+        workers=workers,
+        blocking_threads=threads,
+        log_dictconfig=_LOG_CONFIG,
+    ).serve()

@@ -1,0 +1,165 @@
+-- purpose: the ingest's bookkeeping, called by `carepg mrf ingest` / `lookup` (carepg_owner's members only).
+-- A run is recorded on its own autocommit connection (start_ingest, fail_ingest); the data is COPYed into
+-- mrf_private and published by finish_ingest, the last statement of the loading transaction.
+
+SET LOCAL ROLE carepg_owner;
+
+CREATE OR REPLACE FUNCTION mrf.start_ingest(source text, size_bytes bigint)
+RETURNS bigint
+LANGUAGE sql
+VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $function$
+    INSERT INTO mrf_private.ingest_run (source, size_bytes) VALUES (source, size_bytes) RETURNING run_id
+$function$;
+COMMENT ON FUNCTION mrf.start_ingest(text, bigint) IS 'Record a new ingest run (status running) and return its id; call it outside the loading transaction.';
+
+CREATE OR REPLACE FUNCTION mrf.fail_ingest(run_id bigint, error text, bytes_read bigint, raw_bytes bigint)
+RETURNS void
+LANGUAGE plpgsql
+VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $function$
+BEGIN
+    UPDATE mrf_private.ingest_run r
+    SET status = 'failed', error = fail_ingest.error, finished_at = clock_timestamp(),
+        bytes_read = fail_ingest.bytes_read, raw_bytes = fail_ingest.raw_bytes
+    WHERE r.run_id = fail_ingest.run_id AND r.status = 'running';
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'ingest run % is not running', fail_ingest.run_id USING ERRCODE = 'CP409';
+    END IF;
+END
+$function$;
+COMMENT ON FUNCTION mrf.fail_ingest(bigint, text, bigint, bigint) IS
+    'Mark a run failed with its error; call it after the loading transaction rolled back (the previous index stays live).';
+
+CREATE OR REPLACE FUNCTION mrf.finish_ingest(
+    run_id bigint,
+    entity_name text,
+    entity_type text,
+    version text,
+    last_updated_on text,
+    parser text,
+    bytes_read bigint,
+    raw_bytes bigint,
+    structures bigint,
+    plan_links bigint,
+    file_links bigint
+)
+RETURNS TABLE (plans bigint, distinct_files integer, distinct_sets integer, replaced_run_id bigint)
+LANGUAGE plpgsql
+VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $function$
+-- Expects, in this transaction: mrf_private.file and mrf_private.file_set rows for the run, and the temporary table
+-- pg_temp.mrf_staged_plan (ord, set_id, plan_key, plan_name, plan_id_type, plan_id, plan_market_type,
+-- issuer_name, plan_sponsor_name) with one row per reporting_plans entry.
+DECLARE
+    old_run bigint;
+    n_plans bigint;
+    n_files integer;
+    n_sets integer;
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM mrf_private.ingest_run r WHERE r.run_id = finish_ingest.run_id AND r.status = 'running') THEN
+        RAISE EXCEPTION 'ingest run % is not running', finish_ingest.run_id USING ERRCODE = 'CP409';
+    END IF;
+    IF entity_name IS NULL OR btrim(entity_name) = '' THEN
+        RAISE EXCEPTION 'the table of contents has no reporting_entity_name' USING ERRCODE = 'CP400';
+    END IF;
+
+    -- Distinct plans and the distinct (plan, file set) links, grouped on the ingest's 64-bit plan key.
+    INSERT INTO mrf_private.plan (run_id, plan_key, plan_name, plan_id_type, plan_id, plan_market_type, issuer_name,
+                          plan_sponsor_name)
+    SELECT DISTINCT ON (s.plan_key) finish_ingest.run_id, s.plan_key, s.plan_name, s.plan_id_type, s.plan_id,
+           s.plan_market_type, s.issuer_name, s.plan_sponsor_name
+    FROM pg_temp.mrf_staged_plan s
+    ORDER BY s.plan_key;
+    INSERT INTO mrf_private.plan_file_set (run_id, plan_key, set_id)
+    SELECT finish_ingest.run_id, s.plan_key, s.set_id
+    FROM pg_temp.mrf_staged_plan s
+    GROUP BY s.plan_key, s.set_id;
+    SELECT count(*) INTO n_plans FROM mrf_private.plan p WHERE p.run_id = finish_ingest.run_id;
+
+    -- Plan-type evidence, straight from the staged rows (no join on fresh, un-analysed tables, whose row
+    -- estimates of 1 would make the planner nest loops): types per file set first, then spread over the
+    -- set's files. plans counts reporting_plans entries naming the type in structures that list the file.
+    INSERT INTO mrf_private.file_plan_type (run_id, file_id, plan_type, plans, example_plan)
+    SELECT finish_ingest.run_id, fid, t.plan_type, sum(t.plans), min(t.example)
+    FROM (
+        SELECT g.set_id, pt AS plan_type, sum(g.n) AS plans, min(g.example) AS example
+        FROM (
+            -- Only the product part of a name carries its type (see plan_types_of_name): few distinct values.
+            SELECT s.set_id, split_part(s.plan_name, ' - ', 1) AS product, count(*) AS n,
+                   min(s.plan_name COLLATE "C") AS example
+            FROM pg_temp.mrf_staged_plan s
+            GROUP BY s.set_id, split_part(s.plan_name, ' - ', 1)
+        ) AS g
+        CROSS JOIN LATERAL unnest(mrf.plan_types_of_name(g.product)) AS pt
+        GROUP BY g.set_id, pt
+    ) AS t
+    JOIN mrf_private.file_set fs ON fs.run_id = finish_ingest.run_id AND fs.set_id = t.set_id
+    CROSS JOIN LATERAL unnest(fs.file_ids) AS fid
+    GROUP BY fid, t.plan_type;
+
+    SELECT count(*) INTO n_files FROM mrf_private.file f WHERE f.run_id = finish_ingest.run_id;
+    SELECT count(*) INTO n_sets FROM mrf_private.file_set fs WHERE fs.run_id = finish_ingest.run_id;
+
+    -- Swap the payer to this run (the row lock serialises two ingests of the same payer), then drop the old data.
+    INSERT INTO mrf_private.reporting_entity AS e (name, entity_type, version, last_updated_on, current_run_id)
+    VALUES (finish_ingest.entity_name, finish_ingest.entity_type, finish_ingest.version,
+            finish_ingest.last_updated_on, finish_ingest.run_id)
+    ON CONFLICT (name) DO NOTHING;
+    IF NOT FOUND THEN
+        SELECT e.current_run_id INTO old_run FROM mrf_private.reporting_entity e
+        WHERE e.name = finish_ingest.entity_name FOR UPDATE;
+        UPDATE mrf_private.reporting_entity e
+        SET entity_type = finish_ingest.entity_type, version = finish_ingest.version,
+            last_updated_on = finish_ingest.last_updated_on, current_run_id = finish_ingest.run_id
+        WHERE e.name = finish_ingest.entity_name;
+        DELETE FROM mrf_private.file_plan_type x WHERE x.run_id = old_run;
+        DELETE FROM mrf_private.plan_file_set x WHERE x.run_id = old_run;
+        DELETE FROM mrf_private.plan x WHERE x.run_id = old_run;
+        DELETE FROM mrf_private.file_set x WHERE x.run_id = old_run;
+        DELETE FROM mrf_private.file x WHERE x.run_id = old_run;
+    END IF;
+
+    UPDATE mrf_private.ingest_run r
+    SET status = 'succeeded', finished_at = clock_timestamp(), entity_name = finish_ingest.entity_name,
+        parser = finish_ingest.parser, bytes_read = finish_ingest.bytes_read, raw_bytes = finish_ingest.raw_bytes,
+        structures = finish_ingest.structures, plan_links = finish_ingest.plan_links, plans = n_plans,
+        file_links = finish_ingest.file_links, distinct_files = n_files, distinct_sets = n_sets
+    WHERE r.run_id = finish_ingest.run_id;
+
+    RETURN QUERY SELECT n_plans, n_files, n_sets, old_run;
+END
+$function$;
+COMMENT ON FUNCTION mrf.finish_ingest(bigint, text, text, text, text, text, bigint, bigint, bigint, bigint, bigint) IS
+    'Publish a loaded run atomically (call it last in the loading transaction): distinct plans and links, plan-type evidence, swap the payer to this run, delete its previous run''s rows.';
+
+CREATE OR REPLACE FUNCTION mrf.load_lookup(source text, entries jsonb)
+RETURNS integer
+LANGUAGE plpgsql
+VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $function$
+DECLARE
+    n integer;
+BEGIN
+    IF jsonb_typeof(entries) IS DISTINCT FROM 'array' THEN
+        RAISE EXCEPTION 'lookup entries must be a JSON array' USING ERRCODE = 'CP400';
+    END IF;
+    INSERT INTO mrf_private.lookup_entry AS l (file_key, display_name, category, url, source)
+    SELECT DISTINCT ON (e->>'file_key', e->>'display_name', e->>'category')
+           e->>'file_key', e->>'display_name', e->>'category', e->>'url', load_lookup.source
+    FROM jsonb_array_elements(entries) AS e
+    WHERE coalesce(e->>'file_key', '') <> '' AND coalesce(e->>'display_name', '') <> ''
+    ON CONFLICT (file_key, display_name, category)
+        DO UPDATE SET url = excluded.url, source = excluded.source, loaded_at = clock_timestamp();
+    GET DIAGNOSTICS n = ROW_COUNT;
+    RETURN n;
+END
+$function$;
+COMMENT ON FUNCTION mrf.load_lookup(text, jsonb) IS
+    'Store EIN-lookup entries ([{file_key, display_name, category, url}]); re-loading the same document is idempotent. Returns the rows written.';
+
+RESET ROLE;

@@ -1,0 +1,74 @@
+-- purpose: what one ingest run loaded: distinct files, distinct file lists, distinct plans and their links.
+--
+-- Tens of millions of (plan, file) links are stored as distinct file sets: a reporting structure's file list
+-- becomes one file_set row (an int[] of file ids) shared by every structure that lists the same files.
+
+SET LOCAL ROLE carepg_owner;
+
+CREATE TABLE mrf_private.file (
+    run_id bigint NOT NULL REFERENCES mrf_private.ingest_run (run_id),
+    file_id integer NOT NULL,
+    file_key text NOT NULL,
+    url text NOT NULL,
+    variants integer NOT NULL CHECK (variants >= 1),
+    descriptions text[] NOT NULL,
+    in_network boolean NOT NULL,
+    allowed_amount boolean NOT NULL,
+    PRIMARY KEY (run_id, file_id),
+    UNIQUE (run_id, file_key)
+);
+COMMENT ON TABLE mrf_private.file IS
+    'carepg: distinct files of a run. file_key = the URL path without host and query string (the same file is served from many brand hosts with different signatures).';
+COMMENT ON COLUMN mrf_private.file.url IS 'The first full URL seen for the file: the one handed out.';
+COMMENT ON COLUMN mrf_private.file.variants IS 'Distinct full URLs (hosts, signatures) seen for this file_key.';
+COMMENT ON COLUMN mrf_private.file.descriptions IS 'Distinct descriptions the TOC gives the file, in order of appearance.';
+
+CREATE TABLE mrf_private.file_set (
+    run_id bigint NOT NULL REFERENCES mrf_private.ingest_run (run_id),
+    set_id integer NOT NULL,
+    file_ids integer[] NOT NULL,
+    structures bigint NOT NULL,
+    PRIMARY KEY (run_id, set_id)
+);
+COMMENT ON TABLE mrf_private.file_set IS
+    'carepg: distinct file lists (sorted file ids) of a run; structures = reporting_structure elements listing exactly these files.';
+
+-- mrf_private.plan and mrf_private.plan_file_set hold 10^5-10^6 rows per run and are written only by mrf.finish_ingest, which
+-- derives both from the same staged rows: no foreign keys on them (per-row RI checks cost seconds per ingest).
+CREATE TABLE mrf_private.plan (
+    run_id bigint NOT NULL,
+    plan_key bigint NOT NULL,
+    plan_name text NOT NULL,
+    plan_id_type text,
+    plan_id text,
+    plan_market_type text,
+    issuer_name text,
+    plan_sponsor_name text,
+    PRIMARY KEY (run_id, plan_key)
+);
+COMMENT ON TABLE mrf_private.plan IS
+    'carepg: distinct reporting_plans entries of a run (enums lower-cased; v2 fields issuer_name, plan_sponsor_name may be NULL).';
+COMMENT ON COLUMN mrf_private.plan.plan_key IS
+    'Identifies the plan within its run: a 64-bit hash the ingest computes over the six fields (one bigint to group on instead of six texts).';
+
+CREATE TABLE mrf_private.plan_file_set (
+    run_id bigint NOT NULL,
+    plan_key bigint NOT NULL,
+    set_id integer NOT NULL,
+    PRIMARY KEY (run_id, plan_key, set_id)
+);
+COMMENT ON TABLE mrf_private.plan_file_set IS 'carepg: which file sets each plan is reported with (the compact plan<->file links).';
+
+CREATE TABLE mrf_private.file_plan_type (
+    run_id bigint NOT NULL,
+    file_id integer NOT NULL,
+    plan_type text NOT NULL,
+    plans bigint NOT NULL,
+    example_plan text NOT NULL,
+    PRIMARY KEY (run_id, file_id, plan_type),
+    FOREIGN KEY (run_id, file_id) REFERENCES mrf_private.file (run_id, file_id)
+);
+COMMENT ON TABLE mrf_private.file_plan_type IS
+    'carepg: plan-type evidence from plan names, computed when a run finishes: how many reporting_plans entries naming the type sit in structures listing the file, and one such plan.';
+
+RESET ROLE;

@@ -1,0 +1,86 @@
+"""The one error map (cli/carepg/errors.py) against what the SQL raises and what the README documents."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from carepg import errors, paths
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def raised_sqlstates() -> set[str]:
+    """Every `ERRCODE = 'CP...'` in the SQL carepg ships (current definitions and frozen history alike)."""
+    found = set()
+    for path in paths.SQL_DIR.rglob("*.sql"):
+        found |= set(re.findall(r"ERRCODE\s*=\s*'(CP[0-9A-Z]{3})'", path.read_text()))
+    return found
+
+
+def test_every_sqlstate_carepg_raises_is_mapped_and_every_mapped_one_is_raised():
+    ours = {code for code in errors.SQLSTATE_ERRORS if code.startswith("CP")}
+    assert raised_sqlstates() == ours
+
+
+def error_classes() -> list[type[errors.CarepgError]]:
+    seen, todo = [], [errors.CarepgError]
+    while todo:
+        cls = todo.pop()
+        seen.append(cls)
+        todo += cls.__subclasses__()
+    return [c for c in seen if c.__module__.startswith("carepg")]
+
+
+def test_every_error_class_lives_in_errors_py():
+    import carepg.cli  # noqa: F401  (import everything that could define one)
+    import carepg.mrf.ingest  # noqa: F401
+    import carepg.web.app  # noqa: F401
+
+    assert [c for c in error_classes() if c.__module__ != "carepg.errors"] == []
+
+
+def test_each_exit_code_means_one_thing():
+    """Classes may share an exit code only when one is a kind of the other (a timeout is an unavailable server)."""
+    classes = [c for c in error_classes() if c not in (errors.CarepgError, errors.MethodNotAllowed)]  # HTTP only
+    for a in classes:
+        for b in classes:
+            if a.exit_code == b.exit_code:
+                assert issubclass(a, b) or issubclass(b, a), (a, b)
+    reserved = {errors.EXIT_BUG, errors.EXIT_USAGE, errors.EXIT_INTERRUPTED, errors.EXIT_TERMINATED}
+    assert not reserved & {c.exit_code for c in classes}
+
+
+def test_the_readme_table_lists_every_exit_code_and_status():
+    readme = (ROOT / "README.md").read_text()
+    table = readme[readme.index("## Errors and exit codes"):]
+    for cls in error_classes():
+        if cls is errors.CarepgError:
+            continue
+        row = f"`{cls.__name__}`"
+        assert row in table, row
+        line = next(line for line in table.splitlines() if row in line)
+        if cls is not errors.MethodNotAllowed:
+            assert f"| {cls.exit_code} |" in line, line
+        assert f"| {cls.http_status} |" in line, line
+
+
+@pytest.mark.parametrize(
+    ("statement", "expected"),
+    [
+        ("SELECT * FROM shifts.no_such_function(1)", errors.SchemaMissing),
+        ("SELECT * FROM shifts_private.no_such_table", errors.SchemaMissing),
+        ("SELECT 1 + 'a'::text", None),  # operator does not exist (42883): a bug, not a missing migration
+        ("SELECT * FROM no_such_table_of_the_app", None),
+        ("SELECT 'x'::integer", errors.InvalidInput),
+        ("SET ROLE carepg_api; SELECT * FROM public.\"Worker\"", errors.PermissionDenied),
+    ],
+)
+def test_not_migrated_means_a_carepg_object_is_missing(postgresql, statement, expected):
+    with pytest.raises(psycopg.Error) as raised:
+        postgresql.execute(statement)
+    mapped = errors.from_database(raised.value)
+    assert (type(mapped) if mapped else None) is expected, (raised.value.sqlstate, str(raised.value))
