@@ -114,3 +114,28 @@ def test_a_taken_port_is_one_clear_error(local_home, monkeypatch):
         result = runner.invoke(app, ["db", "up"])
     assert result.exit_code == ServerUnavailable.exit_code
     assert "is taken by another server" in result.stderr and "CAREPG_PORT" in result.stderr
+
+
+@pytest.mark.slow
+def test_two_demos_at_once_on_a_fresh_home_share_one_cluster(tmp_path, monkeypatch):
+    """Both start the cluster, migrate and seed: one of each does the work, the other waits and uses it."""
+    import subprocess
+    import sys
+
+    home = tmp_path / "home with spaces & 'quotes'"
+    env = {**os.environ, "CAREPG_HOME": str(home), "CAREPG_PORT": str(free_port())}
+    env.pop("DATABASE_URL", None)
+    carepg = str(Path(sys.executable).with_name("carepg"))
+    try:
+        procs = [subprocess.Popen([carepg, "demo", "--shifts", "3000", "--limit", "1"], env=env,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+        results = [(p.wait(timeout=300), *p.communicate()) for p in procs]
+        for code, stdout, stderr in results:
+            assert code == 0, stderr
+            assert "Traceback" not in stderr
+            assert "CNA worker ID:" in stdout and "RN worker ID:" in stdout
+        assert sum("seeded in" in stdout for _, stdout, _ in results) == 1
+        with psycopg.connect(cluster.Cluster(home, port=int(env["CAREPG_PORT"])).url()) as conn:
+            assert conn.execute('SELECT count(*) FROM "Shift"').fetchone()[0] == 3000
+    finally:
+        cluster.Cluster(home, port=int(env["CAREPG_PORT"])).destroy()

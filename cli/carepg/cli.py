@@ -20,7 +20,7 @@ from rich.table import Table
 
 from . import cluster, db, seed, shifts
 from .console import handles_errors, out, say, warn
-from .errors import CarepgError, InvalidInput, ServerUnavailable, Unsupported
+from .errors import CarepgError, Conflict, InvalidInput, ServerUnavailable, Unsupported
 from .mrf.cli import mrf_app
 
 app = typer.Typer(
@@ -271,8 +271,11 @@ def demo(
     with db.connect(url, autocommit=True) as conn:
         if shifts.row_counts(conn)["workers"] == 0:
             say(f"seeding the challenge data set ({shift_count:,} shifts)...")
-            _, seconds = seed.seed(conn, shifts=shift_count)  # ends with a refresh of its own
-            say(f"seeded in {seconds:.1f} s")
+            try:
+                _, seconds = seed.seed(conn, shifts=shift_count)  # ends with a refresh of its own
+                say(f"seeded in {seconds:.1f} s")
+            except Conflict:  # another `carepg demo` seeded it meanwhile: use its data
+                say("another carepg seeded the database meanwhile; using its data")
         else:  # answers are exact either way; this only folds recent changes into the view
             shifts.refresh(conn, concurrently=True)
         workers = shifts.deterministic_workers(conn)

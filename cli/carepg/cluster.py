@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import fcntl
 import glob
 import hashlib
 import importlib.util
@@ -27,16 +28,19 @@ import socket
 import stat
 import subprocess
 import tempfile
+import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
 
-from .errors import ServerUnavailable
+from .errors import InvalidInput, ServerUnavailable
 
 DEFAULT_PORT = 55432  # fixed and documented; not 5432, so it never collides with a system cluster
 SERVER_USER = "postgres"
 DB_USER = "postgres"
 DEFAULT_DBNAME = "carepg"
 _SOCKET_PATH_MAX = 100  # sun_path is 108 bytes on Linux; keep a margin
+# pg_ctl hands the server's options to a shell inside single quotes: a home holding one of these lives elsewhere.
+_UNQUOTABLE = set("'\"\\$`\n")
 
 NO_SERVER_HELP = (
     "no PostgreSQL server binaries found: install them (`apt-get install postgresql`), "
@@ -49,7 +53,10 @@ def default_home() -> Path:
 
 
 def default_port() -> int:
-    return int(os.environ.get("CAREPG_PORT") or DEFAULT_PORT)
+    raw = os.environ.get("CAREPG_PORT") or str(DEFAULT_PORT)
+    if not (raw.isascii() and raw.isdigit() and 1024 <= int(raw) <= 65535):
+        raise InvalidInput(f"invalid CAREPG_PORT {raw[:40]!r}: give a TCP port number from 1024 to 65535")
+    return int(raw)
 
 
 # --- finding server binaries -------------------------------------------------------------------------------
@@ -217,7 +224,11 @@ class Cluster:
     def root(self) -> Path:
         user = _server_user() if _am_root() else None
         socket = self.home / "run" / f".s.PGSQL.{self.port}"
-        if (user is None or _can_traverse(user, self.home)) and len(str(socket)) <= _SOCKET_PATH_MAX:
+        if (
+            (user is None or _can_traverse(user, self.home))
+            and len(str(socket)) <= _SOCKET_PATH_MAX
+            and not set(str(self.home)) & _UNQUOTABLE
+        ):
             return self.home
         digest = hashlib.sha1(str(self.home).encode()).hexdigest()[:12]
         return Path("/var/tmp") / f"carepg-{digest}"
@@ -235,7 +246,9 @@ class Cluster:
         return self.root / "server.log"
 
     def url(self, dbname: str = DEFAULT_DBNAME) -> str:
-        return f"postgresql://{DB_USER}@/{dbname}?host={self.socket_dir}&port={self.port}"
+        # Percent-encoded: a home directory may hold spaces, '&', '#' or non-ASCII characters.
+        host = urllib.parse.quote(str(self.socket_dir), safe="/")
+        return f"postgresql://{DB_USER}@/{urllib.parse.quote(dbname, safe='')}?host={host}&port={self.port}"
 
     @property
     def bindir(self) -> Path:
@@ -311,8 +324,37 @@ class Cluster:
         if result.returncode != 0:
             raise ServerUnavailable(f"initdb failed in {self.data_dir}: {_last_line(result.stderr)}")
 
+    @contextlib.contextmanager
+    def _exclusive(self) -> Iterator[None]:
+        """One carepg process at a time starts, stops or deletes this cluster (two `carepg demo` at once...).
+
+        Also where a home carepg cannot use becomes one clear error, whatever step fails on it.
+        """
+        try:
+            self.home.mkdir(parents=True, exist_ok=True)
+            handle = open(self.home / ".lock", "a")  # noqa: SIM115 (held for the whole block)
+        except OSError as exc:
+            raise ServerUnavailable(
+                f"cannot use {self.home} for the local cluster: {exc.strerror or exc} "
+                "(set CAREPG_HOME to a writable directory, or DATABASE_URL to a server)"
+            ) from None
+        with handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            except OSError as exc:
+                raise ServerUnavailable(
+                    f"the local cluster in {self.root} failed: {exc.strerror or exc} ({exc.filename or self.root})"
+                ) from None
+
     def up(self) -> Status:
         """Start the cluster (initialising it first if needed). Idempotent and fast when it is already up."""
+        if self.is_running():
+            return self.status()
+        with self._exclusive():
+            return self._up()
+
+    def _up(self) -> Status:
         if self.is_running():
             return self.status()
         if self.tcp and _port_taken(self.port):
@@ -342,6 +384,10 @@ class Cluster:
 
     def down(self) -> bool:
         """Stop the cluster; False when it was not running."""
+        with self._exclusive():
+            return self._down()
+
+    def _down(self) -> bool:
         if self._pid() is None:
             return False
         result = self._run(["pg_ctl", "-D", str(self.data_dir), "-m", "fast", "-w", "-t", "60", "stop"])
@@ -351,10 +397,21 @@ class Cluster:
 
     def destroy(self) -> None:
         """Stop the cluster and delete its files (used by tests and `db down --purge`)."""
-        self.down()
-        shutil.rmtree(self.root, ignore_errors=True)
-        if self.root != self.home:
-            (self.home / "cluster").unlink(missing_ok=True)
+        with self._exclusive():
+            self._down()
+            if self.root != self.home:
+                shutil.rmtree(self.root, ignore_errors=True)
+                (self.home / "cluster").unlink(missing_ok=True)
+            for entry in self.home.iterdir():
+                if entry.name != ".lock":
+                    if entry.is_dir() and not entry.is_symlink():
+                        shutil.rmtree(entry, ignore_errors=True)
+                    else:
+                        entry.unlink(missing_ok=True)
+        # The lock file goes last, once nobody holds it (a process still waiting for it then finds nothing to do).
+        with contextlib.suppress(OSError):
+            (self.home / ".lock").unlink()
+            self.home.rmdir()
 
     def status(self) -> Status:
         try:

@@ -8,17 +8,39 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 from collections.abc import Iterator
 
 import psycopg
+from psycopg.conninfo import conninfo_to_dict
 
 from . import cluster
-from .errors import CarepgError, ServerUnavailable, from_database
+from .errors import CarepgError, InvalidInput, ServerUnavailable, from_database
 
 
 def database_url() -> str | None:
-    """The user's DATABASE_URL, or None when carepg should use its local cluster."""
-    return os.environ.get("DATABASE_URL") or None
+    """The user's DATABASE_URL (checked to be a connection string), or None for carepg's local cluster."""
+    url = os.environ.get("DATABASE_URL") or None
+    if url is not None:
+        check_url(url, "DATABASE_URL")
+    return url
+
+
+def check_url(url: str, what: str) -> None:
+    """InvalidInput unless `url` is a libpq URI or key=value string psycopg can use (nothing is connected)."""
+    try:
+        conninfo_to_dict(url)
+    except psycopg.ProgrammingError as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else "not a connection string"
+        raise InvalidInput(
+            f"invalid {what}: {_without_secrets(reason)[:200]} (use e.g. postgresql://user:password@host:5432/dbname)"
+        ) from None
+
+
+def _without_secrets(text: str) -> str:
+    """libpq quotes the URL it could not parse: keep passwords out of messages and logs."""
+    text = re.sub(r"(://[^:/@\s\"]*):[^@\s\"]*@", r"\1:***@", text)
+    return re.sub(r"(password\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)", r"\1***", text, flags=re.IGNORECASE)
 
 
 def resolve_url(*, start: bool = False) -> str:
@@ -38,12 +60,14 @@ def ensure_database(local: cluster.Cluster, dbname: str = cluster.DEFAULT_DBNAME
     with psycopg.connect(local.url("postgres"), autocommit=True) as conn:
         exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (dbname,)).fetchone()
         if not exists:
-            conn.execute(psycopg.sql.SQL("CREATE DATABASE {}").format(psycopg.sql.Identifier(dbname)))
+            with contextlib.suppress(psycopg.errors.DuplicateDatabase, psycopg.errors.UniqueViolation):  # a race
+                conn.execute(psycopg.sql.SQL("CREATE DATABASE {}").format(psycopg.sql.Identifier(dbname)))
 
 
 def connect(url: str | None = None, **kwargs) -> psycopg.Connection:
     """Open a connection, turning "cannot connect" into one clear line."""
     target = url or resolve_url()
+    check_url(target, "database URL")
     try:
         return psycopg.connect(target, connect_timeout=10, **kwargs)
     except psycopg.OperationalError as err:

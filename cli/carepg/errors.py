@@ -182,6 +182,8 @@ def _translate(err: psycopg.Error) -> CarepgError | None:
     # No SQLSTATE: the client side failed (cannot connect, connection lost, psycopg_pool.PoolTimeout).
     if isinstance(err, psycopg.OperationalError) and err.sqlstate is None:
         return ServerUnavailable(f"database unreachable: {_first_line(str(err))}")
+    if isinstance(err, psycopg.DataError) and err.sqlstate is None:  # refused client-side (a NUL byte in text...)
+        return InvalidInput(f"invalid value: {_first_line(str(err))[:200]}")
     sqlstate = err.sqlstate or ""
     primary = err.diag.message_primary or _first_line(str(err))
     if sqlstate in SQLSTATE_ERRORS:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import re
 import sys
 from collections.abc import Iterator
 from contextlib import redirect_stdout
@@ -12,6 +13,7 @@ import psycopg
 from alembic import command, context, op
 from alembic.config import Config
 from alembic.script import ScriptDirectory
+from alembic.script.revision import RevisionError
 from alembic.util.exc import CommandError
 
 from . import db, paths
@@ -59,13 +61,26 @@ def config(url: str | None = None) -> Config:
 
 
 def upgrade(url: str, revision: str = "head") -> None:
-    with _translated_errors(revision):
+    with _translated_errors(_checked(revision)):
         command.upgrade(config(url), revision)
 
 
 def downgrade(url: str, revision: str) -> None:
-    with _translated_errors(revision):
+    with _translated_errors(_checked(revision)):
         command.downgrade(config(url), revision)
+
+
+def _checked(revision: str) -> str:
+    """head, base, a revision id, or a step relative to where the database is (+1, -2): nothing else."""
+    known = revisions()
+    if revision in ("head", "base", *known) or re.fullmatch(r"[+-][1-9][0-9]{0,2}", revision):
+        return revision
+    raise InvalidInput(f"cannot migrate to {revision[:40]!r}: use head, base, +N, -N or one of {', '.join(known)}")
+
+
+def revisions() -> list[str]:
+    """Every revision id, oldest first."""
+    return [r.revision for r in reversed(list(ScriptDirectory.from_config(config()).walk_revisions()))]
 
 
 @contextlib.contextmanager
@@ -76,10 +91,10 @@ def _translated_errors(revision: str) -> Iterator[None]:
     try:
         with db.translated_errors():
             yield
-    except CommandError as exc:
-        known = ", ".join(r.revision for r in reversed(list(ScriptDirectory.from_config(config()).walk_revisions())))
+    except (CommandError, RevisionError) as exc:  # e.g. -5 from revision 0003, or a database ahead of this code
         raise InvalidInput(
-            f"cannot migrate to {revision!r}: {str(exc).splitlines()[0]} (use head, base, or one of {known})"
+            f"cannot migrate to {revision!r}: {str(exc).splitlines()[0]} (use head, base, +N, -N or one of "
+            f"{', '.join(revisions())})"
         ) from None
     except DBAPIError as exc:
         mapped = from_database(exc.orig) if isinstance(exc.orig, psycopg.Error) else None

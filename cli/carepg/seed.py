@@ -14,6 +14,8 @@ from .errors import InvalidInput
 PROFILES = {"challenge": ("seed/challenge.sql", 2_000_000), "large": ("seed/large.sql", 20_000_000)}
 CHALLENGE_SHIFTS = PROFILES["challenge"][1]
 DEFAULT_SEED = 20230201
+MAX_SHIFTS = 1_000_000_000  # "Shift".id is a 32-bit serial
+SEED_LOCK = (0x63617265, 2)  # ('care', 2): see migrations.MIGRATION_LOCK
 
 
 def seed(
@@ -32,11 +34,15 @@ def seed(
         raise InvalidInput(f"unknown profile {profile!r}: choose one of {', '.join(sorted(PROFILES))}")
     sql_file, default_shifts = PROFILES[profile]
     shifts = default_shifts if shifts is None else shifts
-    if shifts < 0:
-        raise InvalidInput(f"invalid --shifts {shifts}: it must be zero or more")
+    if not 0 <= shifts <= MAX_SHIFTS:
+        raise InvalidInput(f"invalid --shifts {shifts}: give a number from 0 to {MAX_SHIFTS:,}")
+    if not -(2**31) <= seed < 2**31:
+        raise InvalidInput(f"invalid --seed {seed}: give a whole number from {-(2**31):,} to {2**31 - 1:,}")
     began = time.perf_counter()
     with db.translated_errors():
         with conn.transaction():
+            # Two seeds at once would both find the tables empty: the second waits, then sees the first's data.
+            conn.execute("SELECT pg_advisory_xact_lock(%s, %s)", SEED_LOCK)
             conn.execute(paths.sql_text(sql_file))
             workers = conn.execute(
                 f"SELECT profession, worker_id FROM pg_temp.seed_{profile}(%s, %s, %s)", (shifts, seed, reset)

@@ -204,6 +204,8 @@ def load_lookup(url: str, spec: str, http_options: dict | None = None) -> int:
     data = b"".join(Inflater(src.chunks(), lambda: src.position))
     try:
         document = json.loads(data)
+    except RecursionError:
+        raise InvalidInput(f"{src.name}: not an EIN-lookup document (JSON nested too deeply)") from None
     except ValueError as exc:
         raise InvalidInput(f"{src.name}: corrupt JSON at byte {getattr(exc, 'pos', 0):,}: {exc.args[0] if exc.args else exc}") from None
     entries = lookup_entries(document, src.name)

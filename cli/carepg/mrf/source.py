@@ -38,7 +38,7 @@ class Source:
 class FileSource(Source):
     def __init__(self, path: str | os.PathLike, chunk: int = CHUNK) -> None:
         self.path = Path(path)
-        self.name = str(path)
+        self.name = _shown(str(path))
         self.chunk = chunk
         try:
             self.size = self.path.stat().st_size
@@ -69,7 +69,7 @@ class HttpSource(Source):
         chunk: int = CHUNK,
     ) -> None:
         self.url = url
-        self.name = _redact(url)
+        self.name = _shown(_redact(url))
         self.timeout = timeout
         self.retries = retries
         self.backoff = backoff
@@ -190,6 +190,11 @@ def _why(exc: BaseException) -> str:
     return str(exc) or type(exc).__name__
 
 
+def _shown(name: str, limit: int = 200) -> str:
+    """A name as messages and the run table show it: whole unless absurdly long."""
+    return name if len(name) <= limit else f"{name[: limit - 60]}...{name[-50:]}"
+
+
 def _redact(url: str) -> str:
     """The URL without its query string (signatures stay out of messages and the run table)."""
     parts = urllib.parse.urlsplit(url)
@@ -198,6 +203,13 @@ def _redact(url: str) -> str:
 
 def open_source(spec: str, **http_options) -> Source:
     if spec.startswith(("http://", "https://")):
+        try:
+            parts = urllib.parse.urlsplit(spec)
+            parts.port  # noqa: B018 (raises ValueError for a port that is not a number in range)
+            if not parts.hostname:
+                raise ValueError("no host")
+        except ValueError as exc:
+            raise InvalidInput(f"not a valid URL: {spec.split('?', 1)[0][:100]!r} ({exc})") from None
         try:
             return HttpSource(spec, **http_options)
         except (OSError, http.client.HTTPException) as exc:
