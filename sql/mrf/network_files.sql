@@ -21,7 +21,7 @@ BEGIN
     END IF;
     IF NOT EXISTS (SELECT 1 FROM mrf_private.reporting_entity) THEN
         RAISE EXCEPTION 'no table of contents has been ingested'
-            USING ERRCODE = 'CP404', HINT = 'ingest a payer''s table of contents first (the carepg mrf ingest command)';
+            USING ERRCODE = 'CP404', HINT = 'ingest a payer''s table of contents first, e.g. with the carepg mrf ingest command';
     END IF;
     RETURN QUERY
     SELECT c.url, c.file_key, c.entity_name, c.issuer, c.plan_types
