@@ -151,6 +151,7 @@ DECLARE
     worker record;
     facilities integer[];
     claimed tsmultirange;
+    d record;
 BEGIN
     IF per_day IS NULL OR per_day < 1 OR per_day > 100 THEN
         RAISE EXCEPTION 'per_day must be between 1 and 100, got %', coalesce(per_day::text, 'NULL')
@@ -186,8 +187,10 @@ BEGIN
     FROM public."Shift" AS c
     WHERE c.worker_id = available_shifts_by_day.worker_id AND NOT c.is_deleted;
 
-    RETURN QUERY
-    WITH days AS (
+    -- One count over the window, then one available_shifts() call per day that has shifts (at most 63). A loop
+    -- rather than a LATERAL join: the planner cannot know how few rows either side has, and its estimate of a
+    -- join of two set-returning sources is large enough to switch JIT on, which costs more than the query.
+    FOR d IN
         SELECT s.start::date AS day, count(*) AS total
         FROM public."Facility" AS f
         JOIN public."Shift" AS s ON s.facility_id = f.id
@@ -200,15 +203,19 @@ BEGIN
           AND s.start < available_shifts_by_day.start_to
           AND NOT (claimed && tsrange(s.start, greatest(s.start, s."end")))
         GROUP BY 1
-    )
-    SELECT d.day, d.total, a.shift_id, a.facility_id, a.facility_name, a.start, a."end", a.profession
-    FROM days AS d
-    CROSS JOIN LATERAL shifts.available_shifts(
-        available_shifts_by_day.worker_id,
-        greatest(d.day::timestamp, available_shifts_by_day.start_from),
-        least((d.day + 1)::timestamp, available_shifts_by_day.start_to),
-        NULL, NULL, available_shifts_by_day.per_day) AS a
-    ORDER BY a.start, a.shift_id;
+        ORDER BY 1
+    LOOP
+        -- The cursor "just before the day's first row" says no more than the window does, but it is what the
+        -- index scans start from: without it they start at the beginning of the data and read every earlier day.
+        RETURN QUERY
+        SELECT d.day, d.total, a.shift_id, a.facility_id, a.facility_name, a.start, a."end", a.profession
+        FROM shifts.available_shifts(
+            available_shifts_by_day.worker_id,
+            greatest(d.day::timestamp, available_shifts_by_day.start_from),
+            least((d.day + 1)::timestamp, available_shifts_by_day.start_to),
+            greatest(d.day::timestamp, available_shifts_by_day.start_from), -2147483648,
+            available_shifts_by_day.per_day) AS a;
+    END LOOP;
 END
 $function$;
 
