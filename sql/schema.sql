@@ -508,7 +508,10 @@ BEGIN
     -- 1. This worker's turn.
     INSERT INTO shifts_private.worker_claim_lock AS l (worker_id) VALUES (claim_shift.worker_id)
     ON CONFLICT ON CONSTRAINT worker_claim_lock_pkey DO UPDATE SET writes = l.writes + 1;
-    -- 2. No eligibility write in flight, and none until we commit.
+    -- 2. No eligibility write in flight, and none until we commit (the advisory lock queues us fairly with the
+    --    writers, the row makes a REPEATABLE READ claim fail if one committed since its snapshot; see
+    --    shifts_private.begin_eligibility_write).
+    PERFORM pg_advisory_xact_lock_shared(1667330661, 2);
     PERFORM FROM shifts_private.eligibility_state FOR SHARE;
 
     SELECT w.is_active, w.profession INTO worker
@@ -593,7 +596,7 @@ ALTER FUNCTION shifts.claim_shift(worker_id integer, shift_id integer) OWNER TO 
 
 COMMENT ON FUNCTION shifts.claim_shift(worker_id integer, shift_id integer) IS 'Claim a shift for a worker, atomically, if and only if shifts.available_shifts() would offer it to them now; returns it (the columns of available_shifts and newly_claimed). Claiming a shift the worker already holds returns it with newly_claimed = false and changes nothing.
 Errors: CP404 unknown worker or shift; CP409 taken by another worker (DETAIL taken) or overlapping a shift the worker holds (overlap); CP403 the worker may not take it (DETAIL shift_deleted, worker_inactive, facility_inactive, profession, documents).
-Locks, in order: the worker''s claim row, shifts_private.eligibility_state FOR SHARE, the shift FOR UPDATE. Under REPEATABLE READ or SERIALIZABLE a race is a serialization failure (40001): retry.';
+Locks, in order: the worker''s claim row; advisory lock (1667330661, 2) shared and shifts_private.eligibility_state FOR SHARE; the shift FOR UPDATE. Under REPEATABLE READ or SERIALIZABLE a race is a serialization failure (40001): retry.';
 
 CREATE FUNCTION shifts.claimed_shifts(worker_id integer, start_from timestamp without time zone DEFAULT NULL::timestamp without time zone, start_to timestamp without time zone DEFAULT NULL::timestamp without time zone, after_start timestamp without time zone DEFAULT NULL::timestamp without time zone, after_id integer DEFAULT NULL::integer, max_rows integer DEFAULT 100) RETURNS TABLE(shift_id integer, facility_id integer, facility_name text, start timestamp without time zone, "end" timestamp without time zone, profession public."Profession")
     LANGUAGE plpgsql STABLE SECURITY DEFINER PARALLEL SAFE
@@ -885,6 +888,7 @@ CREATE FUNCTION shifts_private.begin_eligibility_write() RETURNS boolean
     SET search_path TO 'pg_catalog', 'pg_temp'
     AS $$
 BEGIN
+    PERFORM pg_advisory_xact_lock(1667330661, 2);
     IF current_setting('carepg.eligibility_maintenance', true) = 'deferred' THEN
         UPDATE shifts_private.eligibility_state SET stale_by = pg_current_xact_id(), writes = writes + 1;
         RETURN false;
@@ -897,7 +901,7 @@ $$;
 
 ALTER FUNCTION shifts_private.begin_eligibility_write() OWNER TO carepg_owner;
 
-COMMENT ON FUNCTION shifts_private.begin_eligibility_write() IS 'carepg internal: serialise eligibility writers on shifts_private.eligibility_state; false (and mark stale) when maintenance is deferred.';
+COMMENT ON FUNCTION shifts_private.begin_eligibility_write() IS 'carepg internal: serialise eligibility writers (and order them with claims) on advisory lock (1667330661, 2) and shifts_private.eligibility_state; false (and mark stale) when maintenance is deferred.';
 
 CREATE FUNCTION shifts_private.on_document_worker_change() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER
@@ -1015,6 +1019,7 @@ CREATE FUNCTION shifts_private.on_truncate() RETURNS trigger
     SET search_path TO 'pg_catalog', 'pg_temp'
     AS $$
 BEGIN
+    PERFORM pg_advisory_xact_lock(1667330661, 2);  -- as begin_eligibility_write() does
     UPDATE shifts_private.eligibility_state SET stale_by = pg_current_xact_id(), writes = writes + 1;
     RETURN NULL;
 END

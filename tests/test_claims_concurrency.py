@@ -213,6 +213,29 @@ def test_claims_and_changes_released_together_never_fail_otherwise(market, conne
     assert seen  # (which side wins is up to the scheduler)
 
 
+def test_a_writer_waiting_for_claims_is_not_overtaken_by_later_claims(market, connections):
+    """Claims share the eligibility serialisation point; a writer waiting for it must go before the claims that
+    come after it, or a steady stream of claims could hold document uploads off for ever."""
+    first, writer, later, watcher = connections(1, autocommit=False) + connections(3)
+    w, other = market["workers"][0], market["workers"][1]
+    s1, s2 = b.shift(watcher, market["fac"]), b.shift(watcher, market["fac"], start=T0 + 24 * HOUR)
+    assert outcome(first, CLAIM, (w, s1)) == "ok"  # open: holds the point shared
+    extra = b.document(watcher)
+    write = in_thread(lambda: outcome(writer, 'INSERT INTO "DocumentWorker" (worker_id, document_id) VALUES (%s, %s)',
+                                      (other, extra)))  # fmt: skip
+    claim = None
+    try:
+        assert waits_for_a_lock(watcher, writer.info.backend_pid, write[1])
+        claim = in_thread(lambda: outcome(later, CLAIM, (other, s2)))
+        assert waits_for_a_lock(watcher, later.info.backend_pid, claim[1]), "a later claim went ahead of the writer"
+    finally:
+        first.commit()
+        write[0].join(30)
+        if claim:
+            claim[0].join(30)
+    assert write[2] == ["ok"] and claim[2] == ["ok"]
+
+
 @pytest.mark.parametrize("rival", ["another worker, the same shift", "the same worker, an overlapping shift"])
 def test_a_claim_racing_an_open_rival_claim_waits_and_is_then_refused(market, connections, rival):
     """Pinned: the first claim is made and not committed yet; the second must wait for it, then see it."""

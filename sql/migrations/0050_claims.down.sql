@@ -1,5 +1,5 @@
 -- purpose: undo 0050_claims: the write path's functions, type, lock table and index go, the trigger functions
--- are as 0040 left them (deactivations take nothing), and carepg_owner may no longer write "Shift".worker_id.
+-- are as 0040 left them (deactivations take nothing, no advisory lock), and carepg_owner may no longer write "Shift".worker_id.
 -- Claims made meanwhile stay: they are rows of "Shift", which belongs to the application.
 
 SET LOCAL ROLE carepg_owner;
@@ -13,6 +13,26 @@ DROP TABLE shifts_private.worker_claim_lock;
 
 COMMENT ON SCHEMA shifts IS
     'carepg: open shifts. API: available_shifts(), count_available_shifts(), refresh_eligibility(), schedule_refresh(), unschedule_refresh(), eligible_facility_ids(), docs_ok().';
+
+-- Called first by every maintenance trigger. Returns false when maintenance is deferred (bulk load).
+CREATE OR REPLACE FUNCTION shifts_private.begin_eligibility_write()
+RETURNS boolean
+LANGUAGE plpgsql
+VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $function$
+BEGIN
+    IF current_setting('carepg.eligibility_maintenance', true) = 'deferred' THEN
+        UPDATE shifts_private.eligibility_state SET stale_by = pg_current_xact_id(), writes = writes + 1;
+        RETURN false;
+    END IF;
+    -- The serialisation point (see eligibility_state.sql). Later statements of the trigger take fresh snapshots.
+    UPDATE shifts_private.eligibility_state SET writes = writes + 1;
+    RETURN true;
+END
+$function$;
+COMMENT ON FUNCTION shifts_private.begin_eligibility_write() IS
+    'carepg internal: serialise eligibility writers on shifts_private.eligibility_state; false (and mark stale) when maintenance is deferred.';
 
 -- A worker appeared or became active (or changed id): the view may not know it, or know it from before a
 -- deactivation during which its facilities' requirements changed. Deactivation itself needs nothing: readers
@@ -85,6 +105,22 @@ END
 $function$;
 COMMENT ON FUNCTION shifts_private.on_facility_change() IS
     'carepg internal: when a facility is inserted or activated, patch its eligibility for every active worker.';
+
+-- TRUNCATE has no transition tables: fall back to live answers until the next refresh.
+CREATE OR REPLACE FUNCTION shifts_private.on_truncate()
+RETURNS trigger
+LANGUAGE plpgsql
+VOLATILE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $function$
+BEGIN
+    UPDATE shifts_private.eligibility_state SET stale_by = pg_current_xact_id(), writes = writes + 1;
+    RETURN NULL;
+END
+$function$;
+COMMENT ON FUNCTION shifts_private.on_truncate() IS
+    'carepg internal: after TRUNCATE of an eligibility table, answer from the live tables until the next refresh.';
 
 RESET ROLE;
 

@@ -7,6 +7,8 @@
 -- * shifts_private.worker_claim_lock: the per-worker row that claims and releases lock first.
 -- * Deactivating a worker or a facility, and changing a worker's profession, take the eligibility serialisation
 --   point (before, they needed no patch and took nothing), so a claim racing one is ordered before or after it.
+--   Eligibility writers take an advisory lock before that row, which claims take shared: a waiting writer goes
+--   before the claims that come after it.
 -- * carepg_shift_claimed_worker_start_idx: a worker's claims in (start, id) order, for claimed_shifts().
 --
 -- Every object is as its file under sql/ (the current definitions) says at this revision.
@@ -36,6 +38,34 @@ CREATE TABLE shifts_private.worker_claim_lock (
 COMMENT ON TABLE shifts_private.worker_claim_lock IS
     'carepg: one row per worker that claimed or released through shifts.claim_shift()/release_shift(); updating it serialises that worker''s claims.';
 COMMENT ON COLUMN shifts_private.worker_claim_lock.writes IS 'claims and releases of this worker after the first.';
+
+-- Called first by every maintenance trigger. Returns false when maintenance is deferred (bulk load).
+--
+-- Claims (shifts.claim_shift) share the serialisation point with writers. They take the advisory lock
+-- ('care' as an int4, 2) shared and then the row FOR SHARE; writers take the advisory lock exclusively and then
+-- update the row. The advisory lock is what makes it fair: a writer waiting for it goes before the claims that
+-- arrive after it (PostgreSQL queues lock requests behind a conflicting waiter), whereas a row's share lock admits
+-- new sharers ahead of a waiting writer, so a steady stream of claims could hold a writer off. The row is what a
+-- REPEATABLE READ claim needs: locking it after a writer committed past its snapshot fails (40001).
+CREATE OR REPLACE FUNCTION shifts_private.begin_eligibility_write()
+RETURNS boolean
+LANGUAGE plpgsql
+VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $function$
+BEGIN
+    PERFORM pg_advisory_xact_lock(1667330661, 2);
+    IF current_setting('carepg.eligibility_maintenance', true) = 'deferred' THEN
+        UPDATE shifts_private.eligibility_state SET stale_by = pg_current_xact_id(), writes = writes + 1;
+        RETURN false;
+    END IF;
+    -- The serialisation point (see eligibility_state.sql). Later statements of the trigger take fresh snapshots.
+    UPDATE shifts_private.eligibility_state SET writes = writes + 1;
+    RETURN true;
+END
+$function$;
+COMMENT ON FUNCTION shifts_private.begin_eligibility_write() IS
+    'carepg internal: serialise eligibility writers (and order them with claims) on advisory lock (1667330661, 2) and shifts_private.eligibility_state; false (and mark stale) when maintenance is deferred.';
 
 -- A worker appeared or became active (or changed id): the view may not know it, or know it from before a
 -- deactivation during which its facilities' requirements changed. A deactivation or a change of profession needs
@@ -124,6 +154,23 @@ END
 $function$;
 COMMENT ON FUNCTION shifts_private.on_facility_change() IS
     'carepg internal: when a facility is inserted or activated, patch its eligibility for every active worker; a deactivation only takes the serialisation point.';
+
+-- TRUNCATE has no transition tables: fall back to live answers until the next refresh.
+CREATE OR REPLACE FUNCTION shifts_private.on_truncate()
+RETURNS trigger
+LANGUAGE plpgsql
+VOLATILE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $function$
+BEGIN
+    PERFORM pg_advisory_xact_lock(1667330661, 2);  -- as begin_eligibility_write() does
+    UPDATE shifts_private.eligibility_state SET stale_by = pg_current_xact_id(), writes = writes + 1;
+    RETURN NULL;
+END
+$function$;
+COMMENT ON FUNCTION shifts_private.on_truncate() IS
+    'carepg internal: after TRUNCATE of an eligibility table, answer from the live tables until the next refresh.';
 
 CREATE OR REPLACE FUNCTION shifts.available_shifts_by_day(
     worker_id integer,
@@ -258,7 +305,10 @@ BEGIN
     -- 1. This worker's turn.
     INSERT INTO shifts_private.worker_claim_lock AS l (worker_id) VALUES (claim_shift.worker_id)
     ON CONFLICT ON CONSTRAINT worker_claim_lock_pkey DO UPDATE SET writes = l.writes + 1;
-    -- 2. No eligibility write in flight, and none until we commit.
+    -- 2. No eligibility write in flight, and none until we commit (the advisory lock queues us fairly with the
+    --    writers, the row makes a REPEATABLE READ claim fail if one committed since its snapshot; see
+    --    shifts_private.begin_eligibility_write).
+    PERFORM pg_advisory_xact_lock_shared(1667330661, 2);
     PERFORM FROM shifts_private.eligibility_state FOR SHARE;
 
     SELECT w.is_active, w.profession INTO worker
@@ -342,7 +392,7 @@ $function$;
 COMMENT ON FUNCTION shifts.claim_shift(integer, integer) IS
 $comment$Claim a shift for a worker, atomically, if and only if shifts.available_shifts() would offer it to them now; returns it (the columns of available_shifts and newly_claimed). Claiming a shift the worker already holds returns it with newly_claimed = false and changes nothing.
 Errors: CP404 unknown worker or shift; CP409 taken by another worker (DETAIL taken) or overlapping a shift the worker holds (overlap); CP403 the worker may not take it (DETAIL shift_deleted, worker_inactive, facility_inactive, profession, documents).
-Locks, in order: the worker's claim row, shifts_private.eligibility_state FOR SHARE, the shift FOR UPDATE. Under REPEATABLE READ or SERIALIZABLE a race is a serialization failure (40001): retry.$comment$;
+Locks, in order: the worker's claim row; advisory lock (1667330661, 2) shared and shifts_private.eligibility_state FOR SHARE; the shift FOR UPDATE. Under REPEATABLE READ or SERIALIZABLE a race is a serialization failure (40001): retry.$comment$;
 GRANT EXECUTE ON FUNCTION shifts.claim_shift(integer, integer) TO carepg_api;
 
 CREATE OR REPLACE FUNCTION shifts.release_shift(worker_id integer, shift_id integer)

@@ -14,9 +14,11 @@
 -- 1 and 3, eligibility writers take only 2, so no two of carepg's functions can wait for each other in a cycle):
 --   1. the worker's row of shifts_private.worker_claim_lock (upserted): one worker's claims and releases go one at
 --      a time, so two claims cannot book overlapping shifts;
---   2. the one row of shifts_private.eligibility_state, FOR SHARE: every eligibility write (a document or
---      requirement change, an activation or deactivation, a change of profession) updates it first, so it waits
---      for the claims in flight and they wait for it; claims only share it and never wait for each other here;
+--   2. the eligibility serialisation point, shared: advisory lock (1667330661, 2) ('care' as an int4, 2), then the
+--      one row of shifts_private.eligibility_state FOR SHARE. Every eligibility write (a document or requirement
+--      change, an activation or deactivation, a change of profession) takes both exclusively first, so it waits
+--      for the claims in flight and they wait for it; claims only share them and never wait for each other here,
+--      and a waiting writer goes before claims that come after it;
 --   3. the shift's row, FOR UPDATE: claims of one shift, and the application's own writes of that row, go one at
 --      a time.
 -- Each later statement reads with a fresh snapshot (READ COMMITTED; the function is VOLATILE), so the rules are
@@ -67,7 +69,10 @@ BEGIN
     -- 1. This worker's turn.
     INSERT INTO shifts_private.worker_claim_lock AS l (worker_id) VALUES (claim_shift.worker_id)
     ON CONFLICT ON CONSTRAINT worker_claim_lock_pkey DO UPDATE SET writes = l.writes + 1;
-    -- 2. No eligibility write in flight, and none until we commit.
+    -- 2. No eligibility write in flight, and none until we commit (the advisory lock queues us fairly with the
+    --    writers, the row makes a REPEATABLE READ claim fail if one committed since its snapshot; see
+    --    shifts_private.begin_eligibility_write).
+    PERFORM pg_advisory_xact_lock_shared(1667330661, 2);
     PERFORM FROM shifts_private.eligibility_state FOR SHARE;
 
     SELECT w.is_active, w.profession INTO worker
@@ -151,7 +156,7 @@ $function$;
 COMMENT ON FUNCTION shifts.claim_shift(integer, integer) IS
 $comment$Claim a shift for a worker, atomically, if and only if shifts.available_shifts() would offer it to them now; returns it (the columns of available_shifts and newly_claimed). Claiming a shift the worker already holds returns it with newly_claimed = false and changes nothing.
 Errors: CP404 unknown worker or shift; CP409 taken by another worker (DETAIL taken) or overlapping a shift the worker holds (overlap); CP403 the worker may not take it (DETAIL shift_deleted, worker_inactive, facility_inactive, profession, documents).
-Locks, in order: the worker's claim row, shifts_private.eligibility_state FOR SHARE, the shift FOR UPDATE. Under REPEATABLE READ or SERIALIZABLE a race is a serialization failure (40001): retry.$comment$;
+Locks, in order: the worker's claim row; advisory lock (1667330661, 2) shared and shifts_private.eligibility_state FOR SHARE; the shift FOR UPDATE. Under REPEATABLE READ or SERIALIZABLE a race is a serialization failure (40001): retry.$comment$;
 GRANT EXECUTE ON FUNCTION shifts.claim_shift(integer, integer) TO carepg_api;
 
 RESET ROLE;

@@ -181,6 +181,7 @@ SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $function$
 BEGIN
+    PERFORM pg_advisory_xact_lock(1667330661, 2);  -- as begin_eligibility_write() does
     UPDATE shifts_private.eligibility_state SET stale_by = pg_current_xact_id(), writes = writes + 1;
     RETURN NULL;
 END
