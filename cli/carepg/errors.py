@@ -172,6 +172,8 @@ SQLSTATE_ERRORS: dict[str, type[CarepgError]] = {
     "CP404": NotFound,  # unknown worker, shift or run; a shift the worker does not hold; nothing ingested yet
     "CP409": Conflict,  # the state does not allow it (a shift taken or overlapping, seeding a non-empty database)
     "CP501": Unsupported,  # the server lacks a feature (pg_cron)
+    "40001": Conflict,  # serialization_failure: a concurrent transaction won (retry)
+    "40P01": Conflict,  # deadlock_detected: a transaction took locks out of claim_shift's order (retry)
     "22007": InvalidInput,  # invalid_datetime_format
     "22008": InvalidInput,  # datetime_field_overflow
     "22003": InvalidInput,  # numeric_value_out_of_range
