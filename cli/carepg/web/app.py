@@ -210,7 +210,6 @@ class App:
             body = group_by_date(body)
         return json_response(200, body)
 
-
     # --- the write path and the calendar's days -------------------------------------------------------------
 
     def claim_route(self, method: str, path: str, query: str, environ: dict) -> Response | None:
