@@ -14,7 +14,9 @@ with only its primary keys: no carepg index, view, trigger or function) and meas
      DocumentWorker row, autocommit), p50/p99, against the same statements on the trigger-less twin;
   4. refresh: full and CONCURRENTLY, and first-page latency of a reader running while a concurrent refresh runs;
   5. seed time, database and relation sizes, peak memory (VmHWM) of the backends used;
-  6. EXPLAIN (ANALYZE, BUFFERS) of the hot query inside the function (auto_explain in this session).
+  6. EXPLAIN (ANALYZE, BUFFERS) of the hot query inside the function (auto_explain in this session);
+  7. the write path: latency of shifts.claim_shift() with 1 and with 16 concurrent claimers on distinct shifts
+     (and of release_shift()), and throughput when 16 claimers fight over the same few shifts.
 
 Results go to bench/results/<profile>-<shifts>.md (the report PERFORMANCE.md quotes) and .json (for the plot).
 """
@@ -464,6 +466,183 @@ def bench_refresh(url: str, worker: int) -> dict:
     return out
 
 
+# --- the write path ---------------------------------------------------------------------------------------------
+
+CLAIMERS = 16
+HOT_SHIFTS = 4
+
+
+def _claim_plan(url: str, claimers: int) -> tuple[list[int], list[list[int]], list[int]]:
+    """Bench workers (CNA, holding every document: eligible at every active facility) and, for each, one open
+    CNA shift per (day, start hour) that no other bench worker gets: shifts of one worker never overlap."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        workers = [conn.execute(
+            "INSERT INTO \"Worker\" (name, is_active, profession) VALUES (%s, true, 'CNA') RETURNING id",
+            (f"carepg-bench claimer {i}",)).fetchone()[0] for i in range(claimers)]
+        conn.execute("INSERT INTO \"DocumentWorker\" (worker_id, document_id) SELECT w, d.id "
+                     "FROM unnest(%s::int[]) AS w CROSS JOIN \"Document\" AS d", (workers,))
+        rows = conn.execute(
+            "SELECT rank, id FROM (SELECT s.id, row_number() OVER (PARTITION BY s.start::date, "
+            "extract(hour FROM s.start) ORDER BY s.id) AS rank, s.start FROM \"Shift\" AS s "
+            "JOIN \"Facility\" AS f ON f.id = s.facility_id AND f.is_active "
+            "WHERE s.profession = 'CNA' AND s.worker_id IS NULL AND NOT s.is_deleted) AS x "
+            "WHERE rank <= %s ORDER BY start, id", (claimers + HOT_SHIFTS,)).fetchall()
+    plans: list[list[int]] = [[] for _ in range(claimers)]
+    hot: list[int] = []
+    for rank, shift in rows:
+        if rank <= claimers:
+            plans[rank - 1].append(shift)
+        elif len(hot) < HOT_SHIFTS and rank == claimers + 1:
+            hot.append(shift)  # the first few slots' next shift: the ones everybody fights over
+    return workers, plans, hot
+
+
+def _drop_claimers(url: str, workers: list[int]) -> None:
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("UPDATE \"Shift\" SET worker_id = NULL WHERE worker_id = ANY (%s)", (workers,))
+        conn.execute("DELETE FROM \"DocumentWorker\" WHERE worker_id = ANY (%s)", (workers,))
+        conn.execute("DELETE FROM \"Worker\" WHERE id = ANY (%s)", (workers,))
+        conn.execute("DELETE FROM shifts_private.worker_claim_lock WHERE worker_id = ANY (%s)", (workers,))
+        conn.execute("VACUUM (ANALYZE) \"Shift\"")
+
+
+CLAIM_SQL = "SELECT * FROM shifts.claim_shift(%s, %s)"
+RELEASE_SQL = "SELECT shifts.release_shift(%s, %s)"
+
+
+def _claimer(url, worker, shifts, barrier, out, mode, seconds) -> None:
+    """One claimer process: its own connection (autocommit, READ COMMITTED, as the web app), prepared statements;
+    per-call latency measured around each call."""
+    try:
+        out.put(_claims_in_process(url, worker, shifts, barrier, mode, seconds))
+    except BaseException as exc:  # noqa: BLE001 - reported by the parent, which would otherwise wait
+        out.put({"error": f"{type(exc).__name__}: {exc}"})
+        raise
+
+
+def _claims_in_process(url, worker, shifts, barrier, mode, seconds) -> dict:
+    import random
+
+    lat_claim, lat_release, wins, taken = [], [], 0, 0
+    with psycopg.connect(url, autocommit=True) as conn:
+        # Warm, as a pooled connection is: the function compiled and its statements planned in this backend (the
+        # first call of a new connection costs ~5 ms more). Not counted.
+        try:
+            conn.execute(CLAIM_SQL, (worker, shifts[0]), prepare=True).fetchone()
+            conn.execute(RELEASE_SQL, (worker, shifts[0]), prepare=True).fetchone()
+        except psycopg.Error:  # contended: someone else holds it right now
+            pass
+        barrier.wait()
+        began = time.perf_counter()
+        if mode == "distinct":
+            for s in shifts:
+                t = time.perf_counter()
+                conn.execute(CLAIM_SQL, (worker, s), prepare=True).fetchone()
+                lat_claim.append((time.perf_counter() - t) * 1000)
+            claimed_s = time.perf_counter() - began
+            barrier.wait()
+            for s in shifts:
+                t = time.perf_counter()
+                conn.execute(RELEASE_SQL, (worker, s), prepare=True).fetchone()
+                lat_release.append((time.perf_counter() - t) * 1000)
+            return {"claim": lat_claim, "release": lat_release, "wall_s": claimed_s}
+        rng = random.Random(worker)
+        while time.perf_counter() - began < seconds:  # contended: fight for the hot shifts, give a win back
+            s = rng.choice(shifts)
+            t = time.perf_counter()
+            try:
+                conn.execute(CLAIM_SQL, (worker, s), prepare=True).fetchone()
+                lat_claim.append((time.perf_counter() - t) * 1000)
+                wins += 1
+                conn.execute(RELEASE_SQL, (worker, s), prepare=True).fetchone()
+            except psycopg.Error as err:
+                lat_claim.append((time.perf_counter() - t) * 1000)
+                if err.sqlstate != "CP409":
+                    raise
+                taken += 1
+        return {"claim": lat_claim, "wins": wins, "taken": taken, "wall_s": time.perf_counter() - began}
+
+
+def _run_claimers(url, workers, plans, mode, seconds=0.0) -> list[dict]:
+    import multiprocessing as mp
+
+    ctx = mp.get_context("fork")
+    barrier, out = ctx.Barrier(len(workers)), ctx.Queue()
+    procs = [ctx.Process(target=_claimer, args=(url, w, p, barrier, out, mode, seconds))
+             for w, p in zip(workers, plans)]
+    for p in procs:
+        p.start()
+    results = [out.get(timeout=600) for _ in procs]
+    for p in procs:
+        p.join(60)
+    failed = [r["error"] for r in results if "error" in r]
+    if failed:
+        raise RuntimeError(f"a claimer failed: {failed[0]}")
+    return results
+
+
+def _document_changes(url: str, avoid: list[int], stop: threading.Event, lat: list[float]) -> None:
+    """An eligibility writer meanwhile: a document another worker lacks, gained and lost again, one autocommit
+    statement each (each takes the eligibility state row the claims share)."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        worker, document = conn.execute(
+            "SELECT w.id, d.id FROM \"Worker\" w CROSS JOIN \"Document\" d WHERE w.is_active AND w.id <> ALL (%s) "
+            "AND NOT EXISTS (SELECT FROM \"DocumentWorker\" h WHERE h.worker_id = w.id AND h.document_id = d.id) "
+            "ORDER BY w.id, d.id LIMIT 1", (avoid,)).fetchone()
+        while not stop.is_set():
+            t = time.perf_counter()
+            row = conn.execute("INSERT INTO \"DocumentWorker\" (worker_id, document_id) VALUES (%s, %s) RETURNING id",
+                               (worker, document), prepare=True).fetchone()
+            lat.append((time.perf_counter() - t) * 1000)
+            t = time.perf_counter()
+            conn.execute("DELETE FROM \"DocumentWorker\" WHERE id = %s", (row[0],), prepare=True)
+            lat.append((time.perf_counter() - t) * 1000)
+            time.sleep(0.005)
+
+
+def _latency(values: list[float]) -> dict:
+    return {"n": len(values), "p50": pct(values, 0.5), "p99": pct(values, 0.99), "max": max(values)}
+
+
+def bench_claims(url: str, seconds: float) -> dict:
+    """claim_shift() latency with 1 and with 16 concurrent claimers on distinct shifts, release_shift() latency,
+    and 16 claimers fighting over a few shifts; the data is as it was afterwards (bench workers removed)."""
+    workers, plans, hot = _claim_plan(url, CLAIMERS)
+    try:
+        out: dict = {"claimers": CLAIMERS, "per_claimer": min(len(p) for p in plans), "hot_shifts": len(hot)}
+        # One claimer: the same claims one after another, each worker's shifts in turn.
+        single = [_run_claimers(url, [w], [p], "distinct")[0] for w, p in zip(workers, plans)]
+        out["single"] = {"claim": _latency([x for r in single for x in r["claim"]]),
+                         "release": _latency([x for r in single for x in r["release"]]),
+                         "claims_per_s": sum(len(r["claim"]) for r in single) / sum(r["wall_s"] for r in single)}
+        many = _run_claimers(url, workers, plans, "distinct")
+        out["concurrent"] = {"claim": _latency([x for r in many for x in r["claim"]]),
+                             "release": _latency([x for r in many for x in r["release"]]),
+                             "claims_per_s": sum(len(r["claim"]) for r in many) / max(r["wall_s"] for r in many)}
+        stop, writes = threading.Event(), []
+        writer = threading.Thread(target=_document_changes, args=(url, workers, stop, writes))
+        writer.start()
+        try:
+            fight = _run_claimers(url, workers, [hot] * CLAIMERS, "contended", seconds)
+        finally:
+            stop.set()
+            writer.join()
+        out["writes_during_fight"] = _latency(writes)
+        wall = max(r["wall_s"] for r in fight)
+        out["contended"] = {"attempt": _latency([x for r in fight for x in r["claim"]]),
+                            "attempts_per_s": sum(len(r["claim"]) for r in fight) / wall,
+                            "wins_per_s": sum(r["wins"] for r in fight) / wall,
+                            "taken": sum(r["taken"] for r in fight), "wins": sum(r["wins"] for r in fight),
+                            "seconds": wall}
+    finally:
+        _drop_claimers(url, workers)
+    s1, c16, f = out["single"], out["concurrent"], out["contended"]
+    print(f"  claims: 1 claimer p50 {s1['claim']['p50']:.2f} ms p99 {s1['claim']['p99']:.2f} ms; 16 claimers p50 "
+          f"{c16['claim']['p50']:.2f} ms p99 {c16['claim']['p99']:.2f} ms; contended {f['attempts_per_s']:,.0f} "
+          f"attempts/s ({f['wins_per_s']:,.0f} wins/s)", flush=True)
+    return out
+
+
 def explain(url: str, w: dict) -> dict:
     """The plans inside the function (auto_explain, nested statements) for the first and the deep page."""
     plans = {}
@@ -612,7 +791,7 @@ def write_report(r: dict, path: Path) -> None:
           f"run: the largest of {r['memory'].get('processes', '?')} processes "
           f"{r['memory'].get('max_hwm_kb', 0) / 1024:,.0f} MB; the benchmark's own backend "
           f"{r['memory']['bench_backend_hwm_kb'] / 1024:,.0f} MB.", "",
-          "## Plans", "", "The hot statement inside `shifts.available_shifts`, first page (auto_explain, ANALYZE, "
+          *claims_report(r), "## Plans", "", "The hot statement inside `shifts.available_shifts`, first page (auto_explain, ANALYZE, "
           "BUFFERS):", "", "```", tidy_plan(r["explain"]["first"]), "```", "", "Deep page:", "", "```",
           tidy_plan(r["explain"]["deep"]), "```", "", "The naive query, first page:", "", "```",
           tidy_plan(r["explain_naive"]),
@@ -620,6 +799,33 @@ def write_report(r: dict, path: Path) -> None:
           "| index | scans |", "|---|---:|"]
     L += [f"| `{k}` | {v:,} |" for k, v in r["explain"]["index_scans"].items()]
     path.write_text("\n".join(L) + "\n")
+
+
+def claims_report(r: dict) -> list[str]:
+    c = r.get("claims")
+    if not c:
+        return []
+    s1, c16, f = c["single"], c["concurrent"], c["contended"]
+    row = lambda v: f"{v['n']:,} | {v['p50']:.2f} ms | {v['p99']:.2f} ms | {v['max']:.1f} ms"  # noqa: E731
+    return ["## The write path: claims", "",
+            f"`shifts.claim_shift()` and `shifts.release_shift()`, one autocommit call each (READ COMMITTED, prepared, "
+            f"on warm connections), timed around the call by the client; {c['claimers']} bench workers (CNA, every document) with "
+            f"{c['per_claimer']} non-overlapping shifts each (one per day and start hour), none shared."
+            + (f" Re-measured by `{r['claims_command']}` on {r['claims_date']} (load average when it ended: "
+               f"{' '.join(r.get('claims_loadavg', []))})." if r.get("claims_command") else ""),
+            "", "| claimers | call | calls | p50 | p99 | max | claims/s |", "|---|---|---:|---:|---:|---:|---:|",
+            f"| 1 | claim | {row(s1['claim'])} | {s1['claims_per_s']:,.0f} |",
+            f"| 1 | release | {row(s1['release'])} | |",
+            f"| {c['claimers']} at once, distinct shifts | claim | {row(c16['claim'])} | {c16['claims_per_s']:,.0f} |",
+            f"| {c['claimers']} at once, distinct shifts | release | {row(c16['release'])} | |", "",
+            f"Contended: {c['claimers']} claimers for {f['seconds']:.0f} s on the same {c['hot_shifts']} shifts, each "
+            f"win released at once: {f['attempts_per_s']:,.0f} claim attempts/s, {f['wins_per_s']:,.0f} wins/s "
+            f"({f['wins']:,} wins, {f['taken']:,} CP409 taken), attempt latency p50 {f['attempt']['p50']:.2f} ms, "
+            f"p99 {f['attempt']['p99']:.2f} ms."
+            + (f" Meanwhile an eligibility writer (one document gained and lost, 5 ms apart, autocommit) ran "
+               f"{c['writes_during_fight']['n']:,} statements: p50 {c['writes_during_fight']['p50']:.2f} ms, p99 "
+               f"{c['writes_during_fight']['p99']:.2f} ms, max {c['writes_during_fight']['max']:.1f} ms (each waits for "
+               "the claims in flight)." if c.get("writes_during_fight") else ""), ""]
 
 
 def main() -> None:
@@ -635,6 +841,8 @@ def main() -> None:
                     "call at the large profile whatever the number of shifts: see PERFORMANCE.md)")
     ap.add_argument("--only-maintenance", action="store_true",
                     help="re-measure only the single-document changes and update the saved report")
+    ap.add_argument("--only-claims", action="store_true",
+                    help="re-measure only the write path (claims) and update the saved report")
     ap.add_argument("--rewrite", metavar="JSON", help="only rewrite the markdown report from a saved .json")
     args = ap.parse_args()
     if args.only_maintenance:
@@ -645,6 +853,20 @@ def main() -> None:
         report["maintenance"] = bench_maintenance(url, ensure_naive_twin(url), args.changes)
         report["maintenance_command"] = "python bench/bench.py " + " ".join(sys.argv[1:])
         report["maintenance_date"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+        saved.write_text(json.dumps(report, indent=1, default=str))
+        write_report(report, saved.with_suffix(".md"))
+        return
+    if args.only_claims:
+        url = db.resolve_url(start=True)
+        migrations.upgrade(url)
+        shifts = args.shifts or {"challenge": seed_mod.CHALLENGE_SHIFTS}.get(args.profile, 20_000_000)
+        ensure_seeded(url, args.profile, shifts, args.seed)
+        saved = RESULTS / f"{args.profile}-{shifts}.json"
+        report = json.loads(saved.read_text())
+        report["claims"] = bench_claims(url, args.seconds)
+        report["claims_command"] = "python bench/bench.py " + " ".join(sys.argv[1:])
+        report["claims_date"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+        report["claims_loadavg"] = Path("/proc/loadavg").read_text().split()[:3]
         saved.write_text(json.dumps(report, indent=1, default=str))
         write_report(report, saved.with_suffix(".md"))
         return
@@ -670,6 +892,7 @@ def main() -> None:
         report["whole"] = bench_whole(url, page_naive_url, w["worker"], args.runs)
         report["maintenance"] = bench_maintenance(url, naive_url, args.changes)
         report["refresh"] = bench_refresh(url, w["worker"])
+        report["claims"] = bench_claims(url, args.seconds)
         report["explain"] = explain(url, w)
         report["explain_naive"] = explain_naive(naive_url, w) if page_naive_url else "(skipped: --skip-naive)"
         report["sizes"] = sizes(url)

@@ -17,6 +17,7 @@
 \ir shifts_private/schema.sql
 \ir shifts/schema.sql
 \ir shifts_private/eligibility_state.sql
+\ir shifts_private/worker_claim_lock.sql
 \ir shifts_private/eligible_pair.sql
 \ir shifts/docs_ok.sql
 \ir shifts_private/eligibility_maintenance.sql
@@ -24,6 +25,10 @@
 \ir shifts/eligible_facility_ids.sql
 \ir shifts/available_shifts.sql
 \ir shifts/count_available_shifts.sql
+\ir shifts/available_shifts_by_day.sql
+\ir shifts/claim_shift.sql
+\ir shifts/release_shift.sql
+\ir shifts/claimed_shifts.sql
 \ir shifts/refresh_eligibility.sql
 \ir shifts/refresh_schedule.sql
 \ir public/eligibility_triggers.sql

@@ -21,7 +21,7 @@ CREATE SCHEMA shifts;
 
 ALTER SCHEMA shifts OWNER TO carepg_owner;
 
-COMMENT ON SCHEMA shifts IS 'carepg: open shifts. API: available_shifts(), count_available_shifts(), refresh_eligibility(), schedule_refresh(), unschedule_refresh(), eligible_facility_ids(), docs_ok().';
+COMMENT ON SCHEMA shifts IS 'carepg: open shifts. API: available_shifts(), count_available_shifts(), available_shifts_by_day(), claim_shift(), release_shift(), claimed_shifts(), refresh_eligibility(), schedule_refresh(), unschedule_refresh(), eligible_facility_ids(), docs_ok().';
 
 CREATE SCHEMA shifts_private;
 
@@ -42,6 +42,20 @@ CREATE TYPE public."Profession" AS ENUM (
 ALTER TYPE public."Profession" OWNER TO postgres;
 
 COMMENT ON TYPE public."Profession" IS 'carepg: challenge enum (Prisma). A worker''s and a shift''s profession.';
+
+CREATE TYPE shifts.claimed_shift AS (
+	shift_id integer,
+	facility_id integer,
+	facility_name text,
+	start timestamp without time zone,
+	"end" timestamp without time zone,
+	profession public."Profession",
+	newly_claimed boolean
+);
+
+ALTER TYPE shifts.claimed_shift OWNER TO carepg_owner;
+
+COMMENT ON TYPE shifts.claimed_shift IS 'carepg: what shifts.claim_shift() returns: the columns of shifts.available_shifts() and newly_claimed (false when the worker already held the shift).';
 
 CREATE FUNCTION mrf.fail_ingest(run_id bigint, error text, bytes_read bigint, raw_bytes bigint) RETURNS void
     LANGUAGE plpgsql
@@ -396,6 +410,241 @@ A shift is available to a worker when: the facility is active, the shift is not 
 Window: start_from <= start < start_to (NULL = unbounded). Keyset paging: pass the (start, shift_id) of the last row seen as (after_start, after_id). max_rows: 1..1000.
 Errors: CP404 unknown worker; CP400 bad argument. An inactive worker gets no rows.';
 
+CREATE FUNCTION shifts.available_shifts_by_day(worker_id integer, start_from timestamp without time zone, start_to timestamp without time zone, per_day integer DEFAULT 3) RETURNS TABLE(day date, day_total bigint, shift_id integer, facility_id integer, facility_name text, start timestamp without time zone, "end" timestamp without time zone, profession public."Profession")
+    LANGUAGE plpgsql STABLE SECURITY DEFINER PARALLEL SAFE
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+DECLARE
+    worker record;
+    facilities integer[];
+    claimed tsmultirange;
+    d record;
+BEGIN
+    IF per_day IS NULL OR per_day < 1 OR per_day > 100 THEN
+        RAISE EXCEPTION 'per_day must be between 1 and 100, got %', coalesce(per_day::text, 'NULL')
+            USING ERRCODE = 'CP400';
+    END IF;
+    IF start_from IS NULL OR start_to IS NULL THEN
+        RAISE EXCEPTION 'available_shifts_by_day needs both start_from and start_to'
+            USING ERRCODE = 'CP400', HINT = 'the window is start_from <= start < start_to, at most 62 days';
+    END IF;
+    IF start_from > start_to THEN
+        RAISE EXCEPTION 'start_from (%) is after start_to (%)', start_from, start_to
+            USING ERRCODE = 'CP400', HINT = 'the window is start_from <= start < start_to';
+    END IF;
+    IF start_to - start_from > interval '62 days' THEN
+        RAISE EXCEPTION 'the window from % to % is longer than 62 days', start_from, start_to
+            USING ERRCODE = 'CP400', HINT = 'ask for a month or a week at a time';
+    END IF;
+    SELECT w.is_active, w.profession INTO worker
+    FROM public."Worker" AS w
+    WHERE w.id = available_shifts_by_day.worker_id;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'worker % does not exist', coalesce(available_shifts_by_day.worker_id::text, 'NULL')
+            USING ERRCODE = 'CP404';
+    END IF;
+    IF NOT worker.is_active THEN
+        RETURN;
+    END IF;
+    facilities := shifts.eligible_facility_ids(available_shifts_by_day.worker_id);
+    IF cardinality(facilities) = 0 THEN
+        RETURN;
+    END IF;
+    SELECT coalesce(range_agg(tsrange(c.start, greatest(c.start, c."end"))), '{}') INTO claimed
+    FROM public."Shift" AS c
+    WHERE c.worker_id = available_shifts_by_day.worker_id AND NOT c.is_deleted;
+
+    -- One count over the window, then one available_shifts() call per day that has shifts (at most 63). A loop
+    -- rather than a LATERAL join: the planner cannot know how few rows either side has, and its estimate of a
+    -- join of two set-returning sources is large enough to switch JIT on, which costs more than the query.
+    FOR d IN
+        SELECT s.start::date AS day, count(*) AS total
+        FROM public."Facility" AS f
+        JOIN public."Shift" AS s ON s.facility_id = f.id
+        WHERE f.id = ANY (facilities)
+          AND f.is_active
+          AND s.profession = worker.profession
+          AND s.worker_id IS NULL
+          AND NOT s.is_deleted
+          AND s.start >= available_shifts_by_day.start_from
+          AND s.start < available_shifts_by_day.start_to
+          AND NOT (claimed && tsrange(s.start, greatest(s.start, s."end")))
+        GROUP BY 1
+        ORDER BY 1
+    LOOP
+        -- The cursor "just before the day's first row" says no more than the window does, but it is what the
+        -- index scans start from: without it they start at the beginning of the data and read every earlier day.
+        RETURN QUERY
+        SELECT d.day, d.total, a.shift_id, a.facility_id, a.facility_name, a.start, a."end", a.profession
+        FROM shifts.available_shifts(
+            available_shifts_by_day.worker_id,
+            greatest(d.day::timestamp, available_shifts_by_day.start_from),
+            least((d.day + 1)::timestamp, available_shifts_by_day.start_to),
+            greatest(d.day::timestamp, available_shifts_by_day.start_from), -2147483648,
+            available_shifts_by_day.per_day) AS a;
+    END LOOP;
+END
+$$;
+
+ALTER FUNCTION shifts.available_shifts_by_day(worker_id integer, start_from timestamp without time zone, start_to timestamp without time zone, per_day integer) OWNER TO carepg_owner;
+
+COMMENT ON FUNCTION shifts.available_shifts_by_day(worker_id integer, start_from timestamp without time zone, start_to timestamp without time zone, per_day integer) IS 'For each day (start::date) of the window start_from <= start < start_to (at most 62 days): how many shifts shifts.available_shifts() offers the worker that day (day_total) and the first per_day of them (1..100), one row per shift shown, ordered by (start, shift_id). Days without available shifts have no rows.
+Errors: CP404 unknown worker; CP400 bad argument. An inactive worker gets no rows.';
+
+CREATE FUNCTION shifts.claim_shift(worker_id integer, shift_id integer) RETURNS shifts.claimed_shift
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+DECLARE
+    worker record;
+    shift record;
+    facility record;
+    missing integer[];
+    clash integer;
+BEGIN
+    IF claim_shift.worker_id IS NULL THEN
+        RAISE EXCEPTION 'worker NULL does not exist' USING ERRCODE = 'CP404';
+    END IF;
+    -- 1. This worker's turn.
+    INSERT INTO shifts_private.worker_claim_lock AS l (worker_id) VALUES (claim_shift.worker_id)
+    ON CONFLICT ON CONSTRAINT worker_claim_lock_pkey DO UPDATE SET writes = l.writes + 1;
+    -- 2. No eligibility write in flight, and none until we commit (the advisory lock queues us fairly with the
+    --    writers, the row makes a REPEATABLE READ claim fail if one committed since its snapshot; see
+    --    shifts_private.begin_eligibility_write).
+    PERFORM pg_advisory_xact_lock_shared(1667330661, 2);
+    PERFORM FROM shifts_private.eligibility_state FOR SHARE;
+
+    SELECT w.is_active, w.profession INTO worker
+    FROM public."Worker" AS w
+    WHERE w.id = claim_shift.worker_id;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'worker % does not exist', claim_shift.worker_id USING ERRCODE = 'CP404';
+    END IF;
+    -- 3. The shift. After a wait, FOR UPDATE returns the row as the other transaction left it.
+    SELECT s.id, s.start, s."end", s.profession, s.is_deleted, s.facility_id, s.worker_id INTO shift
+    FROM public."Shift" AS s
+    WHERE s.id = claim_shift.shift_id
+    FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'shift % does not exist', coalesce(claim_shift.shift_id::text, 'NULL') USING ERRCODE = 'CP404';
+    END IF;
+    SELECT f.name, f.is_active INTO facility FROM public."Facility" AS f WHERE f.id = shift.facility_id;
+
+    IF shift.is_deleted THEN
+        RAISE EXCEPTION 'shift % is deleted', shift.id
+            USING ERRCODE = 'CP403', DETAIL = 'shift_deleted';
+    END IF;
+    IF shift.worker_id = claim_shift.worker_id THEN
+        RETURN ROW(shift.id, shift.facility_id, facility.name, shift.start, shift."end", shift.profession, false);
+    END IF;
+    IF shift.worker_id IS NOT NULL THEN
+        RAISE EXCEPTION 'shift % is taken by another worker', shift.id
+            USING ERRCODE = 'CP409', DETAIL = 'taken',
+                  HINT = format('SELECT * FROM shifts.available_shifts(%s) lists the shifts worker %s may take',
+                                claim_shift.worker_id, claim_shift.worker_id);
+    END IF;
+    IF NOT worker.is_active THEN
+        RAISE EXCEPTION 'worker % is not active', claim_shift.worker_id
+            USING ERRCODE = 'CP403', DETAIL = 'worker_inactive';
+    END IF;
+    IF NOT facility.is_active THEN
+        RAISE EXCEPTION 'facility % of shift % is not active', shift.facility_id, shift.id
+            USING ERRCODE = 'CP403', DETAIL = 'facility_inactive';
+    END IF;
+    IF shift.profession <> worker.profession THEN
+        RAISE EXCEPTION 'shift % is for a %, and worker % is a %', shift.id, shift.profession, claim_shift.worker_id,
+            worker.profession
+            USING ERRCODE = 'CP403', DETAIL = 'profession';
+    END IF;
+    -- The document rule from the live tables, as shifts.docs_ok() states it (set logic: duplicates don't count).
+    SELECT array_agg(DISTINCT r.document_id ORDER BY r.document_id) INTO missing
+    FROM public."FacilityRequirement" AS r
+    WHERE r.facility_id = shift.facility_id
+      AND NOT EXISTS (SELECT FROM public."DocumentWorker" AS d
+                      WHERE d.worker_id = claim_shift.worker_id AND d.document_id = r.document_id);
+    IF missing IS NOT NULL THEN
+        RAISE EXCEPTION 'worker % lacks documents facility % requires: %', claim_shift.worker_id, shift.facility_id,
+            array_to_string(missing, ', ')
+            USING ERRCODE = 'CP403', DETAIL = 'documents',
+                  HINT = 'the worker needs a "DocumentWorker" row for each of these documents';
+    END IF;
+    -- The overlap rule, against the worker's claims as they are now (one probe of carepg_shift_claimed_range_idx).
+    SELECT c.id INTO clash
+    FROM public."Shift" AS c
+    WHERE c.worker_id = claim_shift.worker_id
+      AND NOT c.is_deleted
+      AND tsrange(c.start, greatest(c.start, c."end")) && tsrange(shift.start, greatest(shift.start, shift."end"))
+    ORDER BY c.start, c.id
+    LIMIT 1;
+    IF clash IS NOT NULL THEN
+        RAISE EXCEPTION 'shift % overlaps shift %, which worker % holds', shift.id, clash, claim_shift.worker_id
+            USING ERRCODE = 'CP409', DETAIL = 'overlap',
+                  HINT = format('release that one first: SELECT shifts.release_shift(%s, %s)', claim_shift.worker_id, clash);
+    END IF;
+
+    BEGIN
+        UPDATE public."Shift" AS s SET worker_id = claim_shift.worker_id WHERE s.id = shift.id;
+    EXCEPTION WHEN foreign_key_violation THEN
+        -- The worker was deleted (no trigger orders that) between our read and the update's key check.
+        RAISE EXCEPTION 'worker % does not exist', claim_shift.worker_id USING ERRCODE = 'CP404';
+    END;
+    RETURN ROW(shift.id, shift.facility_id, facility.name, shift.start, shift."end", shift.profession, true);
+END
+$$;
+
+ALTER FUNCTION shifts.claim_shift(worker_id integer, shift_id integer) OWNER TO carepg_owner;
+
+COMMENT ON FUNCTION shifts.claim_shift(worker_id integer, shift_id integer) IS 'Claim a shift for a worker, atomically, if and only if shifts.available_shifts() would offer it to them now; returns it (the columns of available_shifts and newly_claimed). Claiming a shift the worker already holds returns it with newly_claimed = false and changes nothing.
+Errors: CP404 unknown worker or shift; CP409 taken by another worker (DETAIL taken) or overlapping a shift the worker holds (overlap); CP403 the worker may not take it (DETAIL shift_deleted, worker_inactive, facility_inactive, profession, documents).
+Locks, in order: the worker''s claim row; advisory lock (1667330661, 2) shared and shifts_private.eligibility_state FOR SHARE; the shift FOR UPDATE. Under REPEATABLE READ or SERIALIZABLE a race is a serialization failure (40001): retry.';
+
+CREATE FUNCTION shifts.claimed_shifts(worker_id integer, start_from timestamp without time zone DEFAULT NULL::timestamp without time zone, start_to timestamp without time zone DEFAULT NULL::timestamp without time zone, after_start timestamp without time zone DEFAULT NULL::timestamp without time zone, after_id integer DEFAULT NULL::integer, max_rows integer DEFAULT 100) RETURNS TABLE(shift_id integer, facility_id integer, facility_name text, start timestamp without time zone, "end" timestamp without time zone, profession public."Profession")
+    LANGUAGE plpgsql STABLE SECURITY DEFINER PARALLEL SAFE
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+DECLARE
+    lower_bound constant timestamp := coalesce(start_from, '-infinity');
+    upper_bound constant timestamp := coalesce(start_to, 'infinity');
+    cursor_start constant timestamp := coalesce(after_start, '-infinity');
+    cursor_id constant integer := coalesce(after_id, -2147483648);
+BEGIN
+    IF max_rows IS NULL OR max_rows < 1 OR max_rows > 1000 THEN
+        RAISE EXCEPTION 'max_rows must be between 1 and 1000, got %', coalesce(max_rows::text, 'NULL')
+            USING ERRCODE = 'CP400';
+    END IF;
+    IF start_from > start_to THEN
+        RAISE EXCEPTION 'start_from (%) is after start_to (%)', start_from, start_to
+            USING ERRCODE = 'CP400', HINT = 'the window is start_from <= start < start_to';
+    END IF;
+    IF (after_start IS NULL) <> (after_id IS NULL) THEN
+        RAISE EXCEPTION 'a cursor needs both after_start and after_id'
+            USING ERRCODE = 'CP400', HINT = 'pass the start and id of the last row of the previous page';
+    END IF;
+    IF NOT EXISTS (SELECT FROM public."Worker" AS w WHERE w.id = claimed_shifts.worker_id) THEN
+        RAISE EXCEPTION 'worker % does not exist', coalesce(claimed_shifts.worker_id::text, 'NULL')
+            USING ERRCODE = 'CP404';
+    END IF;
+
+    RETURN QUERY
+    SELECT s.id, s.facility_id, f.name, s.start::timestamp, s."end"::timestamp, s.profession
+    FROM public."Shift" AS s
+    JOIN public."Facility" AS f ON f.id = s.facility_id
+    WHERE s.worker_id = claimed_shifts.worker_id
+      AND NOT s.is_deleted
+      AND s.start >= lower_bound
+      AND s.start < upper_bound
+      AND (s.start, s.id) > (cursor_start, cursor_id)
+    ORDER BY s.start, s.id
+    LIMIT max_rows;
+END
+$$;
+
+ALTER FUNCTION shifts.claimed_shifts(worker_id integer, start_from timestamp without time zone, start_to timestamp without time zone, after_start timestamp without time zone, after_id integer, max_rows integer) OWNER TO carepg_owner;
+
+COMMENT ON FUNCTION shifts.claimed_shifts(worker_id integer, start_from timestamp without time zone, start_to timestamp without time zone, after_start timestamp without time zone, after_id integer, max_rows integer) IS 'The shifts a worker holds (claimed, not deleted), ordered by (start, shift_id), with the columns of shifts.available_shifts().
+Window: start_from <= start < start_to (NULL = unbounded). Keyset paging: pass the (start, shift_id) of the last row seen as (after_start, after_id). max_rows: 1..1000.
+Errors: CP404 unknown worker; CP400 bad argument.';
+
 CREATE FUNCTION shifts.count_available_shifts(worker_id integer, start_from timestamp without time zone DEFAULT NULL::timestamp without time zone, start_to timestamp without time zone DEFAULT NULL::timestamp without time zone) RETURNS bigint
     LANGUAGE plpgsql STABLE SECURITY DEFINER PARALLEL SAFE
     SET search_path TO 'pg_catalog', 'pg_temp'
@@ -537,6 +786,47 @@ ALTER FUNCTION shifts.refresh_eligibility(concurrent boolean) OWNER TO carepg_ow
 COMMENT ON FUNCTION shifts.refresh_eligibility(concurrent boolean) IS 'Recompute shifts_private.eligible_pair from the live tables and drop the patches it now includes.
 Answers are exact with or without refreshes; refreshing keeps the patch table small. CONCURRENTLY (the default) never blocks readers; pass false for a faster refresh that locks readers out while it runs.';
 
+CREATE FUNCTION shifts.release_shift(worker_id integer, shift_id integer) RETURNS void
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+DECLARE
+    holder integer;
+    shift_exists boolean;
+BEGIN
+    IF release_shift.worker_id IS NULL THEN
+        RAISE EXCEPTION 'worker NULL does not exist' USING ERRCODE = 'CP404';
+    END IF;
+    INSERT INTO shifts_private.worker_claim_lock AS l (worker_id) VALUES (release_shift.worker_id)
+    ON CONFLICT ON CONSTRAINT worker_claim_lock_pkey DO UPDATE SET writes = l.writes + 1;
+
+    SELECT s.worker_id INTO holder
+    FROM public."Shift" AS s
+    WHERE s.id = release_shift.shift_id
+    FOR UPDATE;
+    shift_exists := FOUND;
+    IF shift_exists AND holder = release_shift.worker_id THEN
+        UPDATE public."Shift" AS s SET worker_id = NULL WHERE s.id = release_shift.shift_id;
+        RETURN;
+    END IF;
+    IF NOT EXISTS (SELECT FROM public."Worker" AS w WHERE w.id = release_shift.worker_id) THEN
+        RAISE EXCEPTION 'worker % does not exist', release_shift.worker_id USING ERRCODE = 'CP404';
+    END IF;
+    IF NOT shift_exists THEN
+        RAISE EXCEPTION 'shift % does not exist', coalesce(release_shift.shift_id::text, 'NULL') USING ERRCODE = 'CP404';
+    END IF;
+    RAISE EXCEPTION 'worker % does not hold shift %', release_shift.worker_id, release_shift.shift_id
+        USING ERRCODE = 'CP404',
+              HINT = format('SELECT * FROM shifts.claimed_shifts(%s) lists the shifts worker %s holds',
+                            release_shift.worker_id, release_shift.worker_id);
+END
+$$;
+
+ALTER FUNCTION shifts.release_shift(worker_id integer, shift_id integer) OWNER TO carepg_owner;
+
+COMMENT ON FUNCTION shifts.release_shift(worker_id integer, shift_id integer) IS 'Give back a shift the worker holds: it is offered again at once to every worker shifts.available_shifts() would offer it to.
+Errors: CP404 unknown worker, unknown shift, or a shift the worker does not hold. Locks the worker''s claim row, then the shift FOR UPDATE.';
+
 CREATE FUNCTION shifts.schedule_refresh(schedule text) RETURNS bigint
     LANGUAGE plpgsql
     SET search_path TO 'pg_catalog', 'pg_temp'
@@ -598,6 +888,7 @@ CREATE FUNCTION shifts_private.begin_eligibility_write() RETURNS boolean
     SET search_path TO 'pg_catalog', 'pg_temp'
     AS $$
 BEGIN
+    PERFORM pg_advisory_xact_lock(1667330661, 2);
     IF current_setting('carepg.eligibility_maintenance', true) = 'deferred' THEN
         UPDATE shifts_private.eligibility_state SET stale_by = pg_current_xact_id(), writes = writes + 1;
         RETURN false;
@@ -610,7 +901,7 @@ $$;
 
 ALTER FUNCTION shifts_private.begin_eligibility_write() OWNER TO carepg_owner;
 
-COMMENT ON FUNCTION shifts_private.begin_eligibility_write() IS 'carepg internal: serialise eligibility writers on shifts_private.eligibility_state; false (and mark stale) when maintenance is deferred.';
+COMMENT ON FUNCTION shifts_private.begin_eligibility_write() IS 'carepg internal: serialise eligibility writers (and order them with claims) on advisory lock (1667330661, 2) and shifts_private.eligibility_state; false (and mark stale) when maintenance is deferred.';
 
 CREATE FUNCTION shifts_private.on_document_worker_change() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER
@@ -662,6 +953,12 @@ BEGIN
         FROM new_rows AS n
         WHERE n.is_active
           AND NOT EXISTS (SELECT FROM old_rows AS o WHERE o.id = n.id AND o.is_active);
+        IF activated IS NULL
+           AND EXISTS (SELECT FROM old_rows AS o
+                       WHERE o.is_active AND NOT EXISTS (SELECT FROM new_rows AS n WHERE n.id = o.id AND n.is_active)) THEN
+            PERFORM shifts_private.begin_eligibility_write();  -- deactivated: order it with claims in flight
+            RETURN NULL;
+        END IF;
     END IF;
     IF activated IS NULL OR NOT shifts_private.begin_eligibility_write() THEN
         RETURN NULL;
@@ -678,7 +975,7 @@ $$;
 
 ALTER FUNCTION shifts_private.on_facility_change() OWNER TO carepg_owner;
 
-COMMENT ON FUNCTION shifts_private.on_facility_change() IS 'carepg internal: when a facility is inserted or activated, patch its eligibility for every active worker.';
+COMMENT ON FUNCTION shifts_private.on_facility_change() IS 'carepg internal: when a facility is inserted or activated, patch its eligibility for every active worker; a deactivation only takes the serialisation point.';
 
 CREATE FUNCTION shifts_private.on_facility_requirement_change() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER
@@ -722,6 +1019,7 @@ CREATE FUNCTION shifts_private.on_truncate() RETURNS trigger
     SET search_path TO 'pg_catalog', 'pg_temp'
     AS $$
 BEGIN
+    PERFORM pg_advisory_xact_lock(1667330661, 2);  -- as begin_eligibility_write() does
     UPDATE shifts_private.eligibility_state SET stale_by = pg_current_xact_id(), writes = writes + 1;
     RETURN NULL;
 END
@@ -747,6 +1045,14 @@ BEGIN
         FROM new_rows AS n
         WHERE n.is_active
           AND NOT EXISTS (SELECT FROM old_rows AS o WHERE o.id = n.id AND o.is_active);
+        IF activated IS NULL
+           AND EXISTS (SELECT FROM old_rows AS o
+                       WHERE o.is_active
+                         AND NOT EXISTS (SELECT FROM new_rows AS n
+                                         WHERE n.id = o.id AND n.is_active AND n.profession = o.profession)) THEN
+            PERFORM shifts_private.begin_eligibility_write();  -- deactivated or changed profession
+            RETURN NULL;
+        END IF;
     END IF;
     IF activated IS NULL OR NOT shifts_private.begin_eligibility_write() THEN
         RETURN NULL;
@@ -762,7 +1068,7 @@ $$;
 
 ALTER FUNCTION shifts_private.on_worker_change() OWNER TO carepg_owner;
 
-COMMENT ON FUNCTION shifts_private.on_worker_change() IS 'carepg internal: when a worker is inserted or activated, patch its eligibility at every facility.';
+COMMENT ON FUNCTION shifts_private.on_worker_change() IS 'carepg internal: when a worker is inserted or activated, patch its eligibility at every facility; a deactivation or change of profession only takes the serialisation point.';
 
 CREATE TABLE public."Facility" (
     id integer NOT NULL,
@@ -1221,6 +1527,17 @@ ALTER TABLE public."Worker_id_seq" OWNER TO postgres;
 
 ALTER SEQUENCE public."Worker_id_seq" OWNED BY public."Worker".id;
 
+CREATE TABLE shifts_private.worker_claim_lock (
+    worker_id integer NOT NULL,
+    writes bigint DEFAULT 0 NOT NULL
+);
+
+ALTER TABLE shifts_private.worker_claim_lock OWNER TO carepg_owner;
+
+COMMENT ON TABLE shifts_private.worker_claim_lock IS 'carepg: one row per worker that claimed or released through shifts.claim_shift()/release_shift(); updating it serialises that worker''s claims.';
+
+COMMENT ON COLUMN shifts_private.worker_claim_lock.writes IS 'claims and releases of this worker after the first.';
+
 ALTER TABLE ONLY public."Document" ALTER COLUMN id SET DEFAULT nextval('public."Document_id_seq"'::regclass);
 
 ALTER TABLE ONLY public."DocumentWorker" ALTER COLUMN id SET DEFAULT nextval('public."DocumentWorker_id_seq"'::regclass);
@@ -1296,6 +1613,9 @@ ALTER TABLE ONLY shifts_private.eligibility_patch
 ALTER TABLE ONLY shifts_private.eligibility_state
     ADD CONSTRAINT eligibility_state_pkey PRIMARY KEY (singleton);
 
+ALTER TABLE ONLY shifts_private.worker_claim_lock
+    ADD CONSTRAINT worker_claim_lock_pkey PRIMARY KEY (worker_id);
+
 CREATE INDEX carepg_document_worker_worker_document_idx ON public."DocumentWorker" USING btree (worker_id, document_id);
 
 COMMENT ON INDEX public.carepg_document_worker_worker_document_idx IS 'carepg: the documents a worker holds (duplicates allowed).';
@@ -1311,6 +1631,10 @@ COMMENT ON INDEX public.carepg_facility_requirement_facility_document_idx IS 'ca
 CREATE INDEX carepg_shift_claimed_range_idx ON public."Shift" USING gist (worker_id, tsrange(start, GREATEST(start, "end"))) WHERE ((worker_id IS NOT NULL) AND (NOT is_deleted));
 
 COMMENT ON INDEX public.carepg_shift_claimed_range_idx IS 'carepg: each worker''s claimed, non-deleted shifts as [start, end) ranges; finds overlaps in O(log n).';
+
+CREATE INDEX carepg_shift_claimed_worker_start_idx ON public."Shift" USING btree (worker_id, start, id) WHERE ((worker_id IS NOT NULL) AND (NOT is_deleted));
+
+COMMENT ON INDEX public.carepg_shift_claimed_worker_start_idx IS 'carepg: each worker''s claimed, non-deleted shifts in (start, id) order; serves shifts.claimed_shifts().';
 
 CREATE INDEX carepg_shift_open_profession_facility_start_idx ON public."Shift" USING btree (profession, facility_id, start, id) INCLUDE ("end") WHERE ((worker_id IS NULL) AND (NOT is_deleted));
 
@@ -1445,6 +1769,17 @@ REVOKE ALL ON FUNCTION shifts.available_shifts(worker_id integer, start_from tim
 GRANT ALL ON FUNCTION shifts.available_shifts(worker_id integer, start_from timestamp without time zone, start_to timestamp without time zone, after_start timestamp without time zone, after_id integer, max_rows integer) TO carepg_api;
 GRANT ALL ON FUNCTION shifts.available_shifts(worker_id integer, start_from timestamp without time zone, start_to timestamp without time zone, after_start timestamp without time zone, after_id integer, max_rows integer) TO carepg_reader;
 
+REVOKE ALL ON FUNCTION shifts.available_shifts_by_day(worker_id integer, start_from timestamp without time zone, start_to timestamp without time zone, per_day integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION shifts.available_shifts_by_day(worker_id integer, start_from timestamp without time zone, start_to timestamp without time zone, per_day integer) TO carepg_api;
+GRANT ALL ON FUNCTION shifts.available_shifts_by_day(worker_id integer, start_from timestamp without time zone, start_to timestamp without time zone, per_day integer) TO carepg_reader;
+
+REVOKE ALL ON FUNCTION shifts.claim_shift(worker_id integer, shift_id integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION shifts.claim_shift(worker_id integer, shift_id integer) TO carepg_api;
+
+REVOKE ALL ON FUNCTION shifts.claimed_shifts(worker_id integer, start_from timestamp without time zone, start_to timestamp without time zone, after_start timestamp without time zone, after_id integer, max_rows integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION shifts.claimed_shifts(worker_id integer, start_from timestamp without time zone, start_to timestamp without time zone, after_start timestamp without time zone, after_id integer, max_rows integer) TO carepg_api;
+GRANT ALL ON FUNCTION shifts.claimed_shifts(worker_id integer, start_from timestamp without time zone, start_to timestamp without time zone, after_start timestamp without time zone, after_id integer, max_rows integer) TO carepg_reader;
+
 REVOKE ALL ON FUNCTION shifts.count_available_shifts(worker_id integer, start_from timestamp without time zone, start_to timestamp without time zone) FROM PUBLIC;
 GRANT ALL ON FUNCTION shifts.count_available_shifts(worker_id integer, start_from timestamp without time zone, start_to timestamp without time zone) TO carepg_api;
 GRANT ALL ON FUNCTION shifts.count_available_shifts(worker_id integer, start_from timestamp without time zone, start_to timestamp without time zone) TO carepg_reader;
@@ -1458,6 +1793,9 @@ REVOKE ALL ON FUNCTION shifts.docs_ok(worker_id integer, facility_id integer) FR
 REVOKE ALL ON FUNCTION shifts.eligible_facility_ids(worker_id integer) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION shifts.refresh_eligibility(concurrent boolean) FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION shifts.release_shift(worker_id integer, shift_id integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION shifts.release_shift(worker_id integer, shift_id integer) TO carepg_api;
 
 REVOKE ALL ON FUNCTION shifts.schedule_refresh(schedule text) FROM PUBLIC;
 
@@ -1490,5 +1828,7 @@ GRANT SELECT ON TABLE mrf.file_class TO carepg_reader;
 GRANT SELECT ON TABLE mrf.us_state TO carepg_reader;
 
 GRANT SELECT ON TABLE public."Shift" TO carepg_owner;
+
+GRANT UPDATE(worker_id) ON TABLE public."Shift" TO carepg_owner;
 
 ALTER DEFAULT PRIVILEGES FOR ROLE carepg_owner REVOKE ALL ON FUNCTIONS  FROM PUBLIC;

@@ -80,3 +80,42 @@ class World:
             and not overlaps_a_claim(s)
         ]
         return [s.id for s in sorted(chosen, key=lambda s: (s.start, s.id))]
+
+    def shift(self, shift_id: int) -> Shift | None:
+        return next((s for s in self.shifts if s.id == shift_id), None)
+
+    def claim_outcome(self, worker_id: int, shift_id: int) -> str:
+        """What shifts.claim_shift() must answer: 'claimed', 'held' (already the worker's), or the refusal as
+        'SQLSTATE' / 'SQLSTATE:rule' in the order the rules are checked."""
+        shift = self.shift(shift_id)
+        if worker_id not in self.workers or shift is None:
+            return "CP404"
+        if shift.is_deleted:
+            return "CP403:shift_deleted"
+        if shift.worker_id == worker_id:
+            return "held"
+        if shift.worker_id is not None:
+            return "CP409:taken"
+        active, profession = self.workers[worker_id]
+        if not active:
+            return "CP403:worker_inactive"
+        if not self.facilities[shift.facility_id]:
+            return "CP403:facility_inactive"
+        if shift.profession != profession:
+            return "CP403:profession"
+        if not self.required.get(shift.facility_id, set()) <= self.held.get(worker_id, set()):
+            return "CP403:documents"
+        if any(c.start < shift.end and shift.start < c.end for c in self.shifts
+               if c.worker_id == worker_id and not c.is_deleted):  # fmt: skip
+            return "CP409:overlap"
+        return "claimed"
+
+    def release_outcome(self, worker_id: int, shift_id: int) -> str:
+        shift = self.shift(shift_id)
+        return "released" if shift is not None and shift.worker_id == worker_id else "CP404"
+
+    def claimed(self, worker_id: int, start_from=None, start_to=None) -> list[int]:
+        """The worker's non-deleted claims, ordered by (start, id), in the window."""
+        mine = [s for s in self.shifts if s.worker_id == worker_id and not s.is_deleted
+                and (start_from is None or s.start >= start_from) and (start_to is None or s.start < start_to)]
+        return [s.id for s in sorted(mine, key=lambda s: (s.start, s.id))]

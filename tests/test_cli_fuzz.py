@@ -95,7 +95,8 @@ def environments(seeded_url: str):
             seeded_url + "&foo=bar", seeded_url.replace("carepg_cli_fuzz", "no_such_db"), "host=/tmp port=0",
         ])),  # fmt: skip
         "CAREPG_PORT": st.one_of(st.just("55999"), text, ints),
-        "CAREPG_HOME": st.sampled_from(["/proc/no-such-home", "/nonexistent/carepg-home"]),
+        # Homes no process can create (even as root): no command may start a cluster of its own here.
+        "CAREPG_HOME": st.sampled_from(["/proc/no-such-home", "/dev/null/carepg-home"]),
     })
 
 
@@ -110,6 +111,11 @@ def commands(paths: list[str]) -> dict[str, st.SearchStrategy]:
         "shifts": (st.just(["shifts"]), st.one_of(ints, text).map(lambda v: [v]), optional("--from", timestamps),
                    optional("--to", timestamps), optional("--limit", ints), optional("--after", cursors),
                    st.sampled_from([[], ["--json"]])),
+        "claims": (st.just(["claims"]), st.one_of(ints, text).map(lambda v: [v]), optional("--from", timestamps),
+                   optional("--to", timestamps), optional("--limit", ints), optional("--after", cursors),
+                   st.sampled_from([[], ["--json"]])),
+        "claim": (st.sampled_from([["claim"], ["release"]]), st.lists(st.one_of(ints, text, st.just("101")),
+                                                                      min_size=0, max_size=3)),
         "seed": (st.just(["seed"]), optional("--profile", st.one_of(text, st.just("large"))),
                  optional("--seed", ints), optional("--shifts", ints)),
         "refresh": (st.just(["refresh"]), st.sampled_from([[], ["--blocking"], ["--unschedule"]]),
@@ -134,7 +140,7 @@ def commands(paths: list[str]) -> dict[str, st.SearchStrategy]:
     return {name: st.tuples(*p).map(lambda ps: [arg for part in ps for arg in part]) for name, p in parts.items()}
 
 
-COMMAND_NAMES = ["shifts", "seed", "refresh", "migrate", "demo", "db", "mrf ingest", "mrf lookup", "mrf files",
+COMMAND_NAMES = ["shifts", "claims", "claim", "seed", "refresh", "migrate", "demo", "db", "mrf ingest", "mrf lookup", "mrf files",
                  "mrf runs", "mrf generate"]  # fmt: skip
 
 

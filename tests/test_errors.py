@@ -84,3 +84,19 @@ def test_not_migrated_means_a_carepg_object_is_missing(postgresql, statement, ex
         postgresql.execute(statement)
     mapped = errors.from_database(raised.value)
     assert (type(mapped) if mapped else None) is expected, (raised.value.sqlstate, str(raised.value))
+
+
+def test_a_serialization_failure_is_a_conflict_to_retry(db_url):
+    """What a REPEATABLE READ claim that lost a race gets (40001), and a deadlock victim (40P01): retry."""
+    with psycopg.connect(db_url, autocommit=True) as setup:
+        setup.execute("CREATE TABLE race (x int)")
+        setup.execute("INSERT INTO race VALUES (1)")
+    with psycopg.connect(db_url) as late, psycopg.connect(db_url, autocommit=True) as rival:
+        late.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+        late.execute("SELECT * FROM race").fetchall()
+        rival.execute("UPDATE race SET x = 2")
+        with pytest.raises(psycopg.Error) as raised:
+            late.execute("UPDATE race SET x = 3")
+    assert raised.value.sqlstate == "40001"
+    assert type(errors.from_database(raised.value)) is errors.Conflict
+    assert errors.SQLSTATE_ERRORS["40P01"] is errors.Conflict

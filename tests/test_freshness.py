@@ -55,6 +55,9 @@ MUTATIONS = {
     "toggle_facility": st.tuples(st.just("toggle_facility"), small),
     "claim": st.tuples(st.just("claim"), small, small),
     "unclaim": st.tuples(st.just("unclaim"), small),
+    # Through the write path: the outcome must be what the reference says, and the rest as always.
+    "claim_fn": st.tuples(st.just("claim_fn"), small, small),
+    "release_fn": st.tuples(st.just("release_fn"), small, small),
     "delete_shift": st.tuples(st.just("delete_shift"), small),
     "restore_shift": st.tuples(st.just("restore_shift"), small),
     "new_shift": st.tuples(st.just("new_shift"), shift_spec),
@@ -140,6 +143,8 @@ def apply(conn, op) -> None:
         run('UPDATE "Shift" SET worker_id = %s WHERE id = %s', (pick(workers, args[1]), pick(shift_ids, args[0])))
     elif kind == "unclaim":
         run('UPDATE "Shift" SET worker_id = NULL WHERE id = %s', (pick(shift_ids, args[0]),))
+    elif kind in ("claim_fn", "release_fn"):
+        write_path(conn, kind, args[0], pick_or_unknown(workers, args[1]), shift_ids)
     elif kind == "delete_shift":
         run('UPDATE "Shift" SET is_deleted = true WHERE id = %s', (pick(shift_ids, args[0]),))
     elif kind == "restore_shift":
@@ -156,11 +161,51 @@ def apply(conn, op) -> None:
         run("SELECT shifts.refresh_eligibility(%s)", (args[0],))
 
 
-def paged(conn, worker_id: int, page_size: int, start_from=None, start_to=None) -> list[int]:
+def pick_or_unknown(rows: list[int], n: int) -> int:
+    """Mostly an existing id; now and then one that does not exist."""
+    return 10**6 + n if n % 13 == 12 or not rows else pick(rows, n)
+
+
+def write_path(conn, kind: str, n: int, worker_id: int, shift_ids: list[int]) -> None:
+    """Claim or release through the functions; the outcome must be the reference's, and a claim must succeed
+    exactly when available_shifts offers the shift (or the worker already holds it)."""
+    world = World.load(conn)
+    # Every third time, a shift that will succeed (one offered to the worker, or one they hold), if any:
+    # uniform picks are mostly refusals.
+    likely = (world.available(worker_id) if kind == "claim_fn" else world.claimed(worker_id)) \
+        if worker_id in world.workers and n % 3 == 2 else []
+    shift_id = pick(likely, n // 3) if likely else pick_or_unknown(shift_ids, n)
+    if kind == "claim_fn":
+        expected = world.claim_outcome(worker_id, shift_id)
+        offered = worker_id in world.workers and shift_id in world.available(worker_id)
+        assert (expected == "claimed") == offered
+        sql = "SELECT newly_claimed FROM shifts.claim_shift(%s, %s)"
+    else:
+        expected = world.release_outcome(worker_id, shift_id)
+        sql = "SELECT shifts.release_shift(%s, %s)"
+    try:
+        with conn.transaction():
+            row = conn.execute(sql, (worker_id, shift_id)).fetchone()
+        got = ("claimed" if row[0] else "held") if kind == "claim_fn" else "released"
+    except psycopg.Error as err:
+        detail = err.diag.message_detail
+        got = f"{err.sqlstate}:{detail}" if detail else str(err.sqlstate)
+    assert got == expected, f"{kind}(worker {worker_id}, shift {shift_id})"
+    holder = conn.execute('SELECT worker_id FROM "Shift" WHERE id = %s', (shift_id,)).fetchone()
+    if got in ("claimed", "held"):
+        assert holder == (worker_id,)
+    elif got == "released":
+        assert holder == (None,)
+    else:  # refused: nothing changed
+        assert holder == ((world.shift(shift_id).worker_id,) if world.shift(shift_id) else None)
+
+
+def paged(conn, worker_id: int, page_size: int, start_from=None, start_to=None,
+          function: str = "available_shifts") -> list[int]:
     seen, after = [], (None, None)
     while True:
         rows = conn.execute(
-            "SELECT shift_id, start FROM shifts.available_shifts(%s, %s, %s, %s, %s, %s)",
+            f"SELECT shift_id, start FROM shifts.{function}(%s, %s, %s, %s, %s, %s)",
             (worker_id, start_from, start_to, after[1], after[0], page_size),
         ).fetchall()
         seen += [r[0] for r in rows]
@@ -182,6 +227,12 @@ def check_every_worker(conn) -> None:
         assert paged(conn, worker_id, 2, *window) == world.available(worker_id, *window), f"worker {worker_id}"
         total = conn.execute("SELECT shifts.count_available_shifts(%s)", (worker_id,)).fetchone()[0]
         assert total == len(expected)
+        assert paged(conn, worker_id, 2, function="claimed_shifts") == world.claimed(worker_id)
+        assert paged(conn, worker_id, 2, *window, function="claimed_shifts") == world.claimed(worker_id, *window)
+        # The calendar's read: every shift here starts on T0's day, so one day with its count and first two.
+        by_day = conn.execute("SELECT day, day_total, shift_id FROM shifts.available_shifts_by_day(%s, %s, %s, 2)",
+                              (worker_id, T0.replace(hour=0), T0.replace(hour=0) + dt.timedelta(days=2))).fetchall()
+        assert by_day == [(T0.date(), len(expected), i) for i in expected[:2]], f"worker {worker_id}"
 
 
 @pytest.fixture(params=["per_facility", "walk"])
@@ -304,6 +355,19 @@ TRICKY = {
     "new worker and new facility": [("new_worker", True, "CNA"), ("new_facility", True),
                                     ("new_shift", (1, 2, "CNA", False, 2, None)), ("require", 2, 2)],
     "claims that overlap": [("claim", 1, 0), ("claim", 2, 1), ("unclaim", 1), ("delete_shift", 2)],
+    # The write path: (kind, shift, worker)
+    "a claim hides what it overlaps, its release shows it again": [("claim_fn", 1, 0), ("claim_fn", 0, 0),
+                                                                   ("release_fn", 1, 0), ("claim_fn", 0, 0)],
+    "held while deactivated: a retry is still fine, a new claim is not": [
+        ("claim_fn", 0, 0), ("toggle_worker", 0), ("claim_fn", 0, 0), ("claim_fn", 3, 0), ("release_fn", 0, 0),
+        ("toggle_worker", 0), ("claim_fn", 3, 0)],
+    "a new requirement refuses, the document lets in": [("require", 1, 1), ("claim_fn", 1, 0), ("hold", 0, 1),
+                                                        ("claim_fn", 1, 0), ("claim_fn", 1, 1)],
+    "another profession, then the worker's own": [("new_shift", (8, 2, "RN", False, 1, None)), ("claim_fn", 4, 0),
+                                                   ("profession", 0, "RN"), ("claim_fn", 4, 0)],
+    "another worker's shift, a deleted one, an unknown one": [("claim_fn", 1, 1), ("claim_fn", 1, 0),
+                                                              ("delete_shift", 2), ("claim_fn", 2, 0),
+                                                              ("claim_fn", 12, 0), ("release_fn", 1, 0)],
 }
 
 

@@ -19,18 +19,24 @@ CAREPG_SCHEMAS = ["shifts", "shifts_private", "mrf", "mrf_private"]
 AVAILABLE = ("shifts.available_shifts(integer,timestamp without time zone,timestamp without time zone,"
              "timestamp without time zone,integer,integer)")  # fmt: skip
 COUNT = "shifts.count_available_shifts(integer,timestamp without time zone,timestamp without time zone)"
+BY_DAY = "shifts.available_shifts_by_day(integer,timestamp without time zone,timestamp without time zone,integer)"
+CLAIMED = ("shifts.claimed_shifts(integer,timestamp without time zone,timestamp without time zone,"
+           "timestamp without time zone,integer,integer)")  # fmt: skip
+CLAIM = "shifts.claim_shift(integer,integer)"
+RELEASE = "shifts.release_shift(integer,integer)"
 NETWORK_FILES = "mrf.network_files(text,text,text)"
 
 # The documented grants (README, "Roles and privileges").
-API_FUNCTIONS = {AVAILABLE, COUNT}
-READER_FUNCTIONS = {AVAILABLE, COUNT, NETWORK_FILES, "mrf.plan_types_of_name(text)", "mrf.lookup_plan_type(text)",
-                    "mrf.state_of_name(text)", "mrf.issuer_of_description(text,text)"}  # fmt: skip
+API_FUNCTIONS = {AVAILABLE, COUNT, BY_DAY, CLAIMED, CLAIM, RELEASE}
+READER_FUNCTIONS = {AVAILABLE, COUNT, BY_DAY, CLAIMED, NETWORK_FILES, "mrf.plan_types_of_name(text)",
+                    "mrf.lookup_plan_type(text)", "mrf.state_of_name(text)",
+                    "mrf.issuer_of_description(text,text)"}  # fmt: skip
 READER_RELATIONS = {"mrf.us_state", "mrf.bcbs_plan_code", "mrf.file_class"}
 TRIGGER_FUNCTIONS = {
     *(f"shifts_private.on_{t}_change()" for t in ("document_worker", "facility_requirement", "worker", "facility")),
     "shifts_private.on_truncate()",
 }
-DEFINER_FUNCTIONS = {AVAILABLE, COUNT, NETWORK_FILES, *TRIGGER_FUNCTIONS}
+DEFINER_FUNCTIONS = {AVAILABLE, COUNT, BY_DAY, CLAIMED, CLAIM, RELEASE, NETWORK_FILES, *TRIGGER_FUNCTIONS}
 CHALLENGE_TABLES = ["Worker", "Facility", "Document", "FacilityRequirement", "DocumentWorker", "Shift"]
 
 
@@ -118,7 +124,8 @@ def test_definer_functions_run_as_a_role_with_no_power_over_the_host(postgresql)
         "SELECT rolsuper, rolcanlogin, rolcreaterole, rolcreatedb, rolbypassrls FROM pg_roles"
         " WHERE rolname = 'carepg_owner'").fetchone()  # fmt: skip
     assert owner == (False, False, False, False, False)
-    # Of the application's tables it may only read the five that decide availability.
+    # Of the application's tables it may only read the five that decide availability, and write one column:
+    # "Shift".worker_id, which is what a claim is.
     granted = postgresql.execute(
         """
         SELECT table_name, privilege_type FROM information_schema.role_table_grants
@@ -126,6 +133,13 @@ def test_definer_functions_run_as_a_role_with_no_power_over_the_host(postgresql)
         """
     ).fetchall()
     assert granted == [(t, "SELECT") for t in sorted(set(CHALLENGE_TABLES) - {"Document"})]
+    columns = postgresql.execute(
+        """
+        SELECT table_name, column_name, privilege_type FROM information_schema.column_privileges
+        WHERE grantee = 'carepg_owner' AND table_schema = 'public' AND privilege_type <> 'SELECT'
+        """
+    ).fetchall()
+    assert columns == [("Shift", "worker_id", "UPDATE")]
 
 
 @pytest.mark.parametrize(
@@ -215,7 +229,7 @@ def test_an_application_role_with_dml_rights_only_keeps_writing_and_answers_stay
             kinds = set()
             for _ in range(150):
                 op = freshness.random_mutation(rng)
-                if op[0] == "refresh":  # housekeeping is not the application's business
+                if op[0] in ("refresh", "claim_fn", "release_fn"):  # housekeeping; carepg's API, not DML
                     continue
                 freshness.apply(app, op)  # INSERT / UPDATE / DELETE on the challenge tables, as the application
                 kinds.add(op[0])

@@ -53,50 +53,148 @@ def show_worker(page, server: Server, worker_id: int | str) -> None:
     page.click("button[type=submit]")
 
 
-def test_calendar_shows_a_workers_shifts_and_pages_with_the_cursor(browser, web_server: Server, web_db: WebDatabase):
+def status_is(page, text: str) -> None:
+    page.wait_for_function("t => document.getElementById('status').textContent.startsWith(t)", arg=text)
+
+
+def shown_ids(locator) -> list[int]:
+    return locator.evaluate_all("items => items.map(i => Number(i.dataset.shiftId))")
+
+
+def test_month_shows_every_visible_day_at_once(browser, web_server: Server, web_db: WebDatabase):
+    """Each day of the month shows its count and first shifts, asked for what is on screen (never paged from
+    the first shift of the data set), and a day's "more" continues that day only."""
     worker = web_db.workers["CNA"]
-    first = web_server.request(f"/workers/{worker}/shifts?limit=1").json()["shifts"][0]
+    days = web_server.request(f"/workers/{worker}/days?from=2023-02-01&to=2023-03-01&per_day=3").json()["days"]
     page = browser.new_page(viewport={"width": 1280, "height": 900})
     try:
         show_worker(page, web_server, worker)
         page.wait_for_selector(".shift")
         assert page.text_content("#period") == "February 2023"
         assert page.text_content("#status") == f"Available shifts for worker {worker}."
-        # The first shift of the API's answer is on the first day that has shifts, with its facility and hours.
-        cell = page.locator(f".day[data-date='{first['start'][:10]}']")
-        shown = cell.locator(".shift").first
-        assert shown.get_attribute("data-shift-id") == str(first["id"])
-        assert first["facility"]["name"] in shown.text_content()
-        assert first["start"][11:16] in shown.text_content()
+        assert page.locator(".day:not(.outside)").count() == 28
+        assert len(days) == 28  # the seed has shifts every day: each must be on screen at once
+        cells = page.locator(".day:not(.outside)").evaluate_all(
+            """cells => cells.map(c => ({date: c.dataset.date, count: c.querySelector('.count').textContent,
+                ids: [...c.querySelectorAll('.shift')].map(i => Number(i.dataset.shiftId)),
+                first: c.querySelector('.shift').textContent, more: c.querySelector('.overflow').textContent}))""")
+        for day, cell in zip(days, cells, strict=True):
+            assert cell["date"] == day["date"] and cell["count"] == f"{day['available']:,} shifts"
+            assert cell["ids"] == [s["id"] for s in day["shifts"]]
+            assert cell["more"] == f"+{day['available'] - 3:,} more"
+            first = day["shifts"][0]
+            assert first["facility"]["name"] in cell["first"] and first["start"][11:16] in cell["first"]
+        assert "not loaded" not in page.content()
         screenshot(page, "calendar-month.png")
 
-        # The month holds more than one page: the next page comes through the API's cursor.
-        loaded = page.text_content("#loaded")
-        assert page.is_visible("#more")
-        with page.expect_response(lambda r: "cursor=" in r.url and r.status == 200):
-            page.click("#more")
-        page.wait_for_function("t => document.getElementById('loaded').textContent !== t", arg=loaded)
-        with psycopg.connect(web_db.url) as conn:
-            in_month = conn.execute(
-                "SELECT shifts.count_available_shifts(%s, '2023-02-01', '2023-03-01')", (worker,)
-            ).fetchone()[0]
-        assert in_month > 500
-        assert page.text_content("#loaded").startswith(f"{min(in_month, 1000)} shifts loaded")
-        assert page.locator(".day:not(.outside)").count() == 28
-
-        # Week layout: every shift of that week's first day is listed.
-        page.click("#view-week")
+        # "+N more" opens that week; a day's "Show more" continues that day through its cursor.
+        busiest = max(days, key=lambda d: d["available"])
+        page.click(f".day[data-date='{busiest['date']}'] .overflow")
         page.wait_for_selector(".grid.week .shift")
         assert page.text_content("#period").startswith("Week of")
-        day_shifts = web_server.request(
-            f"/workers/{worker}/shifts?from={first['start'][:10]}&to={first['start'][:10]}T23:59:59.999&limit=1000"
-        ).json()["shifts"]
-        ids = page.locator(f".day[data-date='{first['start'][:10]}'] .shift").evaluate_all(
-            "items => items.map(i => Number(i.dataset.shiftId))"
-        )
-        assert ids == [s["id"] for s in day_shifts]
+        column = page.locator(f".day[data-date='{busiest['date']}']")
+        whole = web_server.request(f"/workers/{worker}/shifts?from={busiest['date']}&to={busiest['date']}T23:59:59.999"
+                                   "&limit=1000").json()["shifts"]  # fmt: skip
+        assert len(whole) == busiest["available"] > 20
+        assert shown_ids(column.locator(".shift")) == [s["id"] for s in whole[:20]]
+        with page.expect_response(lambda r: "cursor=" in r.url and r.status == 200):
+            column.locator(".overflow").click()
+        page.wait_for_function("d => document.querySelectorAll(`.day[data-date='${d}'] .shift`).length > 20",
+                               arg=busiest["date"])  # fmt: skip
+        assert shown_ids(column.locator(".shift")) == [s["id"] for s in whole[:70]]
     finally:
         page.close()
+
+
+@pytest.fixture
+def owner(web_db: WebDatabase):
+    """The owner's connection; every claim the test leaves is released and every worker it adds is removed."""
+    with psycopg.connect(web_db.url, autocommit=True) as conn:
+        before = {r[0] for r in conn.execute('SELECT id FROM "Shift" WHERE worker_id IS NOT NULL')}
+        added: list[int] = []
+        yield conn, added
+        conn.execute('UPDATE "Shift" SET worker_id = NULL WHERE worker_id IS NOT NULL AND NOT (id = ANY (%s))',
+                     (list(before),))  # fmt: skip
+        conn.execute('DELETE FROM "DocumentWorker" WHERE worker_id = ANY (%s)', (added,))
+        conn.execute('DELETE FROM "Worker" WHERE id = ANY (%s)', (added,))
+
+
+def holder(conn, shift_id: int) -> int | None:
+    return conn.execute('SELECT worker_id FROM "Shift" WHERE id = %s', (shift_id,)).fetchone()[0]
+
+
+def test_claim_then_release_from_the_page(browser, web_server: Server, web_db: WebDatabase, owner):
+    conn, _ = owner
+    worker = web_db.workers["RN"]
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    try:
+        page.goto(f"{web_server.base_url}/?worker={worker}&view=month&date=2023-02-01")
+        page.wait_for_selector(".shift")
+        cell = page.locator(".day[data-date='2023-02-01']")
+        before = cell.locator(".count").text_content()
+        target = cell.locator(".shift").first
+        shift_id = int(target.get_attribute("data-shift-id"))
+        target.locator(".claim").click()
+        status_is(page, f"You claimed shift {shift_id}: Wed 1 Feb,")
+        assert holder(conn, shift_id) == worker
+        # At once: the shift is gone, and so is every shift that overlaps it (the day is asked again).
+        page.wait_for_function("c => document.querySelector(\".day[data-date='2023-02-01'] .count\").textContent"
+                               " !== c", arg=before)  # fmt: skip
+        assert shift_id not in shown_ids(page.locator(".shift"))
+        claimed = conn.execute('SELECT start, "end" FROM "Shift" WHERE id = %s', (shift_id,)).fetchone()
+        for other in shown_ids(cell.locator(".shift")):
+            start, end = conn.execute('SELECT start, "end" FROM "Shift" WHERE id = %s', (other,)).fetchone()
+            assert end <= claimed[0] or start >= claimed[1], f"shift {other} overlaps the claimed {shift_id}"
+        day = web_server.request(f"/workers/{worker}/days?from=2023-02-01&to=2023-02-02").json()["days"][0]
+        assert cell.locator(".count").text_content() == f"{day['available']:,} shifts"
+
+        page.click("#view-mine")
+        item = page.locator(f"#mine-list .shift[data-shift-id='{shift_id}']")
+        item.wait_for()
+        assert page.text_content("#loaded") == "1 shift held."
+        screenshot(page, "calendar-mine.png", full_page=False)
+        item.locator(".release").click()
+        status_is(page, f"You released shift {shift_id} (Wed 1 Feb,")
+        page.wait_for_function("() => document.querySelectorAll('#mine-list .shift').length === 0")
+        assert page.text_content("#loaded") == f"Worker {worker} holds no shifts."
+        assert holder(conn, shift_id) is None
+    finally:
+        page.close()
+
+
+def test_two_browsers_claiming_the_same_shift_one_wins_and_the_other_is_told(browser, web_server: Server,
+                                                                           web_db: WebDatabase, owner):
+    conn, added = owner
+    me = web_db.workers["CNA"]
+    rival = conn.execute("""INSERT INTO "Worker" (name, is_active, profession) VALUES ('rival', true, 'CNA')
+                            RETURNING id""").fetchone()[0]  # fmt: skip
+    added.append(rival)
+    conn.execute('INSERT INTO "DocumentWorker" (worker_id, document_id) SELECT %s, id FROM "Document"', (rival,))
+    contexts = [browser.new_context(viewport={"width": 1280, "height": 900}) for _ in range(2)]
+    try:
+        pages = [c.new_page() for c in contexts]
+        for page, worker in zip(pages, (me, rival), strict=True):
+            page.goto(f"{web_server.base_url}/?worker={worker}&view=month&date=2023-02-01")
+            page.wait_for_selector(".shift")
+        shift_id = int(pages[0].locator(".day[data-date='2023-02-01'] .shift").first.get_attribute("data-shift-id"))
+        buttons = [p.locator(f".shift[data-shift-id='{shift_id}'] .claim") for p in pages]
+        for b in buttons:  # both see the same open shift
+            assert b.count() == 1
+        buttons[0].click(no_wait_after=True)  # both clicks go out before either answer is awaited
+        buttons[1].click(no_wait_after=True)
+        for page in pages:
+            page.wait_for_function("() => ['done', 'error'].includes(document.getElementById('status').className)")
+        texts = [p.text_content("#status") for p in pages]
+        won = [t.startswith(f"You claimed shift {shift_id}:") for t in texts]
+        assert sorted(won) == [False, True], texts
+        loser = pages[won.index(False)]
+        assert texts[won.index(False)] == f"Shift {shift_id} could not be claimed: someone else has just taken it."
+        assert holder(conn, shift_id) == (me, rival)[won.index(True)]
+        loser.wait_for_function("id => !document.querySelector(`.shift[data-shift-id='${id}']`)", arg=shift_id)
+        screenshot(loser, "calendar-taken.png", full_page=False)
+    finally:
+        for c in contexts:
+            c.close()
 
 
 def test_unknown_worker_gets_a_clear_message(browser, web_server: Server):

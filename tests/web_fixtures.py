@@ -24,7 +24,9 @@ import pytest
 from carepg import migrations, seed, shifts
 
 WEB_DB = "carepg_web"
+FUZZ_DB = "carepg_web_fuzz"
 SEED_SHIFTS = 60_000  # about 1,000 available shifts per deterministic worker: many pages
+FUZZ_SHIFTS = 6_000  # the fuzzer claims and releases for real: its own, smaller database
 SEED = 1
 
 
@@ -57,14 +59,19 @@ class Server:
     def base_url(self) -> str:
         return f"http://{self.host}:{self.port}"
 
-    def request(self, path: str, method: str = "GET", headers: dict[str, str] | None = None) -> Reply:
+    def request(self, path: str, method: str = "GET", headers: dict[str, str] | None = None,
+                body: bytes | None = None) -> Reply:  # fmt: skip
         conn = http.client.HTTPConnection(self.host, self.port, timeout=30)
         try:
-            conn.request(method, path, headers=headers or {})
+            conn.request(method, path, body=body, headers=headers or {})
             resp = conn.getresponse()
             return Reply(resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read())
         finally:
             conn.close()
+
+    def post_json(self, path: str, payload, headers: dict[str, str] | None = None) -> Reply:
+        body = json.dumps(payload).encode()
+        return self.request(path, "POST", {"Content-Type": "application/json", **(headers or {})}, body)
 
     def log_lines(self) -> list[dict]:
         """Every line the server wrote to stderr, parsed (a line that is not JSON fails the test)."""
@@ -123,27 +130,39 @@ class WebDatabase:
     workers: dict[str, int]  # profession -> deterministic worker id
 
 
-def prepare_database(url: str) -> dict[str, int]:
+def prepare_database(url: str, shift_count: int = SEED_SHIFTS) -> dict[str, int]:
     """Migrate, seed the small deterministic challenge data, refresh; the deterministic workers."""
     migrations.upgrade(url)
     with psycopg.connect(url, autocommit=True) as conn:
-        workers, _ = seed.seed(conn, shifts=SEED_SHIFTS, seed=SEED)
+        workers, _ = seed.seed(conn, shifts=shift_count, seed=SEED)
         shifts.refresh(conn, concurrently=False)
     return dict(workers)
 
 
-@pytest.fixture(scope="session")
-def web_db(pg_server) -> WebDatabase:
-    """One migrated and seeded database for all HTTP tests (they only read)."""
+def _new_database(pg_server, name: str, shift_count: int) -> WebDatabase:
     admin = f"postgresql://postgres@/postgres?host={pg_server.host}&port={pg_server.port}"
     with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {WEB_DB} WITH (FORCE)")
-        conn.execute(f"CREATE DATABASE {WEB_DB}")
-    url = f"postgresql://postgres@/{WEB_DB}?host={pg_server.host}&port={pg_server.port}"
-    return WebDatabase(url=url, workers=prepare_database(url))
+        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        conn.execute(f"CREATE DATABASE {name}")
+    url = f"postgresql://postgres@/{name}?host={pg_server.host}&port={pg_server.port}"
+    return WebDatabase(url=url, workers=prepare_database(url, shift_count))
+
+
+@pytest.fixture(scope="session")
+def web_db(pg_server) -> WebDatabase:
+    """One migrated and seeded database for all HTTP tests. Tests that claim put back what they took."""
+    return _new_database(pg_server, WEB_DB, SEED_SHIFTS)
 
 
 @pytest.fixture(scope="session")
 def web_server(web_db: WebDatabase, tmp_path_factory) -> Iterator[Server]:
     with run_server(web_db.url, tmp_path_factory.mktemp("web")) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def fuzz_server(pg_server, tmp_path_factory) -> Iterator[Server]:
+    """A server on a throwaway database of its own, for the fuzzer: whatever it claims stays there."""
+    fuzz_db = _new_database(pg_server, FUZZ_DB, FUZZ_SHIFTS)
+    with run_server(fuzz_db.url, tmp_path_factory.mktemp("fuzz")) as server:
         yield server

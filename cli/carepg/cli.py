@@ -20,7 +20,7 @@ from rich.table import Table
 
 from . import cluster, db, seed, shifts
 from .console import handles_errors, out, say, warn
-from .errors import CarepgError, Conflict, InvalidInput, ServerUnavailable, Unsupported
+from .errors import CarepgError, Conflict, InvalidInput, NotFound, ServerUnavailable, Unsupported
 from .mrf.cli import mrf_app
 
 app = typer.Typer(
@@ -248,6 +248,91 @@ def shifts_command(
         return
     if not page.shifts:
         say(f"no available shifts for worker {worker_id}")
+        return
+    out.print(_shift_table(page))
+    if page.next_cursor:
+        say(f"next page: --after {page.next_cursor}")
+
+
+def _shift_line(s: dict) -> str:
+    return (f"{s['start'].isoformat(sep=' ', timespec='minutes')}-{_end_time(s['start'], s['end'])[:5]} "
+            f"{s['profession']} at facility {s['facility_id']} {s['facility_name'][:12]}")  # fmt: skip
+
+
+INT32_MAX = 2**31 - 1
+_WORKER = typer.Argument(min=1, max=INT32_MAX, metavar="WORKER", help="The worker's id.")
+
+
+def _in_cli_terms(exc: CarepgError, worker_id: int) -> CarepgError:
+    """The write path's SQL hints, said as the commands that do the same."""
+    hint = {"taken": f"`carepg shifts {worker_id}` lists the shifts worker {worker_id} may take",
+            "overlap": f"`carepg claims {worker_id}` lists the shifts worker {worker_id} holds; `carepg release` "
+                       "gives one back"}.get(exc.reason or "")  # fmt: skip
+    if hint is None and isinstance(exc, NotFound) and exc.hint:
+        hint = f"`carepg claims {worker_id}` lists the shifts worker {worker_id} holds"
+    if hint is None:
+        return exc
+    primary = exc.message.removesuffix(f" ({exc.hint})") if exc.hint else exc.message
+    translated = type(exc)(f"{primary} ({hint})")
+    translated.sqlstate, translated.reason = exc.sqlstate, exc.reason
+    return translated
+
+
+@app.command("claim")
+@handles_errors
+def claim_command(
+    worker_id: Annotated[int, _WORKER],
+    shift_id: Annotated[int, typer.Argument(min=1, max=INT32_MAX, metavar="SHIFT", help="The shift to take.")],
+) -> None:
+    """Claim a shift for a worker, by the same rules `carepg shifts` answers with (safe to repeat)."""
+    with _connect() as conn:
+        try:
+            result = shifts.claim(conn, worker_id, shift_id)
+        except CarepgError as exc:
+            raise _in_cli_terms(exc, worker_id) from None
+    done = "claimed" if result.newly_claimed else "already holds"
+    say(f"worker {worker_id} {done} shift {shift_id}: {_shift_line(result.shift)}")
+
+
+@app.command("release")
+@handles_errors
+def release_command(
+    worker_id: Annotated[int, _WORKER],
+    shift_id: Annotated[int, typer.Argument(min=1, max=INT32_MAX, metavar="SHIFT", help="A shift the worker holds.")],
+) -> None:
+    """Give back a shift the worker holds; it is open to others again at once."""
+    with _connect() as conn:
+        try:
+            shifts.release(conn, worker_id, shift_id)
+        except CarepgError as exc:
+            raise _in_cli_terms(exc, worker_id) from None
+    say(f"worker {worker_id} released shift {shift_id}")
+
+
+@app.command("claims")
+@handles_errors
+def claims_command(
+    worker_id: Annotated[int, _WORKER],
+    start_from: Annotated[
+        str | None, typer.Option("--from", help="Only shifts starting at or after this (ISO date or date-time).")
+    ] = None,
+    start_to: Annotated[str | None, typer.Option("--to", help="Only shifts starting before this.")] = None,
+    limit: Annotated[int, typer.Option(help="Shifts per page (1-1000).")] = 20,
+    after: Annotated[str | None, typer.Option("--after", help="Cursor printed by the previous page.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+) -> None:
+    """The shifts a worker holds, one page at a time, ordered by start."""
+    window = {
+        "start_from": shifts.parse_timestamp(start_from, "--from"),
+        "start_to": shifts.parse_timestamp(start_to, "--to"),
+    }
+    with _connect() as conn:
+        page = shifts.claims_page(conn, worker_id, limit=limit, after=after, **window)
+    if as_json:
+        say(json.dumps(page.as_json(), indent=2))
+        return
+    if not page.shifts:
+        say(f"worker {worker_id} holds no shifts" + (" in this window" if start_from or start_to or after else ""))
         return
     out.print(_shift_table(page))
     if page.next_cursor:

@@ -133,7 +133,7 @@ def _can_traverse(user: pwd.struct_passwd, path: Path) -> bool:
     for directory in [path, *path.parents]:
         try:
             st = directory.stat()
-        except FileNotFoundError:
+        except OSError:  # missing, or a path through a file: nothing to traverse there yet
             continue
         if st.st_uid == user.pw_uid:
             ok = st.st_mode & stat.S_IXUSR
@@ -275,7 +275,7 @@ class Cluster:
         """The postmaster's pid when it is alive, from postmaster.pid."""
         try:
             pid = int((self.data_dir / "postmaster.pid").read_text().split("\n", 1)[0])
-        except (FileNotFoundError, ValueError, PermissionError):
+        except (OSError, ValueError):  # missing, unreadable, or a path through a file
             return None
         try:
             os.kill(pid, 0)

@@ -7,9 +7,9 @@ with its `http_status`, `title` and `slug` (and `Retry-After` when it has one). 
 
     0  done                          6  unsupported by this server          11  source unavailable (retry later)
     1  a bug (please report it)      7  invalid input                       130 interrupted (Ctrl-C)
-    2  usage: malformed command      9  permission denied (database role)   143 terminated (SIGTERM)
-    3  not found                     10 database unavailable (retry later)
-    4  conflict
+    2  usage: malformed command      8  forbidden (the rules say no)        143 terminated (SIGTERM)
+    3  not found                     9  permission denied (database role)
+    4  conflict                      10 database unavailable (retry later)
     5  database not migrated
 
 2 is Click's own (unknown option, missing argument, a value of the wrong type or out of range); 7 is a value or
@@ -42,6 +42,10 @@ class CarepgError(Exception):
         self.message = message
         # The SQLSTATE this error was translated from (None: raised by Python), for the logs.
         self.sqlstate: str | None = None
+        # Which rule refused, for programs (the DETAIL of carepg's own SQLSTATEs, e.g. "taken", "overlap").
+        self.reason: str | None = None
+        # The SQL hint at the end of the message (it speaks SQL; the CLI may say it its own way).
+        self.hint: str | None = None
 
 
 class InvalidInput(CarepgError):
@@ -94,6 +98,16 @@ class Conflict(CarepgError):
     http_status = 409
     title = "Conflict"
     slug = "conflict"
+
+
+class Forbidden(CarepgError):
+    """The rules do not let this worker take this shift (inactive worker or facility, deleted shift, another
+    profession, missing documents): a state of the data, not a mistake in the request."""
+
+    exit_code = 8
+    http_status = 403
+    title = "Forbidden"
+    slug = "forbidden"
 
 
 class SchemaMissing(CarepgError):
@@ -154,9 +168,12 @@ class SourceUnavailable(CarepgError):
 # Our own SQLSTATEs (raised by the SQL in sql/) and the standard ones a user can provoke.
 SQLSTATE_ERRORS: dict[str, type[CarepgError]] = {
     "CP400": InvalidInput,  # an argument out of range (max_rows, window, cursor half, plan type, state)
-    "CP404": NotFound,  # unknown worker, shift or run; nothing ingested yet
-    "CP409": Conflict,  # the state does not allow it (seeding a non-empty database, a run already finished)
+    "CP403": Forbidden,  # the worker may not take the shift (DETAIL names the rule)
+    "CP404": NotFound,  # unknown worker, shift or run; a shift the worker does not hold; nothing ingested yet
+    "CP409": Conflict,  # the state does not allow it (a shift taken or overlapping, seeding a non-empty database)
     "CP501": Unsupported,  # the server lacks a feature (pg_cron)
+    "40001": Conflict,  # serialization_failure: a concurrent transaction won (retry)
+    "40P01": Conflict,  # deadlock_detected: a transaction took locks out of claim_shift's order (retry)
     "22007": InvalidInput,  # invalid_datetime_format
     "22008": InvalidInput,  # datetime_field_overflow
     "22003": InvalidInput,  # numeric_value_out_of_range
@@ -175,6 +192,9 @@ def from_database(err: psycopg.Error) -> CarepgError | None:
     mapped = _translate(err)
     if mapped is not None:
         mapped.sqlstate = err.sqlstate
+        if (err.sqlstate or "").startswith("CP"):
+            mapped.reason = err.diag.message_detail
+            mapped.hint = err.diag.message_hint
     return mapped
 
 
@@ -198,10 +218,16 @@ def _translate(err: psycopg.Error) -> CarepgError | None:
     return None
 
 
+# carepg's first migration creates the challenge's tables where they are absent.
+_CHALLENGE_TABLES = ("Worker", "Facility", "Document", "FacilityRequirement", "DocumentWorker", "Shift")
+
+
 def _names_carepg_object(message: str) -> bool:
-    """Does a "does not exist" message name one of carepg's schemas (a function, relation or the schema itself)?"""
+    """Does a "does not exist" message name something carepg's migrations create (in one of its schemas, or a
+    challenge table)?"""
     return any(f'"{schema}' in message or f" {schema}." in message or f"schema {schema} " in message
-               or message.endswith(f"schema {schema}") for schema in _CAREPG_SCHEMAS)  # fmt: skip
+               or message.endswith(f"schema {schema}") for schema in _CAREPG_SCHEMAS) or any(
+        f'"{table}"' in message or f'"public.{table}"' in message for table in _CHALLENGE_TABLES)  # fmt: skip
 
 
 def _first_line(text: str) -> str:

@@ -124,3 +124,97 @@ def deterministic_workers(conn: psycopg.Connection) -> list[dict]:
 def row_counts(conn: psycopg.Connection) -> dict[str, int]:
     with db.translated_errors(), conn.cursor(row_factory=dict_row) as cur:
         return cur.execute(QUERIES["challenge_row_counts"], {}).fetchone()
+
+
+# --- the write path and the calendar's read --------------------------------------------------------------------
+
+
+def shift_json(row: dict) -> dict:
+    """One shift as the HTTP API and `--json` show it (the shape of a page's shifts)."""
+    return {
+        "id": row["shift_id"],
+        "start": row["start"].isoformat(timespec="milliseconds"),
+        "end": row["end"].isoformat(timespec="milliseconds"),
+        "profession": row["profession"],
+        "facility": {"id": row["facility_id"], "name": row["facility_name"]},
+    }
+
+
+@dataclasses.dataclass(frozen=True)
+class Claim:
+    shift: dict  # a row of shifts.claim_shift()
+    newly_claimed: bool  # False: the worker already held it and nothing changed
+
+
+def claim(conn: psycopg.Connection, worker_id: int, shift_id: int) -> Claim:
+    """Claim the shift for the worker (NotFound, Conflict or Forbidden say why not)."""
+    with db.translated_errors(), conn.cursor(row_factory=dict_row) as cur:
+        row = cur.execute(QUERIES["claim_shift"], {"worker_id": worker_id, "shift_id": shift_id}).fetchone()
+    newly = row.pop("newly_claimed")
+    return Claim(shift=row, newly_claimed=newly)
+
+
+def release(conn: psycopg.Connection, worker_id: int, shift_id: int) -> None:
+    """Give the shift back (NotFound when the worker does not hold it)."""
+    with db.translated_errors():
+        conn.execute(QUERIES["release_shift"], {"worker_id": worker_id, "shift_id": shift_id}).fetchone()
+
+
+def claims_page(
+    conn: psycopg.Connection,
+    worker_id: int,
+    *,
+    start_from: dt.datetime | None = None,
+    start_to: dt.datetime | None = None,
+    after: str | None = None,
+    limit: int = 50,
+) -> Page:
+    """One page of the shifts the worker holds, paged like page() (same limits, same cursor)."""
+    return _keyset_page(conn, "claimed_shifts", worker_id, start_from=start_from, start_to=start_to, after=after,
+                        limit=limit)  # fmt: skip
+
+
+def _keyset_page(conn, query: str, worker_id: int, *, start_from, start_to, after, limit) -> Page:
+    if not 1 <= limit <= MAX_ROWS:
+        raise InvalidInput(f"invalid limit {limit}: it must be between 1 and {MAX_ROWS}")
+    after_start, after_id = cursor.decode(after) if after else (None, None)
+    params = {"worker_id": worker_id, "start_from": start_from, "start_to": start_to, "after_start": after_start,
+              "after_id": after_id, "max_rows": min(limit + 1, MAX_ROWS)}  # fmt: skip
+    with db.translated_errors(), conn.cursor(row_factory=dict_row) as cur:
+        rows = cur.execute(QUERIES[query], params).fetchall()
+        more = len(rows) > limit
+        if len(rows) == limit == MAX_ROWS:  # could not ask for limit + 1: probe for one more row
+            last = rows[-1]
+            probe = {**params, "after_start": last["start"], "after_id": last["shift_id"], "max_rows": 1}
+            more = bool(cur.execute(QUERIES[query], probe).fetchall())
+    rows = rows[:limit]
+    next_cursor = cursor.encode(rows[-1]["start"], rows[-1]["shift_id"]) if more else None
+    return Page(worker_id=worker_id, shifts=rows, next_cursor=next_cursor)
+
+
+MAX_PER_DAY = 100  # shifts.available_shifts_by_day()'s bound
+
+
+def by_day(
+    conn: psycopg.Connection,
+    worker_id: int,
+    *,
+    start_from: dt.datetime | None,
+    start_to: dt.datetime | None,
+    per_day: int = 3,
+) -> list[dict]:
+    """Each day of the window with available shifts: its date, how many, its first `per_day` shifts, and the
+    cursor that continues that day with page(start_from=date, start_to=next date) (None when all are shown)."""
+    params = {"worker_id": worker_id, "start_from": start_from, "start_to": start_to, "per_day": per_day}
+    with db.translated_errors(), conn.cursor(row_factory=dict_row) as cur:
+        rows = cur.execute(QUERIES["available_shifts_by_day"], params).fetchall()
+    days: list[dict] = []
+    for row in rows:
+        if not days or days[-1]["date"] != row["day"]:
+            days.append({"date": row["day"], "available": row["day_total"], "shifts": []})
+        days[-1]["shifts"].append(row)
+    for day in days:
+        last = day["shifts"][-1]
+        more = day["available"] > len(day["shifts"])
+        day["next_cursor"] = cursor.encode(last["start"], last["shift_id"]) if more else None
+    return days

@@ -27,6 +27,14 @@ CREATE INDEX carepg_shift_claimed_range_idx
 COMMENT ON INDEX public.carepg_shift_claimed_range_idx IS
     'carepg: each worker''s claimed, non-deleted shifts as [start, end) ranges; finds overlaps in O(log n).';
 
+-- A worker's claimed, non-deleted shifts in (start, id) order: shifts.claimed_shifts() pages them with one range
+-- scan, like the open-shift indexes serve available_shifts().
+CREATE INDEX carepg_shift_claimed_worker_start_idx
+    ON public."Shift" (worker_id, start, id)
+    WHERE worker_id IS NOT NULL AND NOT is_deleted;
+COMMENT ON INDEX public.carepg_shift_claimed_worker_start_idx IS
+    'carepg: each worker''s claimed, non-deleted shifts in (start, id) order; serves shifts.claimed_shifts().';
+
 -- The eligibility check: "every document this facility requires" and "does this worker hold it".
 CREATE INDEX carepg_facility_requirement_facility_document_idx
     ON public."FacilityRequirement" (facility_id, document_id);

@@ -19,6 +19,35 @@ SELECT shifts.count_available_shifts(
     start_from => %(start_from)s::timestamp,
     start_to => %(start_to)s::timestamp)
 
+-- name: available_shifts_by_day
+-- Each day's count of available shifts and its first few, for a calendar window.
+SELECT day, day_total, shift_id, facility_id, facility_name, start, "end", profession::text AS profession
+FROM shifts.available_shifts_by_day(
+    worker_id => %(worker_id)s::integer,
+    start_from => %(start_from)s::timestamp,
+    start_to => %(start_to)s::timestamp,
+    per_day => %(per_day)s::integer)
+
+-- name: claim_shift
+-- Claim a shift for a worker (newly_claimed is false when the worker already held it).
+SELECT shift_id, facility_id, facility_name, start, "end", profession::text AS profession, newly_claimed
+FROM shifts.claim_shift(worker_id => %(worker_id)s::integer, shift_id => %(shift_id)s::integer)
+
+-- name: release_shift
+-- Give a held shift back.
+SELECT shifts.release_shift(worker_id => %(worker_id)s::integer, shift_id => %(shift_id)s::integer)
+
+-- name: claimed_shifts
+-- One page of the shifts a worker holds.
+SELECT shift_id, facility_id, facility_name, start, "end", profession::text AS profession
+FROM shifts.claimed_shifts(
+    worker_id => %(worker_id)s::integer,
+    start_from => %(start_from)s::timestamp,
+    start_to => %(start_to)s::timestamp,
+    after_start => %(after_start)s::timestamp,
+    after_id => %(after_id)s::integer,
+    max_rows => %(max_rows)s::integer)
+
 -- name: refresh_eligibility
 -- Recompute the eligible-pairs view.
 SELECT shifts.refresh_eligibility(concurrent => %(concurrent)s::boolean)

@@ -4,6 +4,13 @@
 SET LOCAL ROLE carepg_owner;
 
 -- Called first by every maintenance trigger. Returns false when maintenance is deferred (bulk load).
+--
+-- Claims (shifts.claim_shift) share the serialisation point with writers. They take the advisory lock
+-- ('care' as an int4, 2) shared and then the row FOR SHARE; writers take the advisory lock exclusively and then
+-- update the row. The advisory lock is what makes it fair: a writer waiting for it goes before the claims that
+-- arrive after it (PostgreSQL queues lock requests behind a conflicting waiter), whereas a row's share lock admits
+-- new sharers ahead of a waiting writer, so a steady stream of claims could hold a writer off. The row is what a
+-- REPEATABLE READ claim needs: locking it after a writer committed past its snapshot fails (40001).
 CREATE OR REPLACE FUNCTION shifts_private.begin_eligibility_write()
 RETURNS boolean
 LANGUAGE plpgsql
@@ -11,6 +18,7 @@ VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $function$
 BEGIN
+    PERFORM pg_advisory_xact_lock(1667330661, 2);
     IF current_setting('carepg.eligibility_maintenance', true) = 'deferred' THEN
         UPDATE shifts_private.eligibility_state SET stale_by = pg_current_xact_id(), writes = writes + 1;
         RETURN false;
@@ -21,7 +29,7 @@ BEGIN
 END
 $function$;
 COMMENT ON FUNCTION shifts_private.begin_eligibility_write() IS
-    'carepg internal: serialise eligibility writers on shifts_private.eligibility_state; false (and mark stale) when maintenance is deferred.';
+    'carepg internal: serialise eligibility writers (and order them with claims) on advisory lock (1667330661, 2) and shifts_private.eligibility_state; false (and mark stale) when maintenance is deferred.';
 
 -- Upsert the live truth for the given pairs, whatever the view says (activations: see patch_changed_pairs).
 CREATE OR REPLACE FUNCTION shifts_private.patch_pairs(worker_ids integer[], facility_ids integer[])

@@ -12,6 +12,8 @@
 --    serialises writers: under READ COMMITTED the second writer waits, then recomputes with a fresh snapshot
 --    that includes the first writer's commit; under REPEATABLE READ / SERIALIZABLE it gets a serialization
 --    failure (40001) and the application retries, as it must for any such conflict.
+--  * Claims (shifts.claim_shift) share the row (FOR SHARE), so a writer waits for the claims in flight and claims
+--    wait for a writer; an advisory lock taken before the row keeps that fair (begin_eligibility_write).
 --  * Patches carry the writing transaction's id. A refresh notes its snapshot before recomputing the view and
 --    then deletes only the patches that snapshot already saw, so a patch written during the refresh survives.
 --  * Bulk paths that bypass the triggers (TRUNCATE, or carepg.eligibility_maintenance = 'deferred' for a seed)

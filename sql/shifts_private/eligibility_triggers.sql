@@ -85,8 +85,10 @@ COMMENT ON FUNCTION shifts_private.on_facility_requirement_change() IS
     'carepg internal: after FacilityRequirement changes, re-check the changed facilities for every active worker.';
 
 -- A worker appeared or became active (or changed id): the view may not know it, or know it from before a
--- deactivation during which its facilities' requirements changed. Deactivation itself needs nothing: readers
--- check Worker.is_active live.
+-- deactivation during which its facilities' requirements changed. A deactivation or a change of profession needs
+-- no patch (readers check Worker.is_active and profession live), but it takes the serialisation point all the
+-- same, so that a claim in flight (shifts.claim_shift, which shares that row) is ordered entirely before or after
+-- it.
 CREATE OR REPLACE FUNCTION shifts_private.on_worker_change()
 RETURNS trigger
 LANGUAGE plpgsql
@@ -106,6 +108,14 @@ BEGIN
         FROM new_rows AS n
         WHERE n.is_active
           AND NOT EXISTS (SELECT FROM old_rows AS o WHERE o.id = n.id AND o.is_active);
+        IF activated IS NULL
+           AND EXISTS (SELECT FROM old_rows AS o
+                       WHERE o.is_active
+                         AND NOT EXISTS (SELECT FROM new_rows AS n
+                                         WHERE n.id = o.id AND n.is_active AND n.profession = o.profession)) THEN
+            PERFORM shifts_private.begin_eligibility_write();  -- deactivated or changed profession
+            RETURN NULL;
+        END IF;
     END IF;
     IF activated IS NULL OR NOT shifts_private.begin_eligibility_write() THEN
         RETURN NULL;
@@ -119,7 +129,7 @@ BEGIN
 END
 $function$;
 COMMENT ON FUNCTION shifts_private.on_worker_change() IS
-    'carepg internal: when a worker is inserted or activated, patch its eligibility at every facility.';
+    'carepg internal: when a worker is inserted or activated, patch its eligibility at every facility; a deactivation or change of profession only takes the serialisation point.';
 
 CREATE OR REPLACE FUNCTION shifts_private.on_facility_change()
 RETURNS trigger
@@ -140,6 +150,12 @@ BEGIN
         FROM new_rows AS n
         WHERE n.is_active
           AND NOT EXISTS (SELECT FROM old_rows AS o WHERE o.id = n.id AND o.is_active);
+        IF activated IS NULL
+           AND EXISTS (SELECT FROM old_rows AS o
+                       WHERE o.is_active AND NOT EXISTS (SELECT FROM new_rows AS n WHERE n.id = o.id AND n.is_active)) THEN
+            PERFORM shifts_private.begin_eligibility_write();  -- deactivated: order it with claims in flight
+            RETURN NULL;
+        END IF;
     END IF;
     IF activated IS NULL OR NOT shifts_private.begin_eligibility_write() THEN
         RETURN NULL;
@@ -154,7 +170,7 @@ BEGIN
 END
 $function$;
 COMMENT ON FUNCTION shifts_private.on_facility_change() IS
-    'carepg internal: when a facility is inserted or activated, patch its eligibility for every active worker.';
+    'carepg internal: when a facility is inserted or activated, patch its eligibility for every active worker; a deactivation only takes the serialisation point.';
 
 -- TRUNCATE has no transition tables: fall back to live answers until the next refresh.
 CREATE OR REPLACE FUNCTION shifts_private.on_truncate()
@@ -165,6 +181,7 @@ SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $function$
 BEGIN
+    PERFORM pg_advisory_xact_lock(1667330661, 2);  -- as begin_eligibility_write() does
     UPDATE shifts_private.eligibility_state SET stale_by = pg_current_xact_id(), writes = writes + 1;
     RETURN NULL;
 END

@@ -1,6 +1,10 @@
 """The WSGI application: routes, problem+json errors, request ids and the access log.
 
     GET /workers/{id}/shifts?from=&to=&limit=&cursor=&group=date   one page of a worker's available shifts
+    GET /workers/{id}/days?from=&to=&per_day=                        each day's count and first few (a calendar)
+    POST /workers/{id}/claims  {"shift_id": n}                       claim a shift (201; 200 when already held)
+    GET /workers/{id}/claims?from=&to=&limit=&cursor=                one page of the shifts the worker holds
+    DELETE /workers/{id}/claims/{shift_id}                           give a held shift back (204)
     GET /healthz                                                     the database answers and the role may call
     GET /openapi.json                                                the API description (openapi.json beside this)
     GET /                                                            the calendar page (static/)
@@ -8,7 +12,8 @@
 Everything a user can get wrong is a CarepgError (errors.py decides the status; SQLSTATEs are mapped there and
 only there) and becomes an RFC 9457 problem+json body. The shifts come from shifts.page(), the very call the CLI
 makes, on a pooled connection (pool.py). Python parses and validates the query string into typed values; the SQL
-is the named query in sql/queries/shifts.sql with bound parameters.
+is the named query in sql/queries/shifts.sql with bound parameters. A claim or release is one function call on an
+autocommit connection: one request, one transaction.
 """
 
 from __future__ import annotations
@@ -38,12 +43,19 @@ StartResponse = Callable[..., Any]
 Headers = list[tuple[str, str]]
 
 _WORKER_SHIFTS = re.compile(r"/workers/([^/]*)/shifts")
+_WORKER_DAYS = re.compile(r"/workers/([^/]*)/days")
+_WORKER_CLAIMS = re.compile(r"/workers/([^/]*)/claims")
+_WORKER_CLAIM = re.compile(r"/workers/([^/]*)/claims/([^/]*)")
 _WORKER_ID = re.compile(r"[0-9]{1,10}")
 _LIMIT = re.compile(r"[0-9]{1,7}")
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 INT32_MAX = 2**31 - 1
 SHIFT_PARAMS = ("from", "to", "limit", "cursor", "group")
+CLAIM_PARAMS = ("from", "to", "limit", "cursor")
+DAY_PARAMS = ("from", "to", "per_day")
 DEFAULT_LIMIT = 50
+DEFAULT_PER_DAY = 3
+MAX_BODY = 1024  # bytes of a request body read, at most: {"shift_id": n} needs a few dozen
 
 # The calendar page and its assets: a fixed table, so no request path ever reaches the file system.
 _STATIC_FILES = {
@@ -55,10 +67,10 @@ _PAGE_CSP = "default-src 'self'; img-src 'self' data:; base-uri 'none'; form-act
 
 
 class Response:
-    def __init__(self, status: int, body: bytes, content_type: str, headers: Headers | None = None) -> None:
+    def __init__(self, status: int, body: bytes, content_type: str | None, headers: Headers | None = None) -> None:
         self.status = status
         self.body = body
-        self.headers = [("Content-Type", content_type), *(headers or [])]
+        self.headers = [*([("Content-Type", content_type)] if content_type else []), *(headers or [])]
 
 
 def json_response(status: int, payload: Any, *, content_type: str = "application/json") -> Response:
@@ -76,6 +88,8 @@ def problem(err: CarepgError, path: str, request_id: str) -> Response:
         "instance": path,
         "request_id": request_id,
     }
+    if err.reason:  # which rule refused (claims: taken, overlap, documents, ...), for programs
+        payload["reason"] = err.reason
     response = json_response(err.http_status, payload, content_type="application/problem+json")
     if err.retry_after is not None:
         response.headers.append(("Retry-After", str(err.retry_after)))
@@ -100,7 +114,7 @@ class App:
         offered = environ.get("HTTP_X_REQUEST_ID", "")
         request_id = offered if _REQUEST_ID.fullmatch(offered) else uuid.uuid4().hex
         try:
-            response = self.route(method, path, environ.get("QUERY_STRING", ""))
+            response = self.route(method, path, environ.get("QUERY_STRING", ""), environ)
         except CarepgError as err:
             if err.sqlstate is not None or isinstance(err, ServerUnavailable):
                 # A database error: its SQLSTATE (None when the client side failed), never a traceback.
@@ -124,7 +138,7 @@ class App:
             response = json_response(500, payload, content_type="application/problem+json")
         headers = [
             *response.headers,
-            ("Content-Length", str(len(response.body))),
+            *([("Content-Length", str(len(response.body)))] if response.status != 204 else []),
             ("X-Request-Id", request_id),
             ("X-Content-Type-Options", "nosniff"),
         ]
@@ -139,11 +153,14 @@ class App:
 
     # --- routing ------------------------------------------------------------------------------------------
 
-    def route(self, method: str, path: str, query: str) -> Response:
+    def route(self, method: str, path: str, query: str, environ: dict | None = None) -> Response:
         match = _WORKER_SHIFTS.fullmatch(path)
         if match:
             _only_get(method, path)
             return self.worker_shifts(match.group(1), query)
+        claims = self.claim_route(method, path, query, environ or {})
+        if claims is not None:
+            return claims
         if path == "/healthz":
             _only_get(method, path)
             return self.healthz()
@@ -193,6 +210,78 @@ class App:
             body = group_by_date(body)
         return json_response(200, body)
 
+    # --- the write path and the calendar's days -------------------------------------------------------------
+
+    def claim_route(self, method: str, path: str, query: str, environ: dict) -> Response | None:
+        """The claims and days routes; None when the path is none of them."""
+        match = _WORKER_CLAIM.fullmatch(path)
+        if match:
+            _only(method, path, ("DELETE",))
+            return self.release(match.group(1), match.group(2), query)
+        match = _WORKER_CLAIMS.fullmatch(path)
+        if match:
+            _only(method, path, ("GET", "HEAD", "POST"))
+            if method == "POST":
+                return self.claim(match.group(1), query, environ)
+            return self.worker_claims(match.group(1), query)
+        match = _WORKER_DAYS.fullmatch(path)
+        if match:
+            _only_get(method, path)
+            return self.worker_days(match.group(1), query)
+        return None
+
+    def claim(self, raw_id: str, query: str, environ: dict) -> Response:
+        worker_id = parse_worker_id(raw_id)
+        parse_query(query, ())
+        shift_id = parse_claim_body(environ)
+        result = self.db.run(lambda conn: shifts.claim(conn, worker_id, shift_id))
+        response = json_response(201 if result.newly_claimed else 200, shifts.shift_json(result.shift))
+        response.headers.append(("Location", f"/workers/{worker_id}/claims/{shift_id}"))
+        return response
+
+    def release(self, raw_worker: str, raw_shift: str, query: str) -> Response:
+        worker_id = parse_worker_id(raw_worker)
+        shift_id = parse_id(raw_shift, "shift id")
+        parse_query(query, ())
+        self.db.run(lambda conn: shifts.release(conn, worker_id, shift_id))
+        return Response(204, b"", None, [("Cache-Control", "no-store")])
+
+    def worker_claims(self, raw_id: str, query: str) -> Response:
+        worker_id = parse_worker_id(raw_id)
+        params = parse_query(query, CLAIM_PARAMS)
+        window = {
+            "start_from": shifts.parse_timestamp(params.get("from"), "from"),
+            "start_to": shifts.parse_timestamp(params.get("to"), "to"),
+        }
+        limit = parse_limit(params.get("limit"))
+        if params.get("cursor"):
+            cursor.decode(params["cursor"])
+        page = self.db.run(
+            lambda conn: shifts.claims_page(conn, worker_id, limit=limit, after=params.get("cursor") or None, **window)
+        )
+        return json_response(200, page.as_json())
+
+    def worker_days(self, raw_id: str, query: str) -> Response:
+        worker_id = parse_worker_id(raw_id)
+        params = parse_query(query, DAY_PARAMS)
+        window = {
+            "start_from": shifts.parse_timestamp(params.get("from"), "from"),
+            "start_to": shifts.parse_timestamp(params.get("to"), "to"),
+        }
+        if window["start_from"] is None or window["start_to"] is None:
+            raise InvalidInput("from and to are both required: the days of a month or a week, at most 62 days")
+        per_day = parse_per_day(params.get("per_day"))
+        days = self.db.run(lambda conn: shifts.by_day(conn, worker_id, per_day=per_day, **window))
+        body = {
+            "worker_id": worker_id,
+            "days": [
+                {"date": d["date"].isoformat(), "available": d["available"],
+                 "shifts": [shifts.shift_json(s) for s in d["shifts"]], "next_cursor": d["next_cursor"]}
+                for d in days
+            ],
+        }  # fmt: skip
+        return json_response(200, body)
+
 
 # --- parsing the request ----------------------------------------------------------------------------------
 
@@ -202,18 +291,29 @@ def _only_get(method: str, path: str) -> None:
         raise MethodNotAllowed(f"{method} is not allowed on {path}: use GET", ("GET", "HEAD"))
 
 
+def _only(method: str, path: str, allowed: tuple[str, ...]) -> None:
+    if method not in allowed:
+        uses = " or ".join(m for m in allowed if m != "HEAD")
+        raise MethodNotAllowed(f"{method} is not allowed on {path}: use {uses}", allowed)
+
+
 def parse_worker_id(raw: str) -> int:
+    return parse_id(raw, "worker id")
+
+
+def parse_id(raw: str, what: str) -> int:
     if not _WORKER_ID.fullmatch(raw) or not 1 <= int(raw) <= INT32_MAX:
-        raise InvalidInput(f"invalid worker id {raw[:40]!r}: it must be an integer from 1 to {INT32_MAX}")
+        raise InvalidInput(f"invalid {what} {raw[:40]!r}: it must be an integer from 1 to {INT32_MAX}")
     return int(raw)
 
 
-def parse_query(query: str) -> dict[str, str]:
+def parse_query(query: str, allowed: tuple[str, ...] = SHIFT_PARAMS) -> dict[str, str]:
     """The query string as a dict; unknown or repeated parameters are a 400 (a typo should not pass silently)."""
     params: dict[str, str] = {}
     for name, value in parse_qsl(query, keep_blank_values=True):
-        if name not in SHIFT_PARAMS:
-            raise InvalidInput(f"unknown parameter {name[:40]!r}: use {', '.join(SHIFT_PARAMS)}")
+        if name not in allowed:
+            raise InvalidInput(f"unknown parameter {name[:40]!r}: "
+                               + (f"use {', '.join(allowed)}" if allowed else "this request takes none"))
         if name in params:
             raise InvalidInput(f"parameter {name!r} given more than once")
         params[name] = value
@@ -226,6 +326,48 @@ def parse_limit(raw: str | None) -> int:
     if not _LIMIT.fullmatch(raw) or not 1 <= int(raw) <= shifts.MAX_ROWS:
         raise InvalidInput(f"invalid limit {raw[:40]!r}: it must be an integer from 1 to {shifts.MAX_ROWS}")
     return int(raw)
+
+
+def parse_per_day(raw: str | None) -> int:
+    if raw is None:
+        return DEFAULT_PER_DAY
+    if not _LIMIT.fullmatch(raw) or not 1 <= int(raw) <= shifts.MAX_PER_DAY:
+        raise InvalidInput(f"invalid per_day {raw[:40]!r}: it must be an integer from 1 to {shifts.MAX_PER_DAY}")
+    return int(raw)
+
+
+def parse_claim_body(environ: dict) -> int:
+    """The shift id of a claim's body, exactly {"shift_id": n}; anything else is a 400, and at most MAX_BODY bytes
+    are read whatever the client sends or says it sends."""
+    content_type = environ.get("CONTENT_TYPE") or ""
+    if content_type.split(";", 1)[0].strip().lower() != "application/json":
+        raise InvalidInput(f'the body must be JSON, {{"shift_id": <id>}}, sent as Content-Type: application/json '
+                           f"(got {content_type[:60] or 'none'!r})")  # fmt: skip
+    declared = environ.get("CONTENT_LENGTH") or ""
+    if declared and (not declared.isdigit() or int(declared) > MAX_BODY):
+        raise InvalidInput(f"the body must be at most {MAX_BODY} bytes of JSON, like {{\"shift_id\": 5}}")
+    stream = environ.get("wsgi.input")
+    raw = stream.read(int(declared) if declared else MAX_BODY + 1) if stream is not None else b""
+    if len(raw) > MAX_BODY:
+        raise InvalidInput(f"the body must be at most {MAX_BODY} bytes of JSON, like {{\"shift_id\": 5}}")
+
+    def unique_keys(pairs: list[tuple[str, Any]]) -> dict:
+        keys = [k for k, _ in pairs]
+        if len(keys) != len(set(keys)):
+            raise ValueError("a key appears twice")
+        return dict(pairs)
+
+    try:
+        document = json.loads(raw, object_pairs_hook=unique_keys)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        raise InvalidInput('the body is not a JSON object like {"shift_id": 5}') from None
+    if not isinstance(document, dict) or set(document) != {"shift_id"}:
+        keys = ", ".join(repr(k[:40]) for k in document) if isinstance(document, dict) else "not an object"
+        raise InvalidInput(f'the body must be exactly {{"shift_id": <id>}} (got {keys or "no key"})')
+    shift_id = document["shift_id"]
+    if not isinstance(shift_id, int) or isinstance(shift_id, bool) or not 1 <= shift_id <= INT32_MAX:
+        raise InvalidInput(f"invalid shift_id {json.dumps(shift_id)[:40]}: it must be an integer from 1 to {INT32_MAX}")
+    return shift_id
 
 
 def group_by_date(body: dict) -> dict:

@@ -1,16 +1,23 @@
-// The calendar page: a worker's available shifts month by month or week by week, paged through the API's
-// cursor. Plain DOM, no framework, no build step. All text from the API goes in through textContent.
+// The calendar page: a worker's available shifts month by month or week by week, a Claim button on each, and the
+// shifts they hold ("My shifts") with Release. Plain DOM, no framework, no build step. All text from the API goes
+// in through textContent.
+//
+// A month or week asks the API for what is on screen: /days gives every visible day's count and first few shifts
+// in one call (never paging from the first shift of the data set); a day's "more" continues that day only.
 "use strict";
 
-const PAGE_SIZE = 500;
 const DAY_MS = 86400000;
 const WEEKDAYS = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
 const MONTHS = ["January", "February", "March", "April", "May", "June", "July", "August", "September",
   "October", "November", "December"];
-const PER_DAY_IN_MONTH = 3;
+const PER_DAY = { month: 3, week: 20 };  // shifts shown per day; the count covers the rest
+const MORE_OF_A_DAY = 50;
+const MINE_PAGE = 50;
 
 const $ = (id) => document.getElementById(id);
-const state = { worker: null, view: "month", anchor: null, shifts: [], cursor: null, request: 0 };
+// `lookup` and `request` count lookups and loads, so that an answer arriving after a newer one is dropped.
+const state = { worker: null, view: "month", anchor: null, days: new Map(), mine: [], mineCursor: null, lookup: 0,
+  request: 0 };
 
 // --- dates (all UTC: the API's timestamps are naive UTC) ----------------------------------------------------
 
@@ -19,6 +26,7 @@ const isoDate = (date) => date.toISOString().slice(0, 10);
 const parseDate = (text) => utc(+text.slice(0, 4), +text.slice(5, 7) - 1, +text.slice(8, 10));
 const addDays = (date, n) => new Date(date.getTime() + n * DAY_MS);
 const mondayOf = (date) => addDays(date, -((date.getUTCDay() + 6) % 7));
+const count = (n, what) => `${n.toLocaleString("en-US")} ${what}${n === 1 ? "" : "s"}`;
 
 function period() {
   const a = state.anchor;
@@ -31,42 +39,71 @@ function period() {
 }
 
 function periodTitle({ start, end }) {
+  if (state.view === "mine") return `Shifts worker ${state.worker} holds`;
   if (state.view === "month") return `${MONTHS[start.getUTCMonth()]} ${start.getUTCFullYear()}`;
   const last = addDays(end, -1);
   return `Week of ${start.getUTCDate()} ${MONTHS[start.getUTCMonth()].slice(0, 3)} – ` +
     `${last.getUTCDate()} ${MONTHS[last.getUTCMonth()].slice(0, 3)} ${last.getUTCFullYear()}`;
 }
 
+function describe(shift) {
+  const day = parseDate(shift.start);
+  return `${WEEKDAYS[(day.getUTCDay() + 6) % 7]} ${day.getUTCDate()} ${MONTHS[day.getUTCMonth()].slice(0, 3)}, ` +
+    `${shift.start.slice(11, 16)}–${shift.end.slice(11, 16)} at ${shift.facility.name}`;
+}
+
 // --- the API --------------------------------------------------------------------------------------------------
 
 class ApiError extends Error {
-  constructor(status, detail, retryAfter) {
+  constructor(status, detail, reason, retryAfter) {
     super(detail);
     this.status = status;
+    this.reason = reason;
     this.retryAfter = retryAfter;
   }
 }
 
-async function fetchPage(params) {
-  const query = new URLSearchParams(params);
+async function api(path, { method = "GET", body } = {}) {
+  const headers = { Accept: "application/json" };
+  if (body !== undefined) headers["Content-Type"] = "application/json";
   let response;
   try {
-    response = await fetch(`/workers/${state.worker}/shifts?${query}`, { headers: { Accept: "application/json" } });
+    response = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
   } catch (err) {
     throw new ApiError(0, "The server cannot be reached.");
   }
-  const body = await response.json().catch(() => ({}));
+  const payload = response.status === 204 ? {} : await response.json().catch(() => ({}));
   if (!response.ok) {
-    throw new ApiError(response.status, body.detail || response.statusText, response.headers.get("Retry-After"));
+    throw new ApiError(response.status, payload.detail || response.statusText, payload.reason,
+      response.headers.get("Retry-After"));
   }
-  return body;
+  return payload;
 }
+
+const workerPath = (rest) => `/workers/${state.worker}/${rest}`;
 
 function explain(err) {
   if (err.status === 404) return `No worker with id ${state.worker}. Check the id and try again.`;
   if (err.status === 503) return `The database is unavailable right now; try again in ${err.retryAfter || "a few"} seconds.`;
   if (err.status === 400) return `That request was not accepted: ${err.message}`;
   return err.message;
+}
+
+// Why a claim was refused, in words (the API's `reason` names the rule).
+const CLAIM_REFUSED = {
+  taken: "someone else has just taken it.",
+  overlap: "it overlaps a shift you already hold (see My shifts).",
+  shift_deleted: "it has been withdrawn.",
+  worker_inactive: "your account is not active.",
+  facility_inactive: "the facility is not taking workers right now.",
+  profession: "it is for another profession.",
+  documents: "you are missing documents this facility requires.",
+};
+
+function whyNot(err) {
+  if (err.reason && CLAIM_REFUSED[err.reason]) return CLAIM_REFUSED[err.reason];
+  if (err.status === 404) return "it no longer exists.";
+  return explain(err);
 }
 
 function setStatus(text, kind = "") {
@@ -83,52 +120,106 @@ async function lookup(workerText, view, dateText) {
     return;
   }
   state.worker = +workerText;
-  state.view = view === "week" ? "week" : "month";
+  state.view = ["month", "week", "mine"].includes(view) ? view : "month";
   $("calendar").hidden = true;
   setStatus(`Looking up worker ${state.worker}…`);
-  const ticket = ++state.request;
+  const ticket = ++state.lookup;
   try {
     let anchor = dateText && /^\d{4}-\d{2}-\d{2}$/.test(dateText) ? parseDate(dateText) : null;
+    let none = false;
     if (!anchor) {
       // Open on the period of the worker's first available shift.
-      const first = await fetchPage({ limit: 1 });
-      if (ticket !== state.request) return;
-      if (first.shifts.length === 0) {
-        setStatus(`Worker ${state.worker} has no available shifts.`);
-        return;
-      }
-      anchor = parseDate(first.shifts[0].start);
+      const first = await api(workerPath("shifts?limit=1"));
+      if (ticket !== state.lookup) return;
+      none = first.shifts.length === 0;
+      anchor = none ? utc(new Date().getUTCFullYear(), new Date().getUTCMonth(), 1) : parseDate(first.shifts[0].start);
     }
     state.anchor = anchor;
-    await loadPeriod();
+    await load();
+    if (ticket !== state.lookup) return;
+    setStatus(none ? `Worker ${state.worker} has no available shifts.` : `Available shifts for worker ${state.worker}.`);
   } catch (err) {
-    if (ticket === state.request) setStatus(explain(err), "error");
+    if (ticket === state.lookup) setStatus(explain(err), "error");
   }
 }
 
-async function loadPeriod() {
-  state.shifts = [];
-  state.cursor = null;
-  await loadMore(true);
+async function load() {
+  return state.view === "mine" ? loadMine(true) : loadDays();
 }
 
-async function loadMore(fresh = false) {
-  const ticket = fresh ? ++state.request : state.request;
+async function loadDays() {
+  const ticket = ++state.request;
   const { start, end } = period();
-  const params = { from: isoDate(start), to: isoDate(end), limit: PAGE_SIZE };
-  if (state.cursor) params.cursor = state.cursor;
-  $("more").disabled = true;
+  const query = new URLSearchParams({ from: isoDate(start), to: isoDate(end), per_day: PER_DAY[state.view] });
+  const body = await api(workerPath(`days?${query}`));
+  if (ticket !== state.request) return;
+  state.days = new Map(body.days.map((d) => [d.date, d]));
+  remember();
+  render();
+}
+
+async function moreOfDay(key, button) {
+  const day = state.days.get(key);
+  const query = new URLSearchParams({ from: key, to: isoDate(addDays(parseDate(key), 1)), limit: MORE_OF_A_DAY,
+    cursor: day.next_cursor });
+  button.disabled = true;
   try {
-    const page = await fetchPage(params);
-    if (ticket !== state.request) return;
-    state.shifts = state.shifts.concat(page.shifts);
-    state.cursor = page.next_cursor;
-    remember();
+    const page = await api(workerPath(`shifts?${query}`));
+    day.shifts = day.shifts.concat(page.shifts);
+    day.next_cursor = page.next_cursor;
     render();
   } catch (err) {
-    if (ticket === state.request) setStatus(explain(err), "error");
+    setStatus(explain(err), "error");
+    button.disabled = false;
+  }
+}
+
+async function loadMine(fresh) {
+  const ticket = fresh ? ++state.request : state.request;
+  const query = new URLSearchParams({ limit: MINE_PAGE });
+  if (!fresh && state.mineCursor) query.set("cursor", state.mineCursor);
+  $("more").disabled = true;
+  try {
+    const page = await api(workerPath(`claims?${query}`));
+    if (ticket !== state.request) return;
+    state.mine = (fresh ? [] : state.mine).concat(page.shifts);
+    state.mineCursor = page.next_cursor;
+    remember();
+    render();
   } finally {
     $("more").disabled = false;
+  }
+}
+
+async function claim(shift, button) {
+  button.disabled = true;
+  try {
+    const held = await api(workerPath("claims"), { method: "POST", body: { shift_id: shift.id } });
+    setStatus(`You claimed shift ${shift.id}: ${describe(held)}.`, "done");
+    // At once: the shift leaves the list; then the period is asked again, so the shifts that overlap it go too.
+    document.querySelectorAll(`.shift[data-shift-id="${shift.id}"]`).forEach((node) => node.remove());
+  } catch (err) {
+    setStatus(`Shift ${shift.id} could not be claimed: ${whyNot(err)}`, "error");
+  }
+  try {
+    await loadDays();
+  } catch (err) {
+    setStatus(explain(err), "error");
+  }
+}
+
+async function release(shift, button) {
+  button.disabled = true;
+  try {
+    await api(workerPath(`claims/${shift.id}`), { method: "DELETE" });
+    setStatus(`You released shift ${shift.id} (${describe(shift)}); it is open to others again.`, "done");
+  } catch (err) {
+    setStatus(err.status === 404 ? `You no longer hold shift ${shift.id}.` : explain(err), "error");
+  }
+  try {
+    await loadMine(true);
+  } catch (err) {
+    setStatus(explain(err), "error");
   }
 }
 
@@ -142,16 +233,18 @@ function move(direction) {
   state.anchor = state.view === "month"
     ? utc(a.getUTCFullYear(), a.getUTCMonth() + direction, 1)
     : addDays(mondayOf(a), 7 * direction);
-  loadPeriod();
+  loadDays().catch((err) => setStatus(explain(err), "error"));
 }
 
-function switchView(view) {
-  if (view === state.view) return;
-  if (view === "week" && state.view === "month" && state.shifts.length) {
-    state.anchor = parseDate(state.shifts[0].start);  // the week where this month's shifts begin
+function switchView(view, anchor) {
+  if (view === state.view && !anchor) return;
+  if (anchor) {
+    state.anchor = anchor;
+  } else if (view === "week" && state.view === "month" && state.days.size) {
+    state.anchor = parseDate([...state.days.keys()][0]);  // the week where this month's shifts begin
   }
   state.view = view;
-  loadPeriod();
+  load().catch((err) => setStatus(explain(err), "error"));
 }
 
 // --- rendering ----------------------------------------------------------------------------------------------------
@@ -163,78 +256,100 @@ function el(tag, className, text) {
   return node;
 }
 
-function shiftItem(shift) {
+function button(className, text, label, onClick) {
+  const node = el("button", className, text);
+  node.type = "button";
+  if (label) node.setAttribute("aria-label", label);
+  node.addEventListener("click", () => onClick(node));
+  return node;
+}
+
+function shiftItem(shift, action) {
   const item = el("li", "shift");
   item.dataset.shiftId = shift.id;
   item.title = `Shift ${shift.id} · ${shift.profession} · ${shift.facility.name} (facility ${shift.facility.id})`;
   item.append(el("time", "hours", `${shift.start.slice(11, 16)}–${shift.end.slice(11, 16)}`));
   item.append(el("span", "facility", shift.facility.name));
+  item.append(action);
   return item;
 }
 
+function claimButton(shift) {
+  return button("claim", "Claim", `Claim shift ${shift.id}, ${describe(shift)}`, (node) => claim(shift, node));
+}
+
 function render() {
-  const range = period();
-  const byDay = new Map();
-  for (const shift of state.shifts) {
-    const day = shift.start.slice(0, 10);
-    if (!byDay.has(day)) byDay.set(day, []);
-    byDay.get(day).push(shift);
+  const mine = state.view === "mine";
+  for (const view of ["month", "week", "mine"]) {
+    $(`view-${view}`).setAttribute("aria-pressed", String(state.view === view));
   }
-  const loadedThrough = state.cursor && state.shifts.length
-    ? state.shifts[state.shifts.length - 1].start.slice(0, 10) : null;
+  $("prev").hidden = $("next").hidden = mine;
+  $("grid").hidden = mine;
+  $("mine").hidden = !mine;
+  if (mine) renderMine();
+  else renderDays();
+  $("calendar").hidden = false;
+}
 
+function renderDays() {
+  const range = period();
   $("period").textContent = periodTitle(range);
-  $("view-month").setAttribute("aria-pressed", String(state.view === "month"));
-  $("view-week").setAttribute("aria-pressed", String(state.view === "week"));
-
   const grid = $("grid");
   grid.className = `grid ${state.view}`;
   grid.replaceChildren(...WEEKDAYS.map((name) => el("div", "weekday", name)));
   const first = mondayOf(range.start);
   const last = state.view === "month" ? addDays(mondayOf(addDays(range.end, -1)), 7) : range.end;
+  let total = 0;
   for (let day = first; day < last; day = addDays(day, 1)) {
     const key = isoDate(day);
-    const shifts = byDay.get(key) || [];
     const outside = day < range.start || day >= range.end;
-    const pending = loadedThrough !== null && key > loadedThrough && !outside;
+    const data = outside ? null : state.days.get(key);
     const cell = el("div", "day");
     cell.dataset.date = key;
     if (outside) cell.classList.add("outside");
-    if (!shifts.length) cell.classList.add("empty");
-    if (pending) cell.classList.add("pending");
+    if (!data) cell.classList.add("empty");
     const head = el("div", "date");
     head.append(el("span", "dow", WEEKDAYS[(day.getUTCDay() + 6) % 7] + " "), `${day.getUTCDate()}`);
     if (state.view === "month" && day.getUTCDate() === 1) head.append(` ${MONTHS[day.getUTCMonth()].slice(0, 3)}`);
     cell.append(head);
     if (!outside) {
-      const shown = state.view === "month" ? shifts.slice(0, PER_DAY_IN_MONTH) : shifts;
-      if (shown.length) {
+      cell.append(el("p", "count", data ? count(data.available, "shift") : "No shifts"));
+      if (data) {
+        total += data.available;
         const list = el("ul", "shifts");
-        list.append(...shown.map(shiftItem));
+        list.append(...data.shifts.map((s) => shiftItem(s, claimButton(s))));
         cell.append(list);
+        const rest = data.available - data.shifts.length;
+        if (rest > 0 && state.view === "month") {
+          cell.append(button("overflow", `+${rest.toLocaleString("en-US")} more`, `Show the week of ${key}`,
+            () => switchView("week", day)));
+        } else if (rest > 0) {
+          cell.append(button("overflow", `Show more (${rest.toLocaleString("en-US")} left)`, `More shifts on ${key}`,
+            (node) => moreOfDay(key, node)));
+        }
       }
-      if (shifts.length > shown.length) {
-        const more = el("button", "overflow", `+${shifts.length - shown.length} more`);
-        more.type = "button";
-        more.addEventListener("click", () => {
-          state.anchor = day;
-          state.view = "week";
-          loadPeriod();
-        });
-        cell.append(more);
-      }
-      if (pending) cell.append(el("p", "note", "not loaded yet"));
     }
     grid.append(cell);
   }
-
-  const count = state.shifts.length;
-  $("loaded").textContent = count === 0
+  $("loaded").textContent = total === 0
     ? "No available shifts in this period."
-    : `${count} shift${count === 1 ? "" : "s"} loaded` + (state.cursor ? ` (through ${loadedThrough}).` : ".");
-  $("more").hidden = !state.cursor;
-  $("calendar").hidden = false;
-  setStatus(`Available shifts for worker ${state.worker}.`);
+    : `${count(total, "shift")} available this ${state.view}.`;
+  $("more").hidden = true;
+}
+
+function renderMine() {
+  $("period").textContent = periodTitle({});
+  const list = $("mine-list");
+  list.replaceChildren(...state.mine.map((s) => {
+    const item = shiftItem(s, button("release", "Release", `Release shift ${s.id}, ${describe(s)}`,
+      (node) => release(s, node)));
+    item.prepend(el("span", "when", describe(s).split(",")[0]));
+    return item;
+  }));
+  $("loaded").textContent = state.mine.length === 0
+    ? `Worker ${state.worker} holds no shifts.`
+    : `${count(state.mine.length, "shift")} held` + (state.mineCursor ? " so far (more below)." : ".");
+  $("more").hidden = !state.mineCursor;
 }
 
 // --- wiring ---------------------------------------------------------------------------------------------------------
@@ -248,7 +363,8 @@ document.addEventListener("DOMContentLoaded", () => {
   $("next").addEventListener("click", () => move(1));
   $("view-month").addEventListener("click", () => switchView("month"));
   $("view-week").addEventListener("click", () => switchView("week"));
-  $("more").addEventListener("click", () => loadMore());
+  $("view-mine").addEventListener("click", () => switchView("mine"));
+  $("more").addEventListener("click", () => loadMine(false).catch((err) => setStatus(explain(err), "error")));
 
   const params = new URLSearchParams(location.search);
   if (params.get("worker")) {

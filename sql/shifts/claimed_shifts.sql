@@ -1,0 +1,77 @@
+-- purpose: the shifts a worker holds (their non-deleted claims), one page, paged like shifts.available_shifts().
+--
+-- Same arguments, order, keyset paging and errors as available_shifts (CP404 unknown worker; CP400 max_rows
+-- outside 1..1000, an inverted window, half a cursor). A claim stays listed whatever happens to the worker's
+-- eligibility afterwards (an inactive worker still holds what they hold); a deleted shift is not listed.
+-- One range scan of carepg_shift_claimed_worker_start_idx in (start, id) order, stopping after max_rows.
+-- SECURITY DEFINER for the same reasons as available_shifts (see available_shifts.sql).
+
+SET LOCAL ROLE carepg_owner;
+
+CREATE OR REPLACE FUNCTION shifts.claimed_shifts(
+    worker_id integer,
+    start_from timestamp DEFAULT NULL,
+    start_to timestamp DEFAULT NULL,
+    after_start timestamp DEFAULT NULL,
+    after_id integer DEFAULT NULL,
+    max_rows integer DEFAULT 100
+)
+RETURNS TABLE (
+    shift_id integer,
+    facility_id integer,
+    facility_name text,
+    start timestamp,
+    "end" timestamp,
+    profession public."Profession"
+)
+LANGUAGE plpgsql
+STABLE
+PARALLEL SAFE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $function$
+DECLARE
+    lower_bound constant timestamp := coalesce(start_from, '-infinity');
+    upper_bound constant timestamp := coalesce(start_to, 'infinity');
+    cursor_start constant timestamp := coalesce(after_start, '-infinity');
+    cursor_id constant integer := coalesce(after_id, -2147483648);
+BEGIN
+    IF max_rows IS NULL OR max_rows < 1 OR max_rows > 1000 THEN
+        RAISE EXCEPTION 'max_rows must be between 1 and 1000, got %', coalesce(max_rows::text, 'NULL')
+            USING ERRCODE = 'CP400';
+    END IF;
+    IF start_from > start_to THEN
+        RAISE EXCEPTION 'start_from (%) is after start_to (%)', start_from, start_to
+            USING ERRCODE = 'CP400', HINT = 'the window is start_from <= start < start_to';
+    END IF;
+    IF (after_start IS NULL) <> (after_id IS NULL) THEN
+        RAISE EXCEPTION 'a cursor needs both after_start and after_id'
+            USING ERRCODE = 'CP400', HINT = 'pass the start and id of the last row of the previous page';
+    END IF;
+    IF NOT EXISTS (SELECT FROM public."Worker" AS w WHERE w.id = claimed_shifts.worker_id) THEN
+        RAISE EXCEPTION 'worker % does not exist', coalesce(claimed_shifts.worker_id::text, 'NULL')
+            USING ERRCODE = 'CP404';
+    END IF;
+
+    RETURN QUERY
+    SELECT s.id, s.facility_id, f.name, s.start::timestamp, s."end"::timestamp, s.profession
+    FROM public."Shift" AS s
+    JOIN public."Facility" AS f ON f.id = s.facility_id
+    WHERE s.worker_id = claimed_shifts.worker_id
+      AND NOT s.is_deleted
+      AND s.start >= lower_bound
+      AND s.start < upper_bound
+      AND (s.start, s.id) > (cursor_start, cursor_id)
+    ORDER BY s.start, s.id
+    LIMIT max_rows;
+END
+$function$;
+
+COMMENT ON FUNCTION shifts.claimed_shifts(integer, timestamp, timestamp, timestamp, integer, integer) IS
+$comment$The shifts a worker holds (claimed, not deleted), ordered by (start, shift_id), with the columns of shifts.available_shifts().
+Window: start_from <= start < start_to (NULL = unbounded). Keyset paging: pass the (start, shift_id) of the last row seen as (after_start, after_id). max_rows: 1..1000.
+Errors: CP404 unknown worker; CP400 bad argument.$comment$;
+GRANT EXECUTE ON FUNCTION shifts.claimed_shifts(integer, timestamp, timestamp, timestamp, integer, integer)
+    TO carepg_api, carepg_reader;
+
+RESET ROLE;
