@@ -23,6 +23,7 @@
 \ir shifts_private/eligibility_triggers.sql
 \ir shifts/eligible_facility_ids.sql
 \ir shifts/available_shifts.sql
+\ir shifts/available_shifts_json.sql
 \ir shifts/count_available_shifts.sql
 \ir shifts/refresh_eligibility.sql
 \ir shifts/refresh_schedule.sql

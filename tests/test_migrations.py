@@ -82,8 +82,9 @@ def test_up_down_up_on_an_empty_database(empty_db_url):
     assert migrated["tables"] == sorted(CHALLENGE_TABLES)
     assert migrated["views"] == ["eligible_pair"]
     shifts_api = [f for f in migrated["functions"] if f.startswith("shifts.")]
-    assert shifts_api == ["shifts.available_shifts", "shifts.count_available_shifts", "shifts.docs_ok",
-                          "shifts.eligible_facility_ids", "shifts.refresh_eligibility", "shifts.schedule_refresh",
+    assert shifts_api == ["shifts.available_shifts", "shifts.available_shifts_json", "shifts.count_available_shifts",
+                          "shifts.docs_ok", "shifts.eligible_facility_ids", "shifts.refresh_eligibility",
+                          "shifts.schedule_refresh",
                           "shifts.unschedule_refresh"]  # fmt: skip
     assert migrated["schemas"] == ["carepg_ext", "mrf", "mrf_private", "shifts", "shifts_private"]
     assert len(migrated["indexes"]) == 6

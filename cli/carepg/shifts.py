@@ -88,6 +88,33 @@ def page(
     return Page(worker_id=worker_id, shifts=rows, next_cursor=next_cursor)
 
 
+def page_json(
+    conn: psycopg.Connection,
+    worker_id: int,
+    *,
+    start_from: dt.datetime | None = None,
+    start_to: dt.datetime | None = None,
+    after: str | None = None,
+    limit: int = 50,
+) -> bytes:
+    """The same page as `page(...).as_json()`, as the JSON bytes PostgreSQL built (shifts.available_shifts_json):
+    what the HTTP API answers, never decoded into rows here."""
+    if not 1 <= limit <= MAX_ROWS:
+        raise InvalidInput(f"invalid limit {limit}: it must be between 1 and {MAX_ROWS}")
+    after_start, after_id = cursor.decode(after) if after else (None, None)
+    params = {
+        "worker_id": worker_id,
+        "start_from": start_from,
+        "start_to": start_to,
+        "after_start": after_start,
+        "after_id": after_id,
+        "max_rows": limit,
+    }
+    with db.translated_errors():
+        # Binary results: the bytea arrives as the body's bytes, with no hex decoding and no str in between.
+        return conn.execute(QUERIES["available_shifts_json"], params, binary=True).fetchone()[0]
+
+
 def count(
     conn: psycopg.Connection,
     worker_id: int,

@@ -185,13 +185,13 @@ class App:
             raise InvalidInput(f"invalid group {group[:40]!r}: the only grouping is group=date")
         if params.get("cursor"):
             cursor.decode(params["cursor"])  # a tampered cursor is a 400 even while the database is away
-        page = self.db.run(
-            lambda conn: shifts.page(conn, worker_id, limit=limit, after=params.get("cursor") or None, **window)
+        # The body as PostgreSQL built it, passed through undecoded (shifts.available_shifts_json).
+        body = self.db.run(
+            lambda conn: shifts.page_json(conn, worker_id, limit=limit, after=params.get("cursor") or None, **window)
         )
-        body = page.as_json()
         if group == "date":
-            body = group_by_date(body)
-        return json_response(200, body)
+            return json_response(200, group_by_date(json.loads(body)))
+        return Response(200, body, "application/json", [("Cache-Control", "no-store")])
 
 
 # --- parsing the request ----------------------------------------------------------------------------------
