@@ -5,26 +5,37 @@
     GET /openapi.json                                                the API description (openapi.json beside this)
     GET /                                                            the calendar page (static/)
 
-Everything a user can get wrong is a CarepgError (errors.py decides the status; SQLSTATEs are mapped there and
-only there) and becomes an RFC 9457 problem+json body. The shifts come from shifts.page(), the very call the CLI
-makes, on a pooled connection (pool.py). Python parses and validates the query string into typed values; the SQL
-is the named query in sql/queries/shifts.sql with bound parameters.
+One rule: every exception is either a CarepgError, which becomes an RFC 9457 problem+json body with its status
+(errors.py decides it; SQLSTATEs are mapped there and only there), or a bug, which is logged with its request id
+and its traceback and answered 500. Input is echoed only shortened (`shown()`), decoded as the UTF-8 it was sent in.
+
+A page is the JSON body PostgreSQL builds (shifts.page_json: shifts.available_shifts_json()), passed through as
+bytes; Python parses and validates the query string into typed values first, and the SQL is the named query in
+sql/queries/shifts.sql with bound parameters. The hot path is kept short on purpose (PERFORMANCE.md, "HTTP"):
+precomputed status lines and headers, a request id from a counter, one pre-formatted access-log line.
 """
 
 from __future__ import annotations
 
 import json
 import re
-import time
-import uuid
 from collections.abc import Callable, Iterable
 from http import HTTPStatus
 from pathlib import Path
+from time import perf_counter
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import quote, unquote_plus
 
 from .. import cursor, shifts
-from ..errors import CarepgError, InvalidInput, MethodNotAllowed, NotFound, ServerUnavailable
+from ..errors import (
+    PRIVILEGE_HINT,
+    CarepgError,
+    InvalidInput,
+    MethodNotAllowed,
+    NotFound,
+    PermissionDenied,
+    ServerUnavailable,
+)
 from . import logs
 from .pool import Database
 
@@ -40,10 +51,12 @@ Headers = list[tuple[str, str]]
 _WORKER_SHIFTS = re.compile(r"/workers/([^/]*)/shifts")
 _WORKER_ID = re.compile(r"[0-9]{1,10}")
 _LIMIT = re.compile(r"[0-9]{1,7}")
+_METHOD = re.compile(r"[A-Z]{1,20}")
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 INT32_MAX = 2**31 - 1
 SHIFT_PARAMS = ("from", "to", "limit", "cursor", "group")
 DEFAULT_LIMIT = 50
+API_FUNCTION = "shifts.available_shifts_json()"  # what the data route calls (sql/queries/shifts.sql)
 
 # The calendar page and its assets: a fixed table, so no request path ever reaches the file system.
 _STATIC_FILES = {
@@ -51,10 +64,21 @@ _STATIC_FILES = {
     "/calendar.js": ("calendar.js", "text/javascript; charset=utf-8"),
     "/calendar.css": ("calendar.css", "text/css; charset=utf-8"),
 }
+_NO_STORE = ("Cache-Control", "no-store")
+_NOSNIFF = ("X-Content-Type-Options", "nosniff")
+
+
+def _status_line(status: int) -> str:
+    return f"{status} {HTTPStatus(status).phrase}"
+
+
+_STATUS_LINES = {status: _status_line(status) for status in (200, 400, 404, 405, 409, 500, 501, 502, 503)}
 _PAGE_CSP = "default-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 
 
 class Response:
+    __slots__ = ("status", "body", "headers")
+
     def __init__(self, status: int, body: bytes, content_type: str, headers: Headers | None = None) -> None:
         self.status = status
         self.body = body
@@ -63,7 +87,7 @@ class Response:
 
 def json_response(status: int, payload: Any, *, content_type: str = "application/json") -> Response:
     body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
-    return Response(status, body, content_type, [("Cache-Control", "no-store")])
+    return Response(status, body, content_type, [_NO_STORE])
 
 
 def problem(err: CarepgError, path: str, request_id: str) -> Response:
@@ -73,7 +97,7 @@ def problem(err: CarepgError, path: str, request_id: str) -> Response:
         "title": err.title,
         "status": err.http_status,
         "detail": err.message,
-        "instance": path,
+        "instance": instance(path),
         "request_id": request_id,
     }
     response = json_response(err.http_status, payload, content_type="application/problem+json")
@@ -82,6 +106,36 @@ def problem(err: CarepgError, path: str, request_id: str) -> Response:
     if isinstance(err, MethodNotAllowed):
         response.headers.append(("Allow", ", ".join(err.allowed)))
     return response
+
+
+# --- what the client sent, as text to show -------------------------------------------------------------------
+
+SHOWN_MAX = 80  # characters of a client's value echoed in a message
+INSTANCE_MAX = 200
+
+
+def text(raw: str) -> str:
+    """A WSGI string (the request's bytes decoded as latin-1, PEP 3333) as the text the client meant: UTF-8,
+    with U+FFFD for bytes that are not."""
+    if raw.isascii():
+        return raw
+    try:
+        return raw.encode("latin-1").decode("utf-8", "replace")
+    except UnicodeEncodeError:  # not from a conforming server: it is text already
+        return raw
+
+
+def shown(value: str, limit: int = SHOWN_MAX) -> str:
+    """A client's value for a message: decoded, at most `limit` characters, quoted the Python way."""
+    value = text(value)
+    return repr(value if len(value) <= limit else value[:limit] + "...")
+
+
+def instance(path: str) -> str:
+    """The problem's `instance`: the request path as a URI reference (percent-encoded), shortened."""
+    raw = path.encode("latin-1", "replace") if not path.isascii() else path.encode()
+    encoded = quote(raw, safe="/:@!$&'()*+,;=-._~%")
+    return encoded if len(encoded) <= INSTANCE_MAX else encoded[:INSTANCE_MAX] + "..."
 
 
 class App:
@@ -94,13 +148,13 @@ class App:
     # --- WSGI entry point ---------------------------------------------------------------------------------
 
     def __call__(self, environ: dict, start_response: StartResponse) -> Iterable[bytes]:
-        began = time.perf_counter()
-        method = environ.get("REQUEST_METHOD", "GET")
-        path = environ.get("PATH_INFO", "") or "/"
-        offered = environ.get("HTTP_X_REQUEST_ID", "")
-        request_id = offered if _REQUEST_ID.fullmatch(offered) else uuid.uuid4().hex
+        began = perf_counter()
+        method = environ.get("REQUEST_METHOD") or "GET"
+        path = environ.get("PATH_INFO") or "/"
+        offered = environ.get("HTTP_X_REQUEST_ID")
+        request_id = offered if offered and _REQUEST_ID.fullmatch(offered) else logs.new_request_id()
         try:
-            response = self.route(method, path, environ.get("QUERY_STRING", ""))
+            response = self.route(method, path, environ.get("QUERY_STRING") or "")
         except CarepgError as err:
             if err.sqlstate is not None or isinstance(err, ServerUnavailable):
                 # A database error: its SQLSTATE (None when the client side failed), never a traceback.
@@ -118,24 +172,17 @@ class App:
                 "title": "Internal Server Error",
                 "status": 500,
                 "detail": f"unexpected error; the server log has it under request id {request_id}",
-                "instance": path,
+                "instance": instance(path),
                 "request_id": request_id,
             }
             response = json_response(500, payload, content_type="application/problem+json")
-        headers = [
-            *response.headers,
-            ("Content-Length", str(len(response.body))),
-            ("X-Request-Id", request_id),
-            ("X-Content-Type-Options", "nosniff"),
-        ]
-        start_response(f"{response.status} {HTTPStatus(response.status).phrase}", headers)
-        log.info(
-            "request",
-            extra={"fields": {"event": "access", "method": method, "path": path, "status": response.status,
-                              "duration_ms": round((time.perf_counter() - began) * 1000, 3),
-                              "request_id": request_id}},
+        body = response.body
+        start_response(
+            _STATUS_LINES.get(response.status) or _status_line(response.status),
+            [*response.headers, ("Content-Length", str(len(body))), ("X-Request-Id", request_id), _NOSNIFF],
         )
-        return [b"" if method == "HEAD" else response.body]
+        logs.access(method, path, response.status, perf_counter() - began, request_id)
+        return [b"" if method == "HEAD" else body]
 
     # --- routing ------------------------------------------------------------------------------------------
 
@@ -155,7 +202,7 @@ class App:
             name, content_type = _STATIC_FILES[path]
             headers = [("Content-Security-Policy", _PAGE_CSP)] if name.endswith(".html") else []
             return Response(200, self._file(STATIC / name), content_type, headers)
-        raise NotFound(f"no such resource: {path} (see /openapi.json for the API)")
+        raise NotFound(f"no such resource: {shown(path)} (see /openapi.json for the API)")
 
     def _file(self, path: Path) -> bytes:
         if path not in self._files:
@@ -166,10 +213,12 @@ class App:
 
     def healthz(self) -> Response:
         def check(conn) -> bool:
-            return conn.execute(shifts.QUERIES["healthz"]).fetchone()[0]
+            if not conn.execute(shifts.QUERIES["healthz"]).fetchone()[0]:
+                raise PermissionDenied(f"the database answers, but this role may not execute {API_FUNCTION}: "
+                                       f"{PRIVILEGE_HINT}")  # fmt: skip
+            return True
 
-        if not self.db.run(check):
-            raise ServerUnavailable("the database answers, but this role may not execute shifts.available_shifts()")
+        self.db.run(check)  # the same retries and healing as the data route
         return json_response(200, {"status": "ok"})
 
     def worker_shifts(self, raw_id: str, query: str) -> Response:
@@ -182,7 +231,7 @@ class App:
         limit = parse_limit(params.get("limit"))
         group = params.get("group")
         if group is not None and group != "date":
-            raise InvalidInput(f"invalid group {group[:40]!r}: the only grouping is group=date")
+            raise InvalidInput(f"invalid group {shown(group)}: the only grouping is group=date")
         if params.get("cursor"):
             cursor.decode(params["cursor"])  # a tampered cursor is a 400 even while the database is away
         # The body as PostgreSQL built it, passed through undecoded (shifts.available_shifts_json).
@@ -191,7 +240,7 @@ class App:
         )
         if group == "date":
             return json_response(200, group_by_date(json.loads(body)))
-        return Response(200, body, "application/json", [("Cache-Control", "no-store")])
+        return Response(200, body, "application/json", [_NO_STORE])
 
 
 # --- parsing the request ----------------------------------------------------------------------------------
@@ -199,21 +248,30 @@ class App:
 
 def _only_get(method: str, path: str) -> None:
     if method not in ("GET", "HEAD"):
-        raise MethodNotAllowed(f"{method} is not allowed on {path}: use GET", ("GET", "HEAD"))
+        named = method if _METHOD.fullmatch(method) else shown(method, 20)
+        raise MethodNotAllowed(f"{named} is not allowed on {shown(path)}: use GET", ("GET", "HEAD"))
 
 
 def parse_worker_id(raw: str) -> int:
     if not _WORKER_ID.fullmatch(raw) or not 1 <= int(raw) <= INT32_MAX:
-        raise InvalidInput(f"invalid worker id {raw[:40]!r}: it must be an integer from 1 to {INT32_MAX}")
+        raise InvalidInput(f"invalid worker id {shown(raw)}: it must be an integer from 1 to {INT32_MAX}")
     return int(raw)
 
 
 def parse_query(query: str) -> dict[str, str]:
-    """The query string as a dict; unknown or repeated parameters are a 400 (a typo should not pass silently)."""
+    """The query string as a dict (`+` and %-escapes decoded as UTF-8, like parse_qsl); unknown or repeated
+    parameters are a 400 (a typo should not pass silently)."""
     params: dict[str, str] = {}
-    for name, value in parse_qsl(query, keep_blank_values=True):
+    if not query:
+        return params
+    for part in text(query).split("&"):
+        if not part:
+            continue
+        name, _, value = part.partition("=")
+        if "%" in part or "+" in part:
+            name, value = unquote_plus(name), unquote_plus(value)
         if name not in SHIFT_PARAMS:
-            raise InvalidInput(f"unknown parameter {name[:40]!r}: use {', '.join(SHIFT_PARAMS)}")
+            raise InvalidInput(f"unknown parameter {shown(name)}: use {', '.join(SHIFT_PARAMS)}")
         if name in params:
             raise InvalidInput(f"parameter {name!r} given more than once")
         params[name] = value
@@ -224,7 +282,7 @@ def parse_limit(raw: str | None) -> int:
     if raw is None:
         return DEFAULT_LIMIT
     if not _LIMIT.fullmatch(raw) or not 1 <= int(raw) <= shifts.MAX_ROWS:
-        raise InvalidInput(f"invalid limit {raw[:40]!r}: it must be an integer from 1 to {shifts.MAX_ROWS}")
+        raise InvalidInput(f"invalid limit {shown(raw)}: it must be an integer from 1 to {shifts.MAX_ROWS}")
     return int(raw)
 
 
