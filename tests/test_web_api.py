@@ -163,6 +163,10 @@ def _b64(raw: bytes) -> str:
         _b64(b'["2023-13-01T05:00:00", 5]'),
         _b64(b'{"start": 1}'),
         _b64(b"\xff\xfe"),
+        _b64(b"[" * 1000),  # nested deeper than Python's recursion limit
+        _b64(b'["2023-02-01T05:00:00", ' + b"[" * 5000 + b"]" * 5000 + b"]"),
+        "A" * 20_000,
+        _b64(b'["2023-02-01T05:00:00+05:00", 5]'),
     ],
 )
 def test_tampered_cursors_are_400_never_500(web_server: Server, web_db: WebDatabase, cursor: str):
