@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 
 import psycopg
 import pytest
 
+from carepg.errors import Conflict
 from web_fixtures import Reply, Server, WebDatabase
 
 
@@ -273,3 +275,19 @@ def test_calendar_page_is_served_with_its_assets(web_server: Server):
     for asset in ("/calendar.js", "/calendar.css"):
         assert asset.encode() in page.body
         assert web_server.request(asset).status == 200
+
+
+def test_a_second_server_on_the_same_port_refuses_to_start(web_server: Server, web_db: WebDatabase):
+    """granian binds with SO_REUSEPORT: without the check a second server would start and split the traffic."""
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, "-m", "carepg", "serve", "--port", str(web_server.port)],
+        capture_output=True, text=True, timeout=60, env={**os.environ, "DATABASE_URL": web_db.url},
+    )  # fmt: skip
+    assert result.returncode == Conflict.exit_code, result.stderr
+    assert result.stderr.splitlines() == [
+        f"error: port {web_server.port} on 127.0.0.1 is in use by another server: stop it or pick another --port"
+    ]
+    assert web_server.request("/healthz").status == 200 and web_server.process.poll() is None
