@@ -50,7 +50,8 @@ def parse_timestamp(value: str | None, what: str) -> dt.datetime | None:
             # OverflowError: an offset that moves year 1 or 9999 out of range.
             parsed = parsed.astimezone(dt.timezone.utc).replace(tzinfo=None)
     except (ValueError, OverflowError):
-        raise InvalidInput(f"invalid {what} {value!r}: use YYYY-MM-DD, YYYY-MM-DDTHH:MM[:SS] or now") from None
+        shown = value if len(value) <= 80 else value[:80] + "..."
+        raise InvalidInput(f"invalid {what} {shown!r}: use YYYY-MM-DD, YYYY-MM-DDTHH:MM[:SS] or now") from None
     return parsed
 
 

@@ -126,8 +126,7 @@ def text(raw: str) -> str:
 
 
 def shown(value: str, limit: int = SHOWN_MAX) -> str:
-    """A client's value for a message: decoded, at most `limit` characters, quoted the Python way."""
-    value = text(value)
+    """A client's value (already decoded: text()) for a message: at most `limit` characters, quoted."""
     return repr(value if len(value) <= limit else value[:limit] + "...")
 
 
@@ -202,7 +201,7 @@ class App:
             name, content_type = _STATIC_FILES[path]
             headers = [("Content-Security-Policy", _PAGE_CSP)] if name.endswith(".html") else []
             return Response(200, self._file(STATIC / name), content_type, headers)
-        raise NotFound(f"no such resource: {shown(path)} (see /openapi.json for the API)")
+        raise NotFound(f"no such resource: {shown(text(path))} (see /openapi.json for the API)")
 
     def _file(self, path: Path) -> bytes:
         if path not in self._files:
@@ -248,13 +247,13 @@ class App:
 
 def _only_get(method: str, path: str) -> None:
     if method not in ("GET", "HEAD"):
-        named = method if _METHOD.fullmatch(method) else shown(method, 20)
-        raise MethodNotAllowed(f"{named} is not allowed on {shown(path)}: use GET", ("GET", "HEAD"))
+        named = method if _METHOD.fullmatch(method) else shown(text(method), 20)
+        raise MethodNotAllowed(f"{named} is not allowed on {shown(text(path))}: use GET", ("GET", "HEAD"))
 
 
 def parse_worker_id(raw: str) -> int:
     if not _WORKER_ID.fullmatch(raw) or not 1 <= int(raw) <= INT32_MAX:
-        raise InvalidInput(f"invalid worker id {shown(raw)}: it must be an integer from 1 to {INT32_MAX}")
+        raise InvalidInput(f"invalid worker id {shown(text(raw))}: it must be an integer from 1 to {INT32_MAX}")
     return int(raw)
 
 
