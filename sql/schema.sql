@@ -417,7 +417,8 @@ BEGIN
                '{"id":' || a.shift_id
                || ',"start":"' || to_char(a.start, 'YYYY-MM-DD"T"HH24:MI:SS.MS')
                || '","end":"' || to_char(a."end", 'YYYY-MM-DD"T"HH24:MI:SS.MS')
-               || '","profession":' || coalesce(to_json(a.profession::text)::text, 'null')
+               || '","profession":' || CASE a.profession WHEN 'CNA' THEN '"CNA"' WHEN 'LVN' THEN '"LVN"'
+                                       WHEN 'RN' THEN '"RN"' ELSE to_json(a.profession::text)::text END
                || ',"facility":{"id":' || a.facility_id
                || ',"name":' || coalesce(to_json(a.facility_name)::text, 'null') || '}}',
                ',' ORDER BY a.n) FILTER (WHERE a.n <= max_rows),

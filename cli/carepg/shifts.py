@@ -90,7 +90,7 @@ def page(
 
 
 def page_json(
-    conn: psycopg.Connection,
+    conn: psycopg.Connection | psycopg.Cursor,
     worker_id: int,
     *,
     start_from: dt.datetime | None = None,
@@ -99,18 +99,11 @@ def page_json(
     limit: int = 50,
 ) -> bytes:
     """The same page as `page(...).as_json()`, as the JSON bytes PostgreSQL built (shifts.available_shifts_json):
-    what the HTTP API answers, never decoded into rows here."""
+    what the HTTP API answers, never decoded into rows here. `conn` may be a cursor to reuse."""
     if not 1 <= limit <= MAX_ROWS:
         raise InvalidInput(f"invalid limit {limit}: it must be between 1 and {MAX_ROWS}")
     after_start, after_id = cursor.decode(after) if after else (None, None)
-    params = {
-        "worker_id": worker_id,
-        "start_from": start_from,
-        "start_to": start_to,
-        "after_start": after_start,
-        "after_id": after_id,
-        "max_rows": limit,
-    }
+    params = (worker_id, start_from, start_to, after_start, after_id, limit)
     with db.translated_errors():
         # Binary results: the bytea arrives as the body's bytes, with no hex decoding and no str in between.
         return conn.execute(QUERIES["available_shifts_json"], params, binary=True).fetchone()[0]

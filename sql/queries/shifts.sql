@@ -14,13 +14,14 @@ FROM shifts.available_shifts(
 
 -- name: available_shifts_json
 -- The same page as the HTTP API's JSON body, as UTF-8 bytes (bytea) for the web app to pass through undecoded.
+-- Positional parameters, in this order (the hot path of the HTTP API: psycopg maps no names per call).
 SELECT convert_to(shifts.available_shifts_json(
-    worker_id => %(worker_id)s::integer,
-    start_from => %(start_from)s::timestamp,
-    start_to => %(start_to)s::timestamp,
-    after_start => %(after_start)s::timestamp,
-    after_id => %(after_id)s::integer,
-    max_rows => %(max_rows)s::integer), 'UTF8') AS body
+    worker_id => %s::integer,
+    start_from => %s::timestamp,
+    start_to => %s::timestamp,
+    after_start => %s::timestamp,
+    after_id => %s::integer,
+    max_rows => %s::integer), 'UTF8') AS body
 
 -- name: count_available_shifts
 -- How many shifts the worker could take in the window.

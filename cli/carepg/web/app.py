@@ -37,7 +37,7 @@ from ..errors import (
     ServerUnavailable,
 )
 from . import logs
-from .pool import Database
+from .pool import Database, reusable_cursor
 
 HERE = Path(__file__).resolve().parent
 STATIC = HERE / "static"
@@ -234,8 +234,9 @@ class App:
         if params.get("cursor"):
             cursor.decode(params["cursor"])  # a tampered cursor is a 400 even while the database is away
         # The body as PostgreSQL built it, passed through undecoded (shifts.available_shifts_json).
+        after = params.get("cursor") or None
         body = self.db.run(
-            lambda conn: shifts.page_json(conn, worker_id, limit=limit, after=params.get("cursor") or None, **window)
+            lambda conn: shifts.page_json(reusable_cursor(conn), worker_id, limit=limit, after=after, **window)
         )
         if group == "date":
             return json_response(200, group_by_date(json.loads(body)))

@@ -220,6 +220,14 @@ class Database:
         self._pool = None
 
 
+def reusable_cursor(conn: psycopg.Connection) -> psycopg.Cursor:
+    """The connection's own cursor, made once: the hot path saves making one per request (~4 us)."""
+    cur = getattr(conn, "_carepg_cursor", None)
+    if cur is None or cur.closed:
+        cur = conn._carepg_cursor = conn.cursor()  # type: ignore[attr-defined]
+    return cur
+
+
 def _translated(exc: psycopg.Error) -> Exception:
     """The CarepgError a database error means, or the error itself when it is a bug."""
     return from_database(exc) or exc
