@@ -233,7 +233,7 @@ def test_access_log_is_json_lines_with_the_request_id(web_server: Server, web_db
     web_server.request(f"/workers/{web_db.workers['CNA']}/shifts?limit=2", headers={"X-Request-Id": rid})
     web_server.request("/workers/2000000000/shifts", headers={"X-Request-Id": "log-test-404"})
     web_server.request("/workers/x/shifts", headers={"X-Request-Id": "log-test-400"})
-    lines = web_server.log_lines()  # every stderr line parses as JSON
+    lines = web_server.log_lines(until_request_id="log-test-400")  # every stderr line parses as JSON
     access = [line for line in lines if line.get("event") == "access" and line["request_id"] == rid]
     assert len(access) == 1
     entry = access[0]

@@ -150,6 +150,6 @@ def test_restart_revoke_and_a_recreated_role_under_load(own_cluster, tmp_path):
         assert_recovered(server, page)
 
         assert server.process.poll() is None  # the same process throughout
-        lines = server.log_lines()
+        lines = server.log_lines(until_request_id=server.request("/healthz").headers["x-request-id"])
         assert not [line for line in lines if line.get("event") == "bug"]
         assert {line["status"] for line in lines if line.get("event") == "access"} <= ALLOWED
