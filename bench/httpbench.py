@@ -98,6 +98,8 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument("--carepg-src", type=Path, help="serve carepg from another checkout of it (e.g. a "
+                        "`git worktree` of an older commit), to measure a before and an after the same way")  # fmt: skip
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk is not installed: apt-get install wrk (Debian's wrk 4.x)")
@@ -120,10 +122,15 @@ def main() -> None:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     servers = []
     try:
+        serve = [str(BIN / "carepg"), "serve"]
+        serve_env = env
+        if args.carepg_src:
+            serve = [sys.executable, "-m", "carepg", "serve"]
+            serve_env = {**env, "PYTHONPATH": str(args.carepg_src.resolve() / "cli")}
         with open(log, "wb") as err:
             servers.append(subprocess.Popen(
-                [str(BIN / "carepg"), "serve", "--port", str(carepg_port), "--workers", str(args.workers),
-                 "--threads", str(args.threads)], stdout=subprocess.DEVNULL, stderr=err, env=env))  # fmt: skip
+                [*serve, "--port", str(carepg_port), "--workers", str(args.workers), "--threads", str(args.threads)],
+                stdout=subprocess.DEVNULL, stderr=err, env=serve_env))  # fmt: skip
         servers.append(subprocess.Popen(
             [str(BIN / "python"), str(ROOT / "bench" / "yardstick.py"), str(yard_port), str(args.workers),
              str(args.threads)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
@@ -224,6 +231,9 @@ def main() -> None:
         "",
         f"Tracebacks in carepg's log: {len(bug_lines)}.",
     ]
+    if args.carepg_src:  # a before/after measurement: leave the committed report alone
+        print("\n".join(lines[4:7]))
+        return
     REPORT.parent.mkdir(parents=True, exist_ok=True)
     REPORT.write_text("\n".join(lines) + "\n")
     (REPORT.with_suffix(".json")).write_text(json.dumps({"command": cmd, "commit": commit, "runs": runs,
