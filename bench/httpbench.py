@@ -98,8 +98,9 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=4)
-    parser.add_argument("--carepg-src", type=Path, help="serve carepg from another checkout of it (e.g. a "
-                        "`git worktree` of an older commit), to measure a before and an after the same way")  # fmt: skip
+    parser.add_argument("--carepg-src", type=Path,
+                        help="serve carepg from another checkout of it (e.g. a `git worktree` of an older "
+                             "commit), to measure a before and an after the same way")  # fmt: skip
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk is not installed: apt-get install wrk (Debian's wrk 4.x)")
@@ -141,7 +142,8 @@ def main() -> None:
         wait_ready(yard + PAGE, servers[1])
         with urllib.request.urlopen(carepg + PAGE) as a, urllib.request.urlopen(yard + PAGE) as b:
             page_a, page_b = json.loads(a.read()), json.loads(b.read())
-        assert [s["id"] for s in page_a["shifts"]] == [s["id"] for s in page_b["shifts"]] and len(page_a["shifts"]) == 50
+        same = [s["id"] for s in page_a["shifts"]] == [s["id"] for s in page_b["shifts"]]
+        assert same and len(page_a["shifts"]) == 50, "carepg and the yardstick disagree on the page"
         load_at_start = " ".join(Path("/proc/loadavg").read_text().split()[:3])
         for target in (carepg, yard):  # warm both: connections, prepared statements, caches
             wrk(target + PAGE, 3)

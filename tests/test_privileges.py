@@ -25,8 +25,9 @@ NETWORK_FILES = "mrf.network_files(text,text,text)"
 
 # The documented grants (README, "Roles and privileges").
 API_FUNCTIONS = {AVAILABLE, AVAILABLE_JSON, COUNT}
-READER_FUNCTIONS = {AVAILABLE, AVAILABLE_JSON, COUNT, NETWORK_FILES, "mrf.plan_types_of_name(text)", "mrf.lookup_plan_type(text)",
-                    "mrf.state_of_name(text)", "mrf.issuer_of_description(text,text)"}  # fmt: skip
+READER_FUNCTIONS = {AVAILABLE, AVAILABLE_JSON, COUNT, NETWORK_FILES, "mrf.plan_types_of_name(text)",
+                    "mrf.lookup_plan_type(text)", "mrf.state_of_name(text)",
+                    "mrf.issuer_of_description(text,text)"}  # fmt: skip
 READER_RELATIONS = {"mrf.us_state", "mrf.bcbs_plan_code", "mrf.file_class"}
 TRIGGER_FUNCTIONS = {
     *(f"shifts_private.on_{t}_change()" for t in ("document_worker", "facility_requirement", "worker", "facility")),

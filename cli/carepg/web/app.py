@@ -12,7 +12,7 @@ and its traceback and answered 500. Input is echoed only shortened (`shown()`), 
 A page is the JSON body PostgreSQL builds (shifts.page_json: shifts.available_shifts_json()), passed through as
 bytes; Python parses and validates the query string into typed values first, and the SQL is the named query in
 sql/queries/shifts.sql with bound parameters. The hot path is kept short on purpose (PERFORMANCE.md, "HTTP"):
-precomputed status lines and headers, a request id from a counter, one pre-formatted access-log line.
+precomputed status lines and headers, a request id from a counter, the access line queued for a writer thread.
 """
 
 from __future__ import annotations
