@@ -59,12 +59,13 @@ _ACCESS = logging.getLogger("carepg.web")
 _encode = json.encoder.encode_basestring  # the C string encoder json.dumps(..., ensure_ascii=False) uses
 PATH_MAX = 2000  # characters of a path written to the log
 FLUSH_SECONDS = 0.05
+QUEUE_MAX = 100_000  # lines waiting at most (~20 MB): a stderr nobody reads must not grow memory without bound
 
 
 def _reseed() -> None:
-    global _prefix, _counter, _queue, _writer
+    global _prefix, _counter, _queue, _writer, _dropped
     _prefix, _counter = os.urandom(8).hex(), itertools.count()
-    _queue, _writer = collections.deque(), None
+    _queue, _writer, _dropped = collections.deque(), None, 0
 
 
 _reseed()
@@ -95,6 +96,10 @@ def access(method: str, path: str, status: int, seconds: float, request_id: str)
     """Queue the access line of a request: {"ts", "level", "logger", "msg", "event": "access", "method", "path",
     "status", "duration_ms", "request_id"}, as JsonLines would format that record."""
     if _ACCESS.disabled or not _ACCESS.isEnabledFor(logging.INFO):
+        return
+    global _dropped
+    if len(_queue) >= QUEUE_MAX:
+        _dropped += 1  # the writer is stuck (stderr blocked): count what is lost, say so when it moves again
         return
     _queue.append((time.time(), method, path, status, seconds, request_id))
     if _writer is None:
@@ -138,6 +143,11 @@ def flush_access() -> None:
                      f'"event": "access", "method": {_METHODS.get(method) or _encode(method)}, '
                      f'"path": {_encode(path)}, "status": {status}, "duration_ms": {seconds * 1000:.3f}, '
                      f'"request_id": "{request_id}"}}\n')  # fmt: skip
+    global _dropped
+    if _dropped:
+        dropped, _dropped = _dropped, 0
+        lines.append(f'{{"ts": "{_timestamp(time.time())}", "level": "warning", "logger": "carepg.web", '
+                     f'"msg": "access lines dropped", "event": "access_dropped", "count": {dropped}}}\n')  # fmt: skip
     if not lines:
         return
     text = "".join(lines)
