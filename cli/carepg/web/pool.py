@@ -236,10 +236,14 @@ def _translated(exc: psycopg.Error) -> Exception:
 def _stale_role(conn: psycopg.Connection, err: Exception) -> bool:
     """Does this session belong to a role that no longer exists? (Asked only after a privilege error.)
 
-    PostgreSQL keeps such a session open and checks privileges against the old oid: "permission denied" for
-    everything, and "invalid role OID" (42704) for current_user, which is the question asked here.
+    PostgreSQL (15 and 18, tried) keeps such a session open and checks privileges against the old oid:
+    "permission denied" (42501) for everything, and "invalid role OID" (42704) for current_user, which is the
+    question asked here. Authorization (28xxx) and internal (XX000, e.g. a role cache lookup) errors on a live
+    session ask it too.
     """
-    if conn.closed or not (isinstance(err, PermissionDenied) or getattr(err, "sqlstate", None) == "42704"):
+    sqlstate = getattr(err, "sqlstate", None) or ""
+    if conn.closed or not (isinstance(err, PermissionDenied) or sqlstate in ("42704", "XX000")
+                           or sqlstate.startswith("28")):  # fmt: skip
         return False
     try:
         conn.execute("SELECT current_user").fetchone()
