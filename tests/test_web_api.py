@@ -120,6 +120,9 @@ def test_last_page_has_a_null_cursor_and_empty_window_is_empty(web_server: Serve
 def test_head_gives_headers_without_a_body(web_server: Server, web_db: WebDatabase):
     reply = web_server.request(f"/workers/{web_db.workers['CNA']}/shifts?limit=1", method="HEAD")
     assert reply.status == 200 and reply.body == b""
+    # Content-Length is the GET's (granian writes it for a GET from the body; for HEAD the app gives it).
+    get = web_server.request(f"/workers/{web_db.workers['CNA']}/shifts?limit=1")
+    assert int(reply.headers["content-length"]) == int(get.headers["content-length"]) == len(get.body) > 0
 
 
 # --- 400 --------------------------------------------------------------------------------------------------
