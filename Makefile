@@ -31,7 +31,7 @@ schema: $(STAMP)
 # Benchmarks (PERFORMANCE.md quotes their reports in bench/results/). Seed when needed; long on 2 cores.
 # bench: challenge scale (~3 min once seeded). bench-large: the large profile at 0.2M, 2M and 20M shifts, each in
 # its own database of the same cluster (the 20M one seeds in minutes and the whole target takes ~30 min), then
-# the growth plot. bench-http: wrk against `carepg serve` on the challenge data.
+# the growth plot. bench-http: wrk against `carepg serve` and the yardstick (bench/yardstick.py), alternating; needs wrk.
 bench: $(BENCH_STAMP)
 	$(BIN)/python bench/bench.py --profile challenge --seconds 10 --changes 500 --runs 5
 

@@ -24,6 +24,7 @@
 \ir shifts_private/eligibility_triggers.sql
 \ir shifts/eligible_facility_ids.sql
 \ir shifts/available_shifts.sql
+\ir shifts/available_shifts_json.sql
 \ir shifts/count_available_shifts.sql
 \ir shifts/available_shifts_by_day.sql
 \ir shifts/claim_shift.sql

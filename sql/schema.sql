@@ -21,7 +21,7 @@ CREATE SCHEMA shifts;
 
 ALTER SCHEMA shifts OWNER TO carepg_owner;
 
-COMMENT ON SCHEMA shifts IS 'carepg: open shifts. API: available_shifts(), count_available_shifts(), available_shifts_by_day(), claim_shift(), release_shift(), claimed_shifts(), refresh_eligibility(), schedule_refresh(), unschedule_refresh(), eligible_facility_ids(), docs_ok().';
+COMMENT ON SCHEMA shifts IS 'carepg: open shifts. API: available_shifts(), available_shifts_json(), count_available_shifts(), available_shifts_by_day(), claim_shift(), release_shift(), claimed_shifts(), refresh_eligibility(), schedule_refresh(), unschedule_refresh(), eligible_facility_ids(), docs_ok().';
 
 CREATE SCHEMA shifts_private;
 
@@ -490,6 +490,63 @@ ALTER FUNCTION shifts.available_shifts_by_day(worker_id integer, start_from time
 
 COMMENT ON FUNCTION shifts.available_shifts_by_day(worker_id integer, start_from timestamp without time zone, start_to timestamp without time zone, per_day integer) IS 'For each day (start::date) of the window start_from <= start < start_to (at most 62 days): how many shifts shifts.available_shifts() offers the worker that day (day_total) and the first per_day of them (1..100), one row per shift shown, ordered by (start, shift_id). Days without available shifts have no rows.
 Errors: CP404 unknown worker; CP400 bad argument. An inactive worker gets no rows.';
+
+CREATE FUNCTION shifts.available_shifts_json(worker_id integer, start_from timestamp without time zone DEFAULT NULL::timestamp without time zone, start_to timestamp without time zone DEFAULT NULL::timestamp without time zone, after_start timestamp without time zone DEFAULT NULL::timestamp without time zone, after_id integer DEFAULT NULL::integer, max_rows integer DEFAULT 100) RETURNS text
+    LANGUAGE plpgsql STABLE SECURITY DEFINER PARALLEL SAFE
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+DECLARE
+    items text;
+    fetched bigint;
+    last_start timestamp;
+    last_id integer;
+    more boolean;
+    next_cursor text := 'null';
+BEGIN
+    IF max_rows IS NULL OR max_rows < 1 OR max_rows > 1000 THEN
+        RAISE EXCEPTION 'max_rows must be between 1 and 1000, got %', coalesce(max_rows::text, 'NULL')
+            USING ERRCODE = 'CP400';
+    END IF;
+
+    SELECT string_agg(
+               '{"id":' || a.shift_id
+               || ',"start":"' || to_char(a.start, 'YYYY-MM-DD"T"HH24:MI:SS.MS')
+               || '","end":"' || to_char(a."end", 'YYYY-MM-DD"T"HH24:MI:SS.MS')
+               || '","profession":' || CASE a.profession WHEN 'CNA' THEN '"CNA"' WHEN 'LVN' THEN '"LVN"'
+                                       WHEN 'RN' THEN '"RN"' ELSE to_json(a.profession::text)::text END
+               || ',"facility":{"id":' || a.facility_id
+               || ',"name":' || coalesce(to_json(a.facility_name)::text, 'null') || '}}',
+               ',' ORDER BY a.n) FILTER (WHERE a.n <= max_rows),
+           count(*),
+           max(a.start) FILTER (WHERE a.n = max_rows),
+           max(a.shift_id) FILTER (WHERE a.n = max_rows)
+    INTO items, fetched, last_start, last_id
+    FROM shifts.available_shifts(available_shifts_json.worker_id, start_from, start_to, after_start, after_id,
+                                 least(max_rows + 1, 1000))
+         WITH ORDINALITY AS a (shift_id, facility_id, facility_name, start, "end", profession, n);
+
+    more := fetched > max_rows;
+    IF NOT more AND fetched = 1000 AND max_rows = 1000 THEN
+        more := EXISTS (
+            SELECT FROM shifts.available_shifts(available_shifts_json.worker_id, start_from, start_to,
+                                                last_start, last_id, 1));
+    END IF;
+    IF more THEN
+        next_cursor := '"' || translate(encode(convert_to(
+            '["' || to_char(last_start, 'YYYY-MM-DD"T"HH24:MI:SS')
+            || CASE WHEN date_trunc('second', last_start) = last_start THEN '' ELSE to_char(last_start, '.US') END
+            || '",' || last_id || ']', 'UTF8'), 'base64'), E'+/=\n', '-_') || '"';
+    END IF;
+    RETURN '{"worker_id":' || available_shifts_json.worker_id || ',"shifts":[' || coalesce(items, '')
+        || '],"next_cursor":' || next_cursor || '}';
+END
+$$;
+
+ALTER FUNCTION shifts.available_shifts_json(worker_id integer, start_from timestamp without time zone, start_to timestamp without time zone, after_start timestamp without time zone, after_id integer, max_rows integer) OWNER TO carepg_owner;
+
+COMMENT ON FUNCTION shifts.available_shifts_json(worker_id integer, start_from timestamp without time zone, start_to timestamp without time zone, after_start timestamp without time zone, after_id integer, max_rows integer) IS 'One page of shifts.available_shifts() (same arguments, same errors) as the HTTP API''s JSON text: {"worker_id", "shifts": [{"id", "start", "end", "profession", "facility": {"id", "name"}}], "next_cursor"}.
+Timestamps are ISO 8601 with milliseconds; next_cursor is null on the last page, else an opaque token for the next page (the API''s cursor parameter).
+Errors: CP404 unknown worker; CP400 bad argument.';
 
 CREATE FUNCTION shifts.claim_shift(worker_id integer, shift_id integer) RETURNS shifts.claimed_shift
     LANGUAGE plpgsql SECURITY DEFINER
@@ -1772,6 +1829,10 @@ GRANT ALL ON FUNCTION shifts.available_shifts(worker_id integer, start_from time
 REVOKE ALL ON FUNCTION shifts.available_shifts_by_day(worker_id integer, start_from timestamp without time zone, start_to timestamp without time zone, per_day integer) FROM PUBLIC;
 GRANT ALL ON FUNCTION shifts.available_shifts_by_day(worker_id integer, start_from timestamp without time zone, start_to timestamp without time zone, per_day integer) TO carepg_api;
 GRANT ALL ON FUNCTION shifts.available_shifts_by_day(worker_id integer, start_from timestamp without time zone, start_to timestamp without time zone, per_day integer) TO carepg_reader;
+
+REVOKE ALL ON FUNCTION shifts.available_shifts_json(worker_id integer, start_from timestamp without time zone, start_to timestamp without time zone, after_start timestamp without time zone, after_id integer, max_rows integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION shifts.available_shifts_json(worker_id integer, start_from timestamp without time zone, start_to timestamp without time zone, after_start timestamp without time zone, after_id integer, max_rows integer) TO carepg_api;
+GRANT ALL ON FUNCTION shifts.available_shifts_json(worker_id integer, start_from timestamp without time zone, start_to timestamp without time zone, after_start timestamp without time zone, after_id integer, max_rows integer) TO carepg_reader;
 
 REVOKE ALL ON FUNCTION shifts.claim_shift(worker_id integer, shift_id integer) FROM PUBLIC;
 GRANT ALL ON FUNCTION shifts.claim_shift(worker_id integer, shift_id integer) TO carepg_api;

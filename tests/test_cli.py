@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 
 import psycopg
@@ -108,6 +109,7 @@ def test_unknown_worker(cli, seeded):
         (["--limit", "0"], "invalid limit"),
         (["--limit", "1001"], "invalid limit"),
         (["--after", "bm90IGEgY3Vyc29y"], "invalid cursor"),
+        (["--after", base64.urlsafe_b64encode(b"[" * 1000).decode()], "invalid cursor"),
     ],
 )
 def test_bad_input_is_one_clear_line(cli, seeded, args, needle):

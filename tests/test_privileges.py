@@ -18,6 +18,8 @@ from carepg import migrations
 CAREPG_SCHEMAS = ["shifts", "shifts_private", "mrf", "mrf_private"]
 AVAILABLE = ("shifts.available_shifts(integer,timestamp without time zone,timestamp without time zone,"
              "timestamp without time zone,integer,integer)")  # fmt: skip
+AVAILABLE_JSON = ("shifts.available_shifts_json(integer,timestamp without time zone,timestamp without time zone,"
+                  "timestamp without time zone,integer,integer)")  # fmt: skip
 COUNT = "shifts.count_available_shifts(integer,timestamp without time zone,timestamp without time zone)"
 BY_DAY = "shifts.available_shifts_by_day(integer,timestamp without time zone,timestamp without time zone,integer)"
 CLAIMED = ("shifts.claimed_shifts(integer,timestamp without time zone,timestamp without time zone,"
@@ -27,8 +29,8 @@ RELEASE = "shifts.release_shift(integer,integer)"
 NETWORK_FILES = "mrf.network_files(text,text,text)"
 
 # The documented grants (README, "Roles and privileges").
-API_FUNCTIONS = {AVAILABLE, COUNT, BY_DAY, CLAIMED, CLAIM, RELEASE}
-READER_FUNCTIONS = {AVAILABLE, COUNT, BY_DAY, CLAIMED, NETWORK_FILES, "mrf.plan_types_of_name(text)",
+API_FUNCTIONS = {AVAILABLE, AVAILABLE_JSON, COUNT, BY_DAY, CLAIMED, CLAIM, RELEASE}
+READER_FUNCTIONS = {AVAILABLE, AVAILABLE_JSON, COUNT, BY_DAY, CLAIMED, NETWORK_FILES, "mrf.plan_types_of_name(text)",
                     "mrf.lookup_plan_type(text)", "mrf.state_of_name(text)",
                     "mrf.issuer_of_description(text,text)"}  # fmt: skip
 READER_RELATIONS = {"mrf.us_state", "mrf.bcbs_plan_code", "mrf.file_class"}
@@ -36,7 +38,7 @@ TRIGGER_FUNCTIONS = {
     *(f"shifts_private.on_{t}_change()" for t in ("document_worker", "facility_requirement", "worker", "facility")),
     "shifts_private.on_truncate()",
 }
-DEFINER_FUNCTIONS = {AVAILABLE, COUNT, BY_DAY, CLAIMED, CLAIM, RELEASE, NETWORK_FILES, *TRIGGER_FUNCTIONS}
+DEFINER_FUNCTIONS = {AVAILABLE, AVAILABLE_JSON, COUNT, BY_DAY, CLAIMED, CLAIM, RELEASE, NETWORK_FILES, *TRIGGER_FUNCTIONS}
 CHALLENGE_TABLES = ["Worker", "Facility", "Document", "FacilityRequirement", "DocumentWorker", "Shift"]
 
 

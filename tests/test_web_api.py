@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 
 import psycopg
 import pytest
 
+from carepg.errors import Conflict
 from web_fixtures import Reply, Server, WebDatabase
 
 
@@ -118,6 +120,9 @@ def test_last_page_has_a_null_cursor_and_empty_window_is_empty(web_server: Serve
 def test_head_gives_headers_without_a_body(web_server: Server, web_db: WebDatabase):
     reply = web_server.request(f"/workers/{web_db.workers['CNA']}/shifts?limit=1", method="HEAD")
     assert reply.status == 200 and reply.body == b""
+    # Content-Length is the GET's (granian writes it for a GET from the body; for HEAD the app gives it).
+    get = web_server.request(f"/workers/{web_db.workers['CNA']}/shifts?limit=1")
+    assert int(reply.headers["content-length"]) == int(get.headers["content-length"]) == len(get.body) > 0
 
 
 # --- 400 --------------------------------------------------------------------------------------------------
@@ -163,6 +168,10 @@ def _b64(raw: bytes) -> str:
         _b64(b'["2023-13-01T05:00:00", 5]'),
         _b64(b'{"start": 1}'),
         _b64(b"\xff\xfe"),
+        _b64(b"[" * 1000),  # nested deeper than Python's recursion limit
+        _b64(b'["2023-02-01T05:00:00", ' + b"[" * 5000 + b"]" * 5000 + b"]"),
+        "A" * 20_000,
+        _b64(b'["2023-02-01T05:00:00+05:00", 5]'),
     ],
 )
 def test_tampered_cursors_are_400_never_500(web_server: Server, web_db: WebDatabase, cursor: str):
@@ -227,7 +236,7 @@ def test_access_log_is_json_lines_with_the_request_id(web_server: Server, web_db
     web_server.request(f"/workers/{web_db.workers['CNA']}/shifts?limit=2", headers={"X-Request-Id": rid})
     web_server.request("/workers/2000000000/shifts", headers={"X-Request-Id": "log-test-404"})
     web_server.request("/workers/x/shifts", headers={"X-Request-Id": "log-test-400"})
-    lines = web_server.log_lines()  # every stderr line parses as JSON
+    lines = web_server.log_lines(until_request_id="log-test-400")  # every stderr line parses as JSON
     access = [line for line in lines if line.get("event") == "access" and line["request_id"] == rid]
     assert len(access) == 1
     entry = access[0]
@@ -269,3 +278,19 @@ def test_calendar_page_is_served_with_its_assets(web_server: Server):
     for asset in ("/calendar.js", "/calendar.css"):
         assert asset.encode() in page.body
         assert web_server.request(asset).status == 200
+
+
+def test_a_second_server_on_the_same_port_refuses_to_start(web_server: Server, web_db: WebDatabase):
+    """granian binds with SO_REUSEPORT: without the check a second server would start and split the traffic."""
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, "-m", "carepg", "serve", "--port", str(web_server.port)],
+        capture_output=True, text=True, timeout=60, env={**os.environ, "DATABASE_URL": web_db.url},
+    )  # fmt: skip
+    assert result.returncode == Conflict.exit_code, result.stderr
+    assert result.stderr.splitlines() == [
+        f"error: port {web_server.port} on 127.0.0.1 is in use by another server: stop it or pick another --port"
+    ]
+    assert web_server.request("/healthz").status == 200 and web_server.process.poll() is None

@@ -73,9 +73,18 @@ class Server:
         body = json.dumps(payload).encode()
         return self.request(path, "POST", {"Content-Type": "application/json", **(headers or {})}, body)
 
-    def log_lines(self) -> list[dict]:
-        """Every line the server wrote to stderr, parsed (a line that is not JSON fails the test)."""
-        return [json.loads(line) for line in self.log_path.read_text().splitlines() if line.strip()]
+    def log_lines(self, until_request_id: str | None = None) -> list[dict]:
+        """Every line the server wrote to stderr, parsed (a line that is not JSON fails the test). Access lines
+        are written a moment after the answer (carepg.web.logs): with `until_request_id`, wait for that
+        request's access line first (a guard against hanging, not a timing assertion)."""
+        deadline = time.monotonic() + 30
+        while True:
+            lines = [json.loads(line) for line in self.log_path.read_text().splitlines() if line.strip()]
+            if until_request_id is None or time.monotonic() > deadline or any(
+                line.get("event") == "access" and line.get("request_id") == until_request_id for line in lines
+            ):
+                return lines
+            time.sleep(0.02)
 
 
 @contextlib.contextmanager

@@ -183,6 +183,10 @@ SQLSTATE_ERRORS: dict[str, type[CarepgError]] = {
 }
 
 MIGRATE_HINT = "run `carepg migrate` first"
+PRIVILEGE_HINT = (
+    "the database role lacks a privilege carepg needs; `carepg migrate` grants carepg's roles theirs, "
+    "or grant it to this role"
+)
 # The objects carepg's migrations create: a missing one of these means "not migrated", anything else is a bug.
 _CAREPG_SCHEMAS = ("shifts", "shifts_private", "mrf", "mrf_private", "carepg_ext")
 
@@ -206,6 +210,9 @@ def _translate(err: psycopg.Error) -> CarepgError | None:
         return InvalidInput(f"invalid value: {_first_line(str(err))[:200]}")
     sqlstate = err.sqlstate or ""
     primary = err.diag.message_primary or _first_line(str(err))
+    if sqlstate == "42501":  # say which privilege, and how a deployment gets it
+        hint = err.diag.message_hint
+        return PermissionDenied(f"{primary}{f' ({hint})' if hint else ''}: {PRIVILEGE_HINT}")
     if sqlstate in SQLSTATE_ERRORS:
         hint = err.diag.message_hint
         return SQLSTATE_ERRORS[sqlstate](f"{primary} ({hint})" if hint else primary)

@@ -50,7 +50,8 @@ def parse_timestamp(value: str | None, what: str) -> dt.datetime | None:
             # OverflowError: an offset that moves year 1 or 9999 out of range.
             parsed = parsed.astimezone(dt.timezone.utc).replace(tzinfo=None)
     except (ValueError, OverflowError):
-        raise InvalidInput(f"invalid {what} {value!r}: use YYYY-MM-DD, YYYY-MM-DDTHH:MM[:SS] or now") from None
+        shown = value if len(value) <= 80 else value[:80] + "..."
+        raise InvalidInput(f"invalid {what} {shown!r}: use YYYY-MM-DD, YYYY-MM-DDTHH:MM[:SS] or now") from None
     return parsed
 
 
@@ -86,6 +87,26 @@ def page(
     rows = rows[:limit]
     next_cursor = cursor.encode(rows[-1]["start"], rows[-1]["shift_id"]) if more else None
     return Page(worker_id=worker_id, shifts=rows, next_cursor=next_cursor)
+
+
+def page_json(
+    conn: psycopg.Connection | psycopg.Cursor,
+    worker_id: int,
+    *,
+    start_from: dt.datetime | None = None,
+    start_to: dt.datetime | None = None,
+    after: str | None = None,
+    limit: int = 50,
+) -> bytes:
+    """The same page as `page(...).as_json()`, as the JSON bytes PostgreSQL built (shifts.available_shifts_json):
+    what the HTTP API answers, never decoded into rows here. `conn` may be a cursor to reuse."""
+    if not 1 <= limit <= MAX_ROWS:
+        raise InvalidInput(f"invalid limit {limit}: it must be between 1 and {MAX_ROWS}")
+    after_start, after_id = cursor.decode(after) if after else (None, None)
+    params = (worker_id, start_from, start_to, after_start, after_id, limit)
+    with db.translated_errors():
+        # Binary results: the bytea arrives as the body's bytes, with no hex decoding and no str in between.
+        return conn.execute(QUERIES["available_shifts_json"], params, binary=True).fetchone()[0]
 
 
 def count(

@@ -12,6 +12,17 @@ FROM shifts.available_shifts(
     after_id => %(after_id)s::integer,
     max_rows => %(max_rows)s::integer)
 
+-- name: available_shifts_json
+-- The same page as the HTTP API's JSON body, as UTF-8 bytes (bytea) for the web app to pass through undecoded.
+-- Positional parameters, in this order (the hot path of the HTTP API: psycopg maps no names per call).
+SELECT convert_to(shifts.available_shifts_json(
+    worker_id => %s::integer,
+    start_from => %s::timestamp,
+    start_to => %s::timestamp,
+    after_start => %s::timestamp,
+    after_id => %s::integer,
+    max_rows => %s::integer), 'UTF8') AS body
+
 -- name: count_available_shifts
 -- How many shifts the worker could take in the window.
 SELECT shifts.count_available_shifts(
@@ -77,6 +88,8 @@ SELECT (SELECT count(*) FROM public."Worker") AS workers,
        (SELECT count(*) FROM public."Shift") AS shifts
 
 -- name: healthz
--- The web app's health check: the server answers and this role may call the API (42883 when not migrated).
+-- The web app's health check: the server answers and this role may call the function the API calls (42883 when
+-- not migrated).
 SELECT has_function_privilege(
-    'shifts.available_shifts(integer, timestamp, timestamp, timestamp, integer, integer)', 'EXECUTE') AS can_execute
+    'shifts.available_shifts_json(integer, timestamp, timestamp, timestamp, integer, integer)', 'EXECUTE')
+    AS can_execute

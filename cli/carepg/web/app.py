@@ -9,29 +9,40 @@
     GET /openapi.json                                                the API description (openapi.json beside this)
     GET /                                                            the calendar page (static/)
 
-Everything a user can get wrong is a CarepgError (errors.py decides the status; SQLSTATEs are mapped there and
-only there) and becomes an RFC 9457 problem+json body. The shifts come from shifts.page(), the very call the CLI
-makes, on a pooled connection (pool.py). Python parses and validates the query string into typed values; the SQL
-is the named query in sql/queries/shifts.sql with bound parameters. A claim or release is one function call on an
-autocommit connection: one request, one transaction.
+One rule: every exception is either a CarepgError, which becomes an RFC 9457 problem+json body with its status
+(errors.py decides it; SQLSTATEs are mapped there and only there), or a bug, which is logged with its request id
+and its traceback and answered 500. Input is echoed only shortened (`shown()`), decoded as the UTF-8 it was sent in.
+
+A page is the JSON body PostgreSQL builds (shifts.page_json: shifts.available_shifts_json()), passed through as
+bytes; Python parses and validates the query string into typed values first, and the SQL is the named query in
+sql/queries/shifts.sql with bound parameters. The hot path is kept short on purpose (PERFORMANCE.md, "HTTP"):
+precomputed status lines and headers, a request id from a counter, the access line queued for a writer thread.
+A claim or release is one function call on an autocommit connection: one request, one transaction.
 """
 
 from __future__ import annotations
 
 import json
 import re
-import time
-import uuid
 from collections.abc import Callable, Iterable
 from http import HTTPStatus
 from pathlib import Path
+from time import perf_counter
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import quote, unquote_plus
 
 from .. import cursor, shifts
-from ..errors import CarepgError, InvalidInput, MethodNotAllowed, NotFound, ServerUnavailable
+from ..errors import (
+    PRIVILEGE_HINT,
+    CarepgError,
+    InvalidInput,
+    MethodNotAllowed,
+    NotFound,
+    PermissionDenied,
+    ServerUnavailable,
+)
 from . import logs
-from .pool import Database
+from .pool import Database, reusable_cursor
 
 HERE = Path(__file__).resolve().parent
 STATIC = HERE / "static"
@@ -48,6 +59,7 @@ _WORKER_CLAIMS = re.compile(r"/workers/([^/]*)/claims")
 _WORKER_CLAIM = re.compile(r"/workers/([^/]*)/claims/([^/]*)")
 _WORKER_ID = re.compile(r"[0-9]{1,10}")
 _LIMIT = re.compile(r"[0-9]{1,7}")
+_METHOD = re.compile(r"[A-Z]{1,20}")
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 INT32_MAX = 2**31 - 1
 SHIFT_PARAMS = ("from", "to", "limit", "cursor", "group")
@@ -56,6 +68,7 @@ DAY_PARAMS = ("from", "to", "per_day")
 DEFAULT_LIMIT = 50
 DEFAULT_PER_DAY = 3
 MAX_BODY = 1024  # bytes of a request body read, at most: {"shift_id": n} needs a few dozen
+API_FUNCTION = "shifts.available_shifts_json()"  # what the data route calls (sql/queries/shifts.sql)
 
 # The calendar page and its assets: a fixed table, so no request path ever reaches the file system.
 _STATIC_FILES = {
@@ -63,19 +76,30 @@ _STATIC_FILES = {
     "/calendar.js": ("calendar.js", "text/javascript; charset=utf-8"),
     "/calendar.css": ("calendar.css", "text/css; charset=utf-8"),
 }
+_NO_STORE = ("Cache-Control", "no-store")
+_NOSNIFF = ("X-Content-Type-Options", "nosniff")
+
+
+def _status_line(status: int) -> str:
+    return f"{status} {HTTPStatus(status).phrase}"
+
+
+_STATUS_LINES = {status: _status_line(status) for status in (200, 201, 204, 400, 403, 404, 405, 409, 500, 501, 502, 503)}
 _PAGE_CSP = "default-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 
 
 class Response:
+    __slots__ = ("status", "body", "headers")
+
     def __init__(self, status: int, body: bytes, content_type: str | None, headers: Headers | None = None) -> None:
         self.status = status
         self.body = body
-        self.headers = [*([("Content-Type", content_type)] if content_type else []), *(headers or [])]
+        self.headers = [("Content-Type", content_type), *(headers or [])] if content_type else [*(headers or [])]
 
 
 def json_response(status: int, payload: Any, *, content_type: str = "application/json") -> Response:
     body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
-    return Response(status, body, content_type, [("Cache-Control", "no-store")])
+    return Response(status, body, content_type, [_NO_STORE])
 
 
 def problem(err: CarepgError, path: str, request_id: str) -> Response:
@@ -85,7 +109,7 @@ def problem(err: CarepgError, path: str, request_id: str) -> Response:
         "title": err.title,
         "status": err.http_status,
         "detail": err.message,
-        "instance": path,
+        "instance": instance(path),
         "request_id": request_id,
     }
     if err.reason:  # which rule refused (claims: taken, overlap, documents, ...), for programs
@@ -98,6 +122,35 @@ def problem(err: CarepgError, path: str, request_id: str) -> Response:
     return response
 
 
+# --- what the client sent, as text to show -------------------------------------------------------------------
+
+SHOWN_MAX = 80  # characters of a client's value echoed in a message
+INSTANCE_MAX = 200
+
+
+def text(raw: str) -> str:
+    """A WSGI string (the request's bytes decoded as latin-1, PEP 3333) as the text the client meant: UTF-8,
+    with U+FFFD for bytes that are not."""
+    if raw.isascii():
+        return raw
+    try:
+        return raw.encode("latin-1").decode("utf-8", "replace")
+    except UnicodeEncodeError:  # not from a conforming server: it is text already
+        return raw
+
+
+def shown(value: str, limit: int = SHOWN_MAX) -> str:
+    """A client's value (already decoded: text()) for a message: at most `limit` characters, quoted."""
+    return repr(value if len(value) <= limit else value[:limit] + "...")
+
+
+def instance(path: str) -> str:
+    """The problem's `instance`: the request path as a URI reference (percent-encoded), shortened."""
+    raw = path.encode("latin-1", "replace") if not path.isascii() else path.encode()
+    encoded = quote(raw, safe="/:@!$&'()*+,;=-._~%")
+    return encoded if len(encoded) <= INSTANCE_MAX else encoded[:INSTANCE_MAX] + "..."
+
+
 class App:
     """The WSGI callable. `database` is injectable for tests; the default reads its settings from the env."""
 
@@ -108,13 +161,13 @@ class App:
     # --- WSGI entry point ---------------------------------------------------------------------------------
 
     def __call__(self, environ: dict, start_response: StartResponse) -> Iterable[bytes]:
-        began = time.perf_counter()
-        method = environ.get("REQUEST_METHOD", "GET")
-        path = environ.get("PATH_INFO", "") or "/"
-        offered = environ.get("HTTP_X_REQUEST_ID", "")
-        request_id = offered if _REQUEST_ID.fullmatch(offered) else uuid.uuid4().hex
+        began = perf_counter()
+        method = environ.get("REQUEST_METHOD") or "GET"
+        path = environ.get("PATH_INFO") or "/"
+        offered = environ.get("HTTP_X_REQUEST_ID")
+        request_id = offered if offered and _REQUEST_ID.fullmatch(offered) else logs.new_request_id()
         try:
-            response = self.route(method, path, environ.get("QUERY_STRING", ""), environ)
+            response = self.route(method, path, environ.get("QUERY_STRING") or "", environ)
         except CarepgError as err:
             if err.sqlstate is not None or isinstance(err, ServerUnavailable):
                 # A database error: its SQLSTATE (None when the client side failed), never a traceback.
@@ -132,24 +185,19 @@ class App:
                 "title": "Internal Server Error",
                 "status": 500,
                 "detail": f"unexpected error; the server log has it under request id {request_id}",
-                "instance": path,
+                "instance": instance(path),
                 "request_id": request_id,
             }
             response = json_response(500, payload, content_type="application/problem+json")
-        headers = [
-            *response.headers,
-            *([("Content-Length", str(len(response.body)))] if response.status != 204 else []),
-            ("X-Request-Id", request_id),
-            ("X-Content-Type-Options", "nosniff"),
-        ]
-        start_response(f"{response.status} {HTTPStatus(response.status).phrase}", headers)
-        log.info(
-            "request",
-            extra={"fields": {"event": "access", "method": method, "path": path, "status": response.status,
-                              "duration_ms": round((time.perf_counter() - began) * 1000, 3),
-                              "request_id": request_id}},
-        )
-        return [b"" if method == "HEAD" else response.body]
+        body = response.body
+        headers = [*response.headers, ("X-Request-Id", request_id), _NOSNIFF]
+        # granian writes Content-Length for a body given as a list, and each header costs it measurably (PERFORMANCE.md,
+        # "HTTP"); other servers, and HEAD (no body), get ours. A 204 has none at all (RFC 9110).
+        if response.status != 204 and (method == "HEAD" or environ.get("SERVER_SOFTWARE") != "Granian"):
+            headers.append(("Content-Length", str(len(body))))
+        start_response(_STATUS_LINES.get(response.status) or _status_line(response.status), headers)
+        logs.access(method, path, response.status, perf_counter() - began, request_id)
+        return [b"" if method == "HEAD" else body]
 
     # --- routing ------------------------------------------------------------------------------------------
 
@@ -172,7 +220,7 @@ class App:
             name, content_type = _STATIC_FILES[path]
             headers = [("Content-Security-Policy", _PAGE_CSP)] if name.endswith(".html") else []
             return Response(200, self._file(STATIC / name), content_type, headers)
-        raise NotFound(f"no such resource: {path} (see /openapi.json for the API)")
+        raise NotFound(f"no such resource: {shown(text(path))} (see /openapi.json for the API)")
 
     def _file(self, path: Path) -> bytes:
         if path not in self._files:
@@ -183,10 +231,12 @@ class App:
 
     def healthz(self) -> Response:
         def check(conn) -> bool:
-            return conn.execute(shifts.QUERIES["healthz"]).fetchone()[0]
+            if not conn.execute(shifts.QUERIES["healthz"]).fetchone()[0]:
+                raise PermissionDenied(f"the database answers, but this role may not execute {API_FUNCTION}: "
+                                       f"{PRIVILEGE_HINT}")  # fmt: skip
+            return True
 
-        if not self.db.run(check):
-            raise ServerUnavailable("the database answers, but this role may not execute shifts.available_shifts()")
+        self.db.run(check)  # the same retries and healing as the data route
         return json_response(200, {"status": "ok"})
 
     def worker_shifts(self, raw_id: str, query: str) -> Response:
@@ -199,16 +249,17 @@ class App:
         limit = parse_limit(params.get("limit"))
         group = params.get("group")
         if group is not None and group != "date":
-            raise InvalidInput(f"invalid group {group[:40]!r}: the only grouping is group=date")
+            raise InvalidInput(f"invalid group {shown(group)}: the only grouping is group=date")
         if params.get("cursor"):
             cursor.decode(params["cursor"])  # a tampered cursor is a 400 even while the database is away
-        page = self.db.run(
-            lambda conn: shifts.page(conn, worker_id, limit=limit, after=params.get("cursor") or None, **window)
+        # The body as PostgreSQL built it, passed through undecoded (shifts.available_shifts_json).
+        after = params.get("cursor") or None
+        body = self.db.run(
+            lambda conn: shifts.page_json(reusable_cursor(conn), worker_id, limit=limit, after=after, **window)
         )
-        body = page.as_json()
         if group == "date":
-            body = group_by_date(body)
-        return json_response(200, body)
+            return json_response(200, group_by_date(json.loads(body)))
+        return Response(200, body, "application/json", [_NO_STORE])
 
     # --- the write path and the calendar's days -------------------------------------------------------------
 
@@ -244,7 +295,7 @@ class App:
         shift_id = parse_id(raw_shift, "shift id")
         parse_query(query, ())
         self.db.run(lambda conn: shifts.release(conn, worker_id, shift_id))
-        return Response(204, b"", None, [("Cache-Control", "no-store")])
+        return Response(204, b"", None, [_NO_STORE])
 
     def worker_claims(self, raw_id: str, query: str) -> Response:
         worker_id = parse_worker_id(raw_id)
@@ -287,14 +338,14 @@ class App:
 
 
 def _only_get(method: str, path: str) -> None:
-    if method not in ("GET", "HEAD"):
-        raise MethodNotAllowed(f"{method} is not allowed on {path}: use GET", ("GET", "HEAD"))
+    _only(method, path, ("GET", "HEAD"))
 
 
 def _only(method: str, path: str, allowed: tuple[str, ...]) -> None:
     if method not in allowed:
+        named = method if _METHOD.fullmatch(method) else shown(text(method), 20)
         uses = " or ".join(m for m in allowed if m != "HEAD")
-        raise MethodNotAllowed(f"{method} is not allowed on {path}: use {uses}", allowed)
+        raise MethodNotAllowed(f"{named} is not allowed on {shown(text(path))}: use {uses}", allowed)
 
 
 def parse_worker_id(raw: str) -> int:
@@ -303,16 +354,24 @@ def parse_worker_id(raw: str) -> int:
 
 def parse_id(raw: str, what: str) -> int:
     if not _WORKER_ID.fullmatch(raw) or not 1 <= int(raw) <= INT32_MAX:
-        raise InvalidInput(f"invalid {what} {raw[:40]!r}: it must be an integer from 1 to {INT32_MAX}")
+        raise InvalidInput(f"invalid {what} {shown(text(raw))}: it must be an integer from 1 to {INT32_MAX}")
     return int(raw)
 
 
 def parse_query(query: str, allowed: tuple[str, ...] = SHIFT_PARAMS) -> dict[str, str]:
-    """The query string as a dict; unknown or repeated parameters are a 400 (a typo should not pass silently)."""
+    """The query string as a dict (`+` and %-escapes decoded as UTF-8, like parse_qsl); unknown or repeated
+    parameters are a 400 (a typo should not pass silently)."""
     params: dict[str, str] = {}
-    for name, value in parse_qsl(query, keep_blank_values=True):
+    if not query:
+        return params
+    for part in text(query).split("&"):
+        if not part:
+            continue
+        name, _, value = part.partition("=")
+        if "%" in part or "+" in part:
+            name, value = unquote_plus(name), unquote_plus(value)
         if name not in allowed:
-            raise InvalidInput(f"unknown parameter {name[:40]!r}: "
+            raise InvalidInput(f"unknown parameter {shown(name)}: "
                                + (f"use {', '.join(allowed)}" if allowed else "this request takes none"))
         if name in params:
             raise InvalidInput(f"parameter {name!r} given more than once")
@@ -324,7 +383,7 @@ def parse_limit(raw: str | None) -> int:
     if raw is None:
         return DEFAULT_LIMIT
     if not _LIMIT.fullmatch(raw) or not 1 <= int(raw) <= shifts.MAX_ROWS:
-        raise InvalidInput(f"invalid limit {raw[:40]!r}: it must be an integer from 1 to {shifts.MAX_ROWS}")
+        raise InvalidInput(f"invalid limit {shown(raw)}: it must be an integer from 1 to {shifts.MAX_ROWS}")
     return int(raw)
 
 
@@ -332,7 +391,7 @@ def parse_per_day(raw: str | None) -> int:
     if raw is None:
         return DEFAULT_PER_DAY
     if not _LIMIT.fullmatch(raw) or not 1 <= int(raw) <= shifts.MAX_PER_DAY:
-        raise InvalidInput(f"invalid per_day {raw[:40]!r}: it must be an integer from 1 to {shifts.MAX_PER_DAY}")
+        raise InvalidInput(f"invalid per_day {shown(raw)}: it must be an integer from 1 to {shifts.MAX_PER_DAY}")
     return int(raw)
 
 
@@ -342,7 +401,7 @@ def parse_claim_body(environ: dict) -> int:
     content_type = environ.get("CONTENT_TYPE") or ""
     if content_type.split(";", 1)[0].strip().lower() != "application/json":
         raise InvalidInput(f'the body must be JSON, {{"shift_id": <id>}}, sent as Content-Type: application/json '
-                           f"(got {content_type[:60] or 'none'!r})")  # fmt: skip
+                           f"(got {shown(text(content_type)) if content_type else 'none'})")  # fmt: skip
     declared = environ.get("CONTENT_LENGTH") or ""
     if declared and (not declared.isdigit() or int(declared) > MAX_BODY):
         raise InvalidInput(f"the body must be at most {MAX_BODY} bytes of JSON, like {{\"shift_id\": 5}}")
@@ -362,7 +421,7 @@ def parse_claim_body(environ: dict) -> int:
     except (ValueError, UnicodeDecodeError, RecursionError):
         raise InvalidInput('the body is not a JSON object like {"shift_id": 5}') from None
     if not isinstance(document, dict) or set(document) != {"shift_id"}:
-        keys = ", ".join(repr(k[:40]) for k in document) if isinstance(document, dict) else "not an object"
+        keys = ", ".join(shown(k, 40) for k in list(document)[:5]) if isinstance(document, dict) else "not an object"
         raise InvalidInput(f'the body must be exactly {{"shift_id": <id>}} (got {keys or "no key"})')
     shift_id = document["shift_id"]
     if not isinstance(shift_id, int) or isinstance(shift_id, bool) or not 1 <= shift_id <= INT32_MAX:

@@ -5,10 +5,12 @@ The app itself (app.py) is plain WSGI and runs under any WSGI server; this is th
 
 from __future__ import annotations
 
+import errno
 import os
+import socket
 
 from .. import db, shifts
-from ..errors import CarepgError
+from ..errors import CarepgError, Conflict, InvalidInput
 from . import logs, pool
 
 API_ROLE = "carepg_api"  # sql/roles.sql
@@ -34,11 +36,34 @@ def api_database_url(role: str) -> str:
     return make_conninfo(url, user=role) if role else url
 
 
+def ensure_port_free(host: str, port: int) -> None:
+    """Refuse a port another server listens on. granian binds with SO_REUSEPORT, so without this check a second
+    `carepg serve` (or any server that also sets it) on the same port would start and take half the traffic.
+    The probe binds without SO_REUSEPORT, which fails while anything listens there; it is closed again before
+    granian binds (a server starting in between is not caught)."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM,
+                                                             flags=socket.AI_PASSIVE)[0]  # fmt: skip
+    except socket.gaierror as exc:
+        raise InvalidInput(f"cannot serve on --host {host!r}: {exc.strerror}") from None
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # a port in TIME_WAIT is free
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise Conflict(
+                    f"port {port} on {host} is in use by another server: stop it or pick another --port"
+                ) from None
+            raise InvalidInput(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+
+
 def serve(*, host: str, port: int, workers: int, threads: int, role: str) -> None:
     """Serve carepg.web:app with granian until SIGINT/SIGTERM; one connection pool per worker process."""
     from granian import Granian
     from granian.constants import Interfaces
 
+    ensure_port_free(host, port)
     log = logs.setup()  # stderr carries JSON lines only, from here on
     url = api_database_url(role)
     try:  # say early what is wrong; the app still starts, answers 503 and recovers once the database is back
