@@ -223,6 +223,31 @@ def test_paging_within_a_window(conn):
     assert [r[0] for r in rest] == ids[5:8]
 
 
+@pytest.mark.parametrize("cursor_at", ["before the window", "at the window's start", "inside", "after the window"])
+def test_a_cursor_and_a_window_together_mean_both(conn, cursor_at):
+    """The scan starts at the later of the two: each bound still holds whichever is tighter, ties included."""
+    facilities = [facility(conn) for _ in range(3)]
+    w = worker(conn)
+    shifts_by_hour = {h: [shift(conn, f, start=T0 + h * H) for f in facilities] for h in range(8)}  # ties on start
+    refresh(conn)
+    start_from, start_to = T0 + 2 * H, T0 + 6 * H
+    window = [sid for h in range(2, 6) for sid in sorted(shifts_by_hour[h])]
+    hour = {"before the window": 1, "at the window's start": 2, "inside": 4, "after the window": 7}[cursor_at]
+    tied = sorted(shifts_by_hour[hour])
+    after_start, after_id = T0 + hour * H, tied[1]  # the middle one of three shifts that start together
+    expected = [sid for sid in window if (T0 + _hour_of(shifts_by_hour, sid) * H, sid) > (after_start, after_id)]
+    rows = conn.execute(
+        "SELECT shift_id FROM shifts.available_shifts(%s, %s, %s, %s, %s, 1000)",
+        (w, start_from, start_to, after_start, after_id),
+    ).fetchall()
+    assert [r[0] for r in rows] == expected
+    assert (len(expected) == len(window)) == (cursor_at == "before the window")
+
+
+def _hour_of(shifts_by_hour: dict[int, list[int]], shift_id: int) -> int:
+    return next(h for h, ids in shifts_by_hour.items() if shift_id in ids)
+
+
 def test_count_matches_the_rows(conn):
     a = document(conn)
     f1, f2 = facility(conn), facility(conn, requires=[a])

@@ -33,8 +33,11 @@ AS $function$
 DECLARE
     lower_bound constant timestamp := coalesce(start_from, '-infinity');
     upper_bound constant timestamp := coalesce(start_to, 'infinity');
-    cursor_start constant timestamp := coalesce(after_start, '-infinity');
-    cursor_id constant integer := coalesce(after_id, -2147483648);
+    -- Where the index scan starts: the later of the window's start and the cursor, as one (start, id) bound.
+    -- The scan starts at the row comparison's bound, so it must be the tight one: with the window's start left
+    -- to the other condition, a late window (from=now) would be read from the profession's first open shift.
+    cursor_start constant timestamp := greatest(coalesce(after_start, '-infinity'), lower_bound);
+    cursor_id constant integer := CASE WHEN after_start >= lower_bound THEN after_id ELSE -2147483648 END;
 BEGIN
     IF max_rows IS NULL OR max_rows < 1 OR max_rows > 1000 THEN
         RAISE EXCEPTION 'max_rows must be between 1 and 1000, got %', coalesce(max_rows::text, 'NULL')
