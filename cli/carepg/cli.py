@@ -224,10 +224,14 @@ def _shift_table(page: shifts.Page) -> Table:
     return table
 
 
+INT32_MAX = 2**31 - 1
+_WORKER = typer.Argument(min=1, max=INT32_MAX, metavar="WORKER", help="The worker's id.")
+
+
 @app.command("shifts")
 @handles_errors
 def shifts_command(
-    worker_id: Annotated[int, typer.Argument(help="The worker's id.")],
+    worker_id: Annotated[int, _WORKER],
     start_from: Annotated[
         str | None, typer.Option("--from", help="Only shifts starting at or after this (ISO date or date-time).")
     ] = None,
@@ -259,8 +263,6 @@ def _shift_line(s: dict) -> str:
             f"{s['profession']} at facility {s['facility_id']} {s['facility_name'][:12]}")  # fmt: skip
 
 
-INT32_MAX = 2**31 - 1
-_WORKER = typer.Argument(min=1, max=INT32_MAX, metavar="WORKER", help="The worker's id.")
 
 
 def _in_cli_terms(exc: CarepgError, worker_id: int) -> CarepgError:
