@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 
 from carepg.mrf.generate import Truth, generate, parse_size
-from carepg.mrf.toc import MAX_OUT, igzip_lib
+from carepg.mrf.inflate import MAX_OUT, igzip_lib
 
 CHUNK = 256 << 10
 

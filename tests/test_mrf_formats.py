@@ -10,7 +10,8 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 from carepg.mrf import ingest as ingest_mod
 from carepg.mrf.generate import STYLES, generate
-from carepg.mrf.toc import Collector, Parser
+from carepg.mrf.collector import Collector
+from carepg.mrf.parse import Parser
 
 QUESTIONS = [("NY", "PPO"), ("NY", "EPO"), ("NY", "POS"), ("CA", "PPO"), ("VA", "PPO"), ("TN", "PPO")]
 

@@ -9,8 +9,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from carepg.mrf import ingest as ingest_mod
+from carepg.mrf.errors import SourceError
 from carepg.mrf.generate import generate
-from carepg.mrf.source import HttpSource, SourceError
+from carepg.mrf.source import HttpSource
 
 
 class Handler(BaseHTTPRequestHandler):

@@ -18,7 +18,10 @@ from psycopg.rows import dict_row
 from .. import db, paths
 from ..errors import CarepgError, InvalidInput
 from . import source as source_mod
-from .toc import INFLATE, BadInput, Collector, Inflater, Parser, file_key, threaded
+from .collector import Collector, file_key
+from .errors import BadInput
+from .inflate import Inflater, threaded
+from .parse import Parser
 
 QUERIES = paths.named_queries("queries/mrf.sql")
 
@@ -37,7 +40,7 @@ class Summary:
     distinct_files: int
     distinct_sets: int
     parser: str
-    inflate: str
+    parser_note: str  # why the general parser took over, if it did
     resumes: int
     seconds: float
     replaced_run_id: int | None
@@ -49,6 +52,7 @@ class Summary:
             f" ({_size(self.raw_bytes)} JSON), {self.structures:,} structures, {self.plans:,} plans,"
             f" {self.distinct_files:,} distinct files in {self.distinct_sets:,} file sets,"
             f" {self.seconds:.1f} s ({rate:.0f} MB/s of JSON, {self.parser} path"
+            + (f" from {self.parser_note}" if self.parser_note else "")
             + (f", {self.resumes} resumes" if self.resumes else "")
             + ")"
         )
@@ -170,7 +174,7 @@ def _load(url, run_id, src, inflater, progress, reader) -> Summary:
         distinct_files=distinct_files,
         distinct_sets=distinct_sets,
         parser=parser.mode,
-        inflate=INFLATE if inflater.gzip else "none",
+        parser_note=parser.fallback,
         resumes=src.resumes,
         seconds=0.0,
         replaced_run_id=replaced,

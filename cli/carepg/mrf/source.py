@@ -16,18 +16,11 @@ import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
 
-from ..errors import CarepgError, InvalidInput
+from ..errors import InvalidInput
+from .errors import SourceError
 
 CHUNK = 256 << 10  # compressed bytes per read: small enough that one inflate call takes it whole
 MAX_REDIRECTS = 5
-
-
-class SourceError(CarepgError):
-    """The source cannot be read (network, HTTP status, missing file)."""
-
-    exit_code = 6
-    http_status = 502
-    title = "Source unavailable"
 
 
 class Source:
