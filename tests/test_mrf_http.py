@@ -79,7 +79,7 @@ def test_resumes_after_several_cuts_and_gets_the_same_answer(server, toc, db_url
     payload, truth = toc
     server.payload = payload
     server.cuts = [len(payload) // 7, len(payload) // 3, len(payload) // 2 + 1, len(payload) - 5]
-    summary = ingest_mod.ingest(db_url, url(server), http_options={"backoff": 0.01, "chunk": 4096})
+    summary = ingest_mod.ingest(db_url, url(server), http_options={"backoff": 0.01})
     assert summary.resumes == 4
     assert summary.bytes_read == len(payload)  # no byte read twice
     assert server.requests[0] is None and server.requests[1:] == [
@@ -95,7 +95,7 @@ def test_stalled_connection_times_out_and_resumes(server, toc):
     payload, _ = toc
     server.payload = payload
     server.cuts, server.stall = [len(payload) // 2], 3.0
-    src = HttpSource(url(server), timeout=0.3, backoff=0.01, chunk=8192)
+    src = HttpSource(url(server), timeout=0.3, backoff=0.01)
     assert b"".join(src.chunks()) == payload
     assert src.resumes == 1
 
@@ -104,7 +104,7 @@ def test_gives_up_after_bounded_retries(server, toc):
     payload, _ = toc
     server.payload = payload
     server.cuts = [1000 * (i + 1) for i in range(10)]
-    src = HttpSource(url(server), retries=3, backoff=0.01, chunk=512)
+    src = HttpSource(url(server), retries=3, backoff=0.01)
     with pytest.raises(SourceError, match="failed 4 times .*giving up"):
         b"".join(src.chunks())
 

@@ -1,155 +1,195 @@
-"""Decompression: gzip (any number of members) or plain JSON, detected from the first bytes, as a stream of chunks."""
+"""Decompression: a source's bytes as a stream of decompressed chunks, inflated in a background thread.
+
+Gzip (any number of members) or plain JSON, detected from the first two bytes. isal's gzip reader inflates
+into its output buffer with the GIL released, so a thread that reads the source and inflates runs on one core
+while the parser runs on another; the parser only waits when it is faster than decompression. The thread is
+also the one that reads the source, so a network read (an HTTP source resuming with a Range request after a
+dropped connection) feeds the same inflater and never blocks parsing either. zlib is the fallback when isal
+is missing (tested too).
+"""
 
 from __future__ import annotations
 
 import queue
 import threading
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 from .errors import BadInput
+from .source import Source
 
-try:  # isal's igzip inflates several times faster than zlib; zlib is the fallback (tested too).
-    from isal import igzip_lib
+try:  # isal's igzip inflates several times faster than zlib
+    from isal import isal_zlib
 
-    INFLATE = "isal"
+    BACKEND = "isal"
 except ImportError:  # pragma: no cover - isal is a dependency; kept for odd platforms
-    igzip_lib = None
-    INFLATE = "zlib"
+    isal_zlib = None
+    BACKEND = "zlib"
 
-
-class _ZlibInflater:
-    """zlib's decompressobj behind the small interface of isal's IgzipDecompressor."""
-
-    def __init__(self) -> None:
-        self._d = zlib.decompressobj(wbits=31)
-        self._tail = b""
-
-    def decompress(self, data: bytes, max_length: int) -> bytes:
-        out = self._d.decompress(self._tail + data if self._tail else data, max_length)
-        self._tail = self._d.unconsumed_tail
-        return out
-
-    @property
-    def needs_input(self) -> bool:
-        return not self._tail
-
-    @property
-    def eof(self) -> bool:
-        return self._d.eof
-
-    @property
-    def unused_data(self) -> bytes:
-        return self._d.unused_data
-
-
-def _decompressor():
-    if igzip_lib is not None:
-        return igzip_lib.IgzipDecompressor(flag=igzip_lib.DECOMP_GZIP)
-    return _ZlibInflater()  # pragma: no cover
-
-
-_INFLATE_ERRORS: tuple[type[BaseException], ...] = (zlib.error, OSError, ValueError, EOFError) + (
-    (igzip_lib.IsalError,) if igzip_lib is not None else ()
-)
-
-
-MAX_OUT = 256 << 10  # decompressed bytes per inflate call: bounds memory; 1 MiB buffers are much slower (mmap)
+OUT_CHUNK = 1 << 20  # decompressed bytes per chunk handed to the parser
+IN_BUFFER = 256 << 10  # compressed bytes per source read
+DEPTH = 4  # chunks the thread may run ahead of the parser: memory is about (DEPTH + 2) * OUT_CHUNK
+_DONE = object()
 
 
 class Inflater:
-    """Gzip (any number of members) or plain JSON, detected from the first bytes, as a stream of raw chunks."""
+    """Iterate to get decompressed chunks; `raw_bytes` counts them, `gzip` says whether the source was gzip."""
 
-    def __init__(self, chunks: Iterator[bytes], position: Callable[[], int]) -> None:
-        self.chunks = chunks
-        self.position = position  # compressed bytes read so far (for error messages)
+    def __init__(self, source: Source, *, background: bool = True, backend: str = BACKEND,
+                 out_chunk: int = OUT_CHUNK) -> None:
+        self.source = source
+        self.background = background
+        self.backend = backend
+        self.out_chunk = out_chunk
         self.raw_bytes = 0
         self.gzip = False
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
 
     def __iter__(self) -> Iterator[bytes]:
-        first = b""
-        for block in self.chunks:
-            first += block
-            if len(first) >= 2:
+        if not self.background:
+            try:
+                yield from self._produce()
+            finally:
+                self.source.close()
+            return
+        q: queue.Queue = queue.Queue(maxsize=DEPTH)
+        self._thread = threading.Thread(target=self._run, args=(q,), name="carepg-mrf-inflate", daemon=True)
+        self._thread.start()
+        try:
+            while True:
+                item = q.get()
+                if item is _DONE:
+                    return
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+        finally:
+            self.close(q)
+
+    def close(self, q: queue.Queue | None = None) -> None:
+        """Stop the thread (it closes the source); called when the consumer stops, early or not."""
+        self._stop.set()
+        if self._thread is None:
+            return
+        while q is not None:  # unblock a put
+            try:
+                q.get_nowait()
+            except queue.Empty:
                 break
+        # A thread blocked in a network read ends at its socket timeout; don't wait that long for it here.
+        self._thread.join(timeout=2)
+
+    # -- the thread ---------------------------------------------------------------------------------------------
+
+    def _run(self, q: queue.Queue) -> None:
+        try:
+            for chunk in self._produce():
+                while not self._stop.is_set():
+                    try:
+                        q.put(chunk, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if self._stop.is_set():
+                    return
+            q.put(_DONE)
+        except BaseException as exc:  # handed to the consumer, raised there
+            q.put(exc)
+        finally:
+            self.source.close()
+
+    def _produce(self) -> Iterator[bytes]:
+        src = self.source
+        first = b""
+        while len(first) < 2:
+            block = src.read(IN_BUFFER)
+            if not block:
+                break
+            first += block
         if not first:
             raise BadInput("the source is empty (0 bytes)")
         if first[:2] != b"\x1f\x8b":
             self.raw_bytes += len(first)
             yield first
-            for block in self.chunks:
+            while block := src.read(self.out_chunk):
                 self.raw_bytes += len(block)
                 yield block
             return
         self.gzip = True
-        yield from self._inflate(first)
+        inflate = _isal if self.backend == "isal" else _zlib
+        yield from inflate(self, first)
 
-    def _inflate(self, first: bytes) -> Iterator[bytes]:
-        d = _decompressor()
-        fed = False  # has the current gzip member received input?
-        block: bytes | None = first
-        while block is not None:
-            data = block
-            while True:
-                try:
-                    out = d.decompress(data, MAX_OUT)
-                except _INFLATE_ERRORS as exc:
-                    raise BadInput(
-                        f"corrupt gzip data before compressed byte {self.position():,} "
-                        f"(after {self.raw_bytes:,} decompressed bytes): {exc}"
-                    ) from None
-                fed = fed or bool(data)
-                data = b""
-                if out:
-                    self.raw_bytes += len(out)
-                    yield out
-                if d.eof:  # another gzip member may follow (concatenated .gz files are valid gzip)
-                    data = d.unused_data
-                    d = _decompressor()
-                    fed = False
-                    if not data:
-                        break
-                elif d.needs_input:
-                    break
-            block = next(self.chunks, None)
-        if fed and not d.eof:
-            raise BadInput(
-                f"truncated gzip: the compressed stream ends at byte {self.position():,} "
-                f"({self.raw_bytes:,} bytes decompressed) before the end of the gzip member"
-            )
+    def corrupt(self, exc: BaseException) -> BadInput:
+        return BadInput(
+            f"corrupt gzip data before compressed byte {self.source.position:,} "
+            f"(after {self.raw_bytes:,} decompressed bytes): {exc}"
+        )
+
+    def truncated(self) -> BadInput:
+        return BadInput(
+            f"truncated gzip: the compressed stream ends at byte {self.source.position:,} "
+            f"({self.raw_bytes:,} bytes decompressed) before the end of the gzip member"
+        )
 
 
-def threaded(chunks: Iterator[bytes], depth: int = 8) -> Iterator[bytes]:
-    """Run a chunk producer (a network reader: socket reads release the GIL) in a thread, `depth` chunks ahead."""
-    q: queue.Queue = queue.Queue(maxsize=depth)
-    stop = threading.Event()
-    done = object()
+class _Prefixed:
+    """The file object isal's gzip reader pulls from: the bytes already read, then the source."""
 
-    def produce() -> None:
+    def __init__(self, first: bytes, source: Source) -> None:
+        self.first = memoryview(first)
+        self.source = source
+
+    def read(self, n: int = -1) -> bytes:  # pragma: no cover - the reader only calls readinto
+        raise NotImplementedError
+
+    def readinto(self, buf) -> int:
+        if self.first:
+            n = min(len(buf), len(self.first))
+            buf[:n] = self.first[:n]
+            self.first = self.first[n:]
+            return n
+        return self.source.readinto(buf)
+
+
+def _isal(inf: Inflater, first: bytes) -> Iterator[bytes]:
+    reader = isal_zlib._GzipReader(_Prefixed(first, inf.source), IN_BUFFER)
+    size = inf.out_chunk
+    while True:
         try:
-            for block in chunks:
-                while not stop.is_set():
-                    try:
-                        q.put(block, timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
-                    return
-            q.put(done)
-        except BaseException as exc:  # handed to the consumer, raised there
-            q.put(exc)
+            out = reader.read(size)  # inflates with the GIL released; calls readinto for more input
+        except EOFError:
+            raise inf.truncated() from None
+        except (OSError, isal_zlib.IsalError) as exc:  # BadGzipFile is an OSError
+            raise inf.corrupt(exc) from None
+        if not out:
+            return
+        inf.raw_bytes += len(out)
+        yield out
 
-    worker = threading.Thread(target=produce, name="carepg-mrf-reader", daemon=True)
-    worker.start()
-    try:
-        while True:
-            item = q.get()
-            if item is done:
-                return
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-    finally:
-        stop.set()
-        worker.join(timeout=5)
+
+def _zlib(inf: Inflater, first: bytes) -> Iterator[bytes]:
+    size = inf.out_chunk
+    d = zlib.decompressobj(wbits=31)
+    fed = False  # has the current gzip member received input?
+    data = first
+    while True:
+        while data:
+            try:
+                out = d.decompress(data, size)
+            except zlib.error as exc:
+                raise inf.corrupt(exc) from None
+            fed = True
+            data = d.unconsumed_tail
+            if out:
+                inf.raw_bytes += len(out)
+                yield out
+            if d.eof:  # another gzip member may follow (concatenated .gz files are valid gzip)
+                data = d.unused_data.lstrip(b"\0")  # gzip tools allow zero padding between members
+                d = zlib.decompressobj(wbits=31)
+                fed = False
+        data = inf.source.read(IN_BUFFER)
+        if not data:
+            break
+    if fed:
+        raise inf.truncated()

@@ -20,7 +20,7 @@ from ..errors import CarepgError, InvalidInput
 from . import source as source_mod
 from .collector import Collector, file_key
 from .errors import BadInput
-from .inflate import Inflater, threaded
+from .inflate import Inflater
 from .parse import Parser
 
 QUERIES = paths.named_queries("queries/mrf.sql")
@@ -79,19 +79,15 @@ def ingest(
 ) -> Summary:
     """Stream SOURCE (path or URL) into the mrf schema; raise CarepgError (run recorded as failed) on bad input.
 
-    use_thread: read an HTTP source in a thread (socket reads release the GIL; isal's inflate does not, so
-    inflating and parsing stay on the main thread).
+    use_thread: read and inflate the source in a background thread (see inflate.py), parsing on this one.
     """
     began = time.perf_counter()
     src = source_mod.open_source(spec, **(http_options or {}))
     with db.connect(url, autocommit=True) as log, db.translated_errors():
         run_id = log.execute(QUERIES["start_ingest"], {"source": src.name, "size_bytes": src.size}).fetchone()[0]
-        reader = src.chunks()
-        if use_thread and isinstance(src, source_mod.HttpSource):
-            reader = threaded(reader)
-        inflater = Inflater(reader, lambda: src.position)
+        inflater = Inflater(src, background=use_thread)
         try:
-            summary = _load(url, run_id, src, inflater, progress, reader)
+            summary = _load(url, run_id, src, inflater, progress)
         except BaseException as exc:
             message = exc.message if isinstance(exc, CarepgError) else _describe(exc)
             log.execute(
@@ -108,14 +104,12 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
 
 
-def _load(url, run_id, src, inflater, progress, reader) -> Summary:
+def _load(url, run_id, src, inflater, progress) -> Summary:
     hook = progress(src) if progress else None
-    chunks: Iterator[bytes] = iter(inflater)
 
-    def reported() -> Iterator[bytes]:
+    def reported(chunks: Iterator[bytes]) -> Iterator[bytes]:
         for chunk in chunks:
-            if hook:
-                hook(src.position, src.size)
+            hook(src.position, src.size)
             yield chunk
 
     with db.connect(url) as conn:
@@ -124,12 +118,11 @@ def _load(url, run_id, src, inflater, progress, reader) -> Summary:
             with cur.copy(QUERIES["copy_staged_plan"]) as copy:
                 collector = Collector(plan_sink=copy.write_row)
                 parser = Parser(collector)
-                stream = reported()
+                chunks = iter(inflater)
                 try:
-                    parser.run(stream)
+                    parser.run(reported(chunks) if hook else chunks)
                 finally:
-                    stream.close()
-                    reader.close()  # stops a reader thread, closes the connection or file
+                    chunks.close()  # stops the inflater's thread, which closes the connection or file
             if hook:
                 hook(src.position, src.size)
             if collector.structures == 0 and not collector.entity.get("reporting_entity_name"):
@@ -205,7 +198,7 @@ def lookup_entries(document: object, where: str) -> list[dict]:
 
 def load_lookup(url: str, spec: str, http_options: dict | None = None) -> int:
     src = source_mod.open_source(spec, **(http_options or {}))
-    data = b"".join(Inflater(src.chunks(), lambda: src.position))
+    data = b"".join(Inflater(src, background=False))
     try:
         document = json.loads(data)
     except ValueError as exc:

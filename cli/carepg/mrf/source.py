@@ -19,12 +19,14 @@ from pathlib import Path
 from ..errors import InvalidInput
 from .errors import SourceError
 
-CHUNK = 256 << 10  # compressed bytes per read: small enough that one inflate call takes it whole
 MAX_REDIRECTS = 5
 
 
 class Source:
-    """A stream of bytes with a known position (bytes handed out so far) and, when known, a total size."""
+    """A stream of bytes with a known position (bytes handed out so far) and, when known, a total size.
+
+    Read with `readinto` (or `read`) until it returns nothing; `close` releases the file or connection.
+    """
 
     name: str
     size: int | None
@@ -32,15 +34,31 @@ class Source:
     resumes: int = 0
     failures: int = 0
 
-    def chunks(self) -> Iterator[bytes]:  # pragma: no cover - interface
+    def readinto(self, buf) -> int:  # pragma: no cover - interface
         raise NotImplementedError
+
+    def read(self, n: int) -> bytes:
+        buf = bytearray(n)
+        got = self.readinto(buf)
+        del buf[got:]
+        return bytes(buf)
+
+    def chunks(self, size: int = 256 << 10) -> Iterator[bytes]:
+        """The rest of the stream, `size` bytes at a time; closes the source at the end."""
+        try:
+            while block := self.read(size):
+                yield block
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        pass
 
 
 class FileSource(Source):
-    def __init__(self, path: str | os.PathLike, chunk: int = CHUNK) -> None:
+    def __init__(self, path: str | os.PathLike) -> None:
         self.path = Path(path)
         self.name = str(path)
-        self.chunk = chunk
         try:
             self.size = self.path.stat().st_size
         except FileNotFoundError:
@@ -49,12 +67,35 @@ class FileSource(Source):
             raise SourceError(f"cannot read {self.name}: {exc.strerror}") from None
         if self.path.is_dir():
             raise InvalidInput(f"{self.name} is a directory, not a table-of-contents file")
+        self._fh = None
 
-    def chunks(self) -> Iterator[bytes]:
-        with self.path.open("rb", buffering=0) as fh:
-            while block := fh.read(self.chunk):
-                self.position += len(block)
-                yield block
+    def _file(self):
+        if self._fh is None:
+            try:
+                self._fh = self.path.open("rb", buffering=0)
+            except OSError as exc:
+                raise SourceError(f"cannot read {self.name}: {exc.strerror}") from None
+        return self._fh
+
+    def readinto(self, buf) -> int:
+        try:
+            n = self._file().readinto(buf)
+        except OSError as exc:
+            raise SourceError(f"cannot read {self.name} at byte {self.position:,}: {exc.strerror}") from None
+        self.position += n
+        return n
+
+    def read(self, n: int) -> bytes:
+        try:
+            block = self._file().read(n)
+        except OSError as exc:
+            raise SourceError(f"cannot read {self.name} at byte {self.position:,}: {exc.strerror}") from None
+        self.position += len(block)
+        return block
+
+    def close(self) -> None:
+        if self._fh is not None:
+            self._fh.close()
 
 
 class HttpSource(Source):
@@ -67,17 +108,16 @@ class HttpSource(Source):
         timeout: float = 30.0,
         retries: int = 8,
         backoff: float = 0.5,
-        chunk: int = CHUNK,
     ) -> None:
         self.url = url
         self.name = _redact(url)
         self.timeout = timeout
         self.retries = retries
         self.backoff = backoff
-        self.chunk = chunk
         self.size = None
         self._response: http.client.HTTPResponse | None = None
         self._conn: http.client.HTTPConnection | None = None
+        self._ended = False
         self._open(start=0)
 
     # -- connection handling ---------------------------------------------------------------------------------
@@ -143,27 +183,31 @@ class HttpSource(Source):
 
     # -- reading ------------------------------------------------------------------------------------------------
 
-    def chunks(self) -> Iterator[bytes]:
-        try:
-            while True:
-                if self._response is None:
-                    self._resume()
-                    continue
-                try:
-                    block = self._response.read(self.chunk)
-                except (OSError, http.client.HTTPException) as exc:
-                    self._dropped(exc)
-                    continue
-                if block:
-                    self.position += len(block)
-                    yield block
-                    continue
-                if self.size is None or self.position >= self.size:
-                    return
-                # The server closed early: Content-Length not reached.
-                self._dropped(ConnectionError(f"connection closed at byte {self.position:,}"))
-        finally:
-            self._close()
+    def readinto(self, buf) -> int:
+        """Fill buf from the response, resuming after a dropped connection; 0 once the whole body is read."""
+        while True:
+            if self._ended:
+                return 0
+            if self._response is None:
+                self._resume()
+                continue
+            try:
+                n = self._response.readinto(buf)
+            except (OSError, http.client.HTTPException) as exc:
+                self._dropped(exc)  # what this read received is discarded: the resume starts at `position`
+                continue
+            if n:
+                self.position += n
+                return n
+            if self.size is None or self.position >= self.size:
+                self._ended = True
+                self._close()
+                return 0
+            # The server closed early: Content-Length not reached.
+            self._dropped(ConnectionError(f"connection closed at byte {self.position:,}"))
+
+    def close(self) -> None:
+        self._close()
 
     def _dropped(self, exc: BaseException) -> None:
         """Count a failure; give up (one clear error) once there were more than `retries` of them."""
