@@ -10,6 +10,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 from carepg.mrf import ingest as ingest_mod
 from carepg.mrf.generate import STYLES, generate
+from carepg.mrf import collector as collector_mod
 from carepg.mrf.collector import Collector
 from carepg.mrf.parse import Parser
 
@@ -64,6 +65,24 @@ def test_canonical_layout_stays_on_the_line_path(tmp_path):
     collector, parser, _ = parse_bytes(path.read_bytes())
     assert parser.mode == "line"
     assert collector.raw_hits > 0  # repeated file lists were skipped without being decoded
+
+
+@pytest.mark.parametrize("budget", [collector_mod.RAW_BUDGET, 0])
+def test_repeated_file_lists_are_recognised_exactly_even_when_checksums_collide(tmp_path, monkeypatch, budget):
+    """A constant CRC puts every list of one length in one bucket: only the byte comparison (or, past the
+    budget, the Adler-32) tells them apart, and the content must still equal the plain read's."""
+    path = tmp_path / "toc.json"
+    generate(path, raw_bytes=300_000, seed=3, variants=6)
+    data = path.read_bytes()
+    reference = digest(*_content(data, 1 << 20))
+    monkeypatch.setattr(collector_mod, "_crc32", lambda view: 0)
+    monkeypatch.setattr(collector_mod, "RAW_BUDGET", budget)
+    collector, _, rows = parse_bytes(data)
+    assert digest(collector, rows) == reference
+    assert collector.raw_hits > 0
+    assert (collector.raw_stored > 0) == (budget > 0)
+    # Same-length lists do share buckets here (the generator's variants differ in one host or signature).
+    assert max(len(c) for c in collector.raw_lists.values()) > 1 or budget == 0
 
 
 @pytest.mark.parametrize("style", ["pretty", "minified"])

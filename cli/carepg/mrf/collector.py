@@ -18,6 +18,7 @@ except ImportError:  # pragma: no cover
 TOP_SCALARS = ("reporting_entity_name", "reporting_entity_type", "last_updated_on", "version")
 RATES_KEYS = {"in_network", "provider_references", "out_of_network"}
 LOOKUP_KEYS = {"In-Network Negotiated Rates Files", "Out-of-Network Allowed Amounts Files"}
+RAW_BUDGET = 16 << 20  # bytes of distinct raw file lists kept to recognise repeats by comparison
 
 
 @dataclass
@@ -39,7 +40,9 @@ class Collector:
     files: dict[str, FileInfo] = field(default_factory=dict)
     sets: dict[tuple[int, ...], int] = field(default_factory=dict)
     set_uses: list[int] = field(default_factory=list)
-    raw_lists: dict[tuple[int, int, int], tuple[int, int]] = field(default_factory=dict)  # -> (set id, entries)
+    # (length, CRC-32) -> [(the bytes, or their Adler-32 past RAW_BUDGET; set id; entries)]
+    raw_lists: dict[tuple[int, int], list[tuple[bytes | int, int, int]]] = field(default_factory=dict)
+    raw_stored: int = 0  # bytes of file lists kept for comparison
     structures: int = 0
     plan_links: int = 0
     file_links: int = 0
@@ -131,25 +134,41 @@ class Collector:
         set_id = self._set(obj.get("in_network_files"), obj.get("allowed_amount_file"))
         self._plans(obj["reporting_plans"], set_id)
 
-    def structure_raw(self, plans: object, files_raw: memoryview) -> None:
-        """Fast path: the plans decoded, the in_network_files array still as raw bytes (a view, not a copy).
+    def structure_raw(self, plans: object, buf: bytes, start: int, end: int) -> None:
+        """Fast path: the plans decoded, the in_network_files array still raw, as buf[start:end].
 
-        The key is the length, the CRC-32 and the Adler-32 of the bytes: 64 check bits over the whole string,
-        computed in place by ISA-L at 10+ GB/s (SipHash, Python's hash(), needs a copy and runs at ~6 GB/s).
-        Keys are only compared within one run; two different lists of equal length collide with probability
-        about 2^-64 per pair.
+        A list seen before is recognised without decoding it: looked up by its length and CRC-32 (computed in
+        place by ISA-L), then confirmed by comparing the bytes with the stored copy (memcmp), so a match is
+        exact. Once the stored copies reach RAW_BUDGET bytes, new lists are kept as an Adler-32 instead (64
+        check bits with the CRC: two different lists of equal length collide with probability ~2^-64).
         """
-        key = (len(files_raw), _crc32(files_raw), _adler32(files_raw))
-        known = self.raw_lists.get(key)
-        if known is None:
-            entries = json.loads(bytes(files_raw))
-            set_id = self._set(entries, None)
-            self.raw_lists[key] = (set_id, len(entries))
+        view = memoryview(buf)[start:end]
+        key = (end - start, _crc32(view))
+        candidates = self.raw_lists.get(key)
+        adler = None
+        if candidates is not None:
+            for raw, set_id, count in candidates:
+                if type(raw) is bytes:
+                    if not buf.startswith(raw, start):
+                        continue
+                else:
+                    if adler is None:
+                        adler = _adler32(view)
+                    if raw != adler:
+                        continue
+                # Same bytes, same entries: the set and the link count are known without decoding anything.
+                self.file_links += count
+                self.raw_hits += 1
+                self._plans(plans, set_id)
+                return
+        entries = json.loads(buf[start:end])
+        set_id = self._set(entries, None)
+        if self.raw_stored + (end - start) <= RAW_BUDGET:
+            raw: bytes | int = buf[start:end]
+            self.raw_stored += end - start
         else:
-            # Same bytes, same entries: the set and the link count are known without decoding anything.
-            set_id, count = known
-            self.file_links += count
-            self.raw_hits += 1
+            raw = adler if adler is not None else _adler32(view)
+        self.raw_lists.setdefault(key, []).append((raw, set_id, len(entries)))
         self._plans(plans, set_id)
 
     def top(self, key: str, value: object) -> None:

@@ -112,7 +112,6 @@ class Parser:
 
     def _lines_from(self, buf: bytes, pos: int) -> int:
         find = buf.find
-        view = memoryview(buf)
         collector = self.c
         while True:
             self._line_start = pos
@@ -142,7 +141,7 @@ class Parser:
                         # The plans part parsed as an array, so the separator sits at the structure's top
                         # level; the files part is decoded (once per distinct byte string) by structure_raw.
                         if isinstance(plans, list):
-                            collector.structure_raw(plans, view[sep + len(SEPARATOR) - 1 : close - 1])
+                            collector.structure_raw(plans, buf, sep + len(SEPARATOR) - 1, close - 1)
                             self.after_comma = comma
                             pos = nl + 1
                             continue
