@@ -136,3 +136,52 @@ def test_chunk_boundaries_and_mid_document_fallback_do_not_change_the_content(tm
 def _content(data: bytes, chunk: int):
     collector, _, rows = parse_bytes(data, chunk)
     return collector, rows
+
+
+def _toc_with(value: object, where: str, pad: int = 0) -> dict:
+    """A small valid table of contents with `value` under an extra key at `where`."""
+    plan = {"plan_name": "ANTHEM PPO - ACME - ANTHEM", "plan_id_type": "ein", "plan_id": "1",
+            "plan_market_type": "group"}
+    entry = {"description": "In-Network Negotiated Rates Files", "location": "https://x.example/anthem/NY_A.json.gz"}
+    structure = {"reporting_plans": [plan], "in_network_files": [entry]}
+    if pad:
+        structure = {"pad": "x" * pad, **structure}  # a line longer than json.loads is given
+    doc = {"reporting_entity_name": "Tiny", "reporting_structure": [structure]}
+    if where == "allowed":
+        structure["allowed_amount_file"] = dict(entry)
+    target = {"top": doc, "structure": structure, "plan": plan, "file": entry,
+              "allowed": structure.get("allowed_amount_file")}[where]
+    target["extra"] = value
+    return doc
+
+
+def _layouts(doc: dict) -> dict[str, bytes]:
+    head = {k: v for k, v in doc.items() if k != "reporting_structure"}
+    lines = json.dumps({**head, "reporting_structure": []}, separators=(",", ":"))[:-2] + "\n"
+    lines += ",\n".join(json.dumps(s, separators=(",", ":")) for s in doc["reporting_structure"]) + "\n]}\n"
+    return {"lines": lines.encode(), "pretty": json.dumps(doc, indent=1).encode()}
+
+
+# Containers around the extra key's value in each position (the top object counts as one).
+AROUND = {"top": 1, "structure": 3, "allowed": 4, "plan": 5, "file": 5}
+
+
+@pytest.mark.parametrize(("where", "pad"), [(w, 0) for w in sorted(AROUND)] + [(w, 2 << 20) for w in sorted(AROUND)
+                                                                              if w != "top"])
+def test_the_nesting_limit_is_the_same_on_every_path(where, pad):
+    """A value nested exactly up to MAX_DEPTH passes, one level more is refused: on the line path (json.loads,
+    or the event decoder for a line over LOADS_LIMIT) and on the general path alike."""
+    from carepg.mrf.collector import MAX_DEPTH
+    from carepg.mrf.errors import BadInput
+
+    for depth, accepted in ((MAX_DEPTH - AROUND[where], True), (MAX_DEPTH - AROUND[where] + 1, False)):
+        value: object = 1
+        for _ in range(depth):
+            value = [value]
+        for layout, data in _layouts(_toc_with(value, where, pad)).items():
+            if accepted:
+                collector, parser, rows = parse_bytes(data)
+                assert (collector.structures, len(rows)) == (1, 1), (where, layout, depth)
+            else:
+                with pytest.raises(BadInput, match=f"nested deeper than {MAX_DEPTH} levels"):
+                    parse_bytes(data)

@@ -198,16 +198,47 @@ def lookup_entries(document: object, where: str) -> list[dict]:
 
 def load_lookup(url: str, spec: str, http_options: dict | None = None) -> int:
     src = source_mod.open_source(spec, **(http_options or {}))
-    data = b"".join(Inflater(src, background=False))
-    try:
-        document = json.loads(data)
-    except ValueError as exc:
-        raise InvalidInput(f"{src.name}: corrupt JSON at byte {getattr(exc, 'pos', 0):,}: {exc.args[0] if exc.args else exc}") from None
+    document = _read_lookup(src)
     entries = lookup_entries(document, src.name)
     with db.connect(url, autocommit=True) as conn, db.translated_errors():
         return conn.execute(
             QUERIES["load_lookup"], {"source": src.name, "entries": psycopg.types.json.Jsonb(entries)}
         ).fetchone()[0]
+
+
+MAX_LOOKUP_BYTES = 4 << 20  # an EIN-lookup document lists one employer's files: tens of KB
+
+
+def _read_lookup(src: source_mod.Source) -> object:
+    """The document, decoded; refused (one line) when it is larger than MAX_LOOKUP_BYTES or not JSON."""
+    pieces, size = [], 0
+    inflater = Inflater(src, background=False, out_chunk=256 << 10)
+    chunks = iter(inflater)
+    try:
+        for chunk in chunks:
+            size += len(chunk)
+            if size > MAX_LOOKUP_BYTES:
+                raise InvalidInput(
+                    f"{src.name}: larger than {MAX_LOOKUP_BYTES >> 20} MiB of JSON, so not an EIN-lookup document "
+                    f"(those list one employer's files); is it the index? load that with `carepg mrf ingest`"
+                )
+            pieces.append(chunk)
+    finally:
+        chunks.close()
+    data = b"".join(pieces)
+    del pieces
+    # json.loads builds ~60 bytes of objects per container: refuse documents that are mostly brackets.
+    if data.count(b"{") + data.count(b"[") > max(len(data) // 32, 1000):
+        raise InvalidInput(f"{src.name}: not an EIN-lookup document (far more JSON objects and arrays than "
+                           f"{{url, displayname}} entries could make)")
+    try:
+        return json.loads(data)
+    except RecursionError:
+        raise InvalidInput(f"{src.name}: not an EIN-lookup document (JSON nested too deeply)") from None
+    except ValueError as exc:
+        raise InvalidInput(
+            f"{src.name}: corrupt JSON at byte {getattr(exc, 'pos', 0):,}: {exc.args[0] if exc.args else exc}"
+        ) from None
 
 
 # --- the answer ----------------------------------------------------------------------------------------------
