@@ -7,7 +7,9 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from typer.testing import CliRunner
 
+from carepg.cli import app
 from carepg.mrf import ingest as ingest_mod
 from carepg.mrf.errors import SourceError
 from carepg.mrf.generate import generate
@@ -143,3 +145,22 @@ def test_lookup_documents_load_from_urls(server, toc, db_url, postgresql):
         assert ingest_mod.load_lookup(db_url, url(server, Path(doc).name)) > 0
     after = [r[0] for r in postgresql.execute("SELECT url FROM mrf.network_files('NY', 'PPO')").fetchall()]
     assert after == truth.expected("NY", "PPO") and len(after) > len(before)
+
+
+@pytest.mark.parametrize("url", [
+    "http://[::1",
+    "http://[::1]:99999/toc.json.gz",
+    "https://host:port/toc.json.gz",
+    "http://a..b/toc.json.gz",
+    "http://exa mple.com/toc.json.gz",
+    "http://example.com/\x00toc.json.gz?Signature=secret",
+    "https:///toc.json.gz",
+])
+def test_a_malformed_url_is_one_clear_line(monkeypatch, db_url, postgresql, url):
+    monkeypatch.setenv("DATABASE_URL", db_url)
+    result = CliRunner().invoke(app, ["mrf", "ingest", "-q", url])
+    assert result.exit_code == 2, result.output
+    message = result.output.strip()
+    assert message.startswith("error: not a") and "URL" in message and "\n" not in message, message
+    assert "secret" not in message
+    assert postgresql.execute("SELECT count(*) FROM mrf.ingest_run").fetchone() == (0,)

@@ -110,7 +110,7 @@ class HttpSource(Source):
         backoff: float = 0.5,
     ) -> None:
         self.url = url
-        self.name = _redact(url)
+        self.name = _shown(url)
         self.timeout = timeout
         self.retries = retries
         self.backoff = backoff
@@ -123,28 +123,48 @@ class HttpSource(Source):
     # -- connection handling ---------------------------------------------------------------------------------
 
     def _request(self, url: str, start: int) -> tuple[http.client.HTTPConnection, http.client.HTTPResponse]:
-        for _ in range(MAX_REDIRECTS + 1):
-            parts = urllib.parse.urlsplit(url)
-            if parts.scheme not in ("http", "https") or not parts.hostname:
-                raise InvalidInput(f"not an http(s) URL: {self.name}")
-            path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-            if parts.scheme == "https":
-                conn: http.client.HTTPConnection = http.client.HTTPSConnection(
-                    parts.hostname, parts.port, timeout=self.timeout, context=ssl.create_default_context()
-                )
-            else:
-                conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=self.timeout)
-            headers = {"User-Agent": "carepg-mrf", "Accept-Encoding": "identity"}
-            if start:
-                headers["Range"] = f"bytes={start}-"
-            conn.request("GET", path, headers=headers)
-            response = conn.getresponse()
+        for hop in range(MAX_REDIRECTS + 1):
+            try:
+                conn, response = self._get(url, start)
+            except (ValueError, http.client.InvalidURL) as exc:  # urlsplit, a port, IDNA, control characters
+                # InvalidURL quotes the whole URL, signature included: say what it means instead.
+                why = "it has spaces or control characters" if isinstance(exc, http.client.InvalidURL) else _why(exc)
+                if hop == 0:
+                    raise InvalidInput(
+                        f"not a valid URL: {_shown(url)} ({why}); pass a well-formed http(s) URL, quoted"
+                    ) from None
+                raise SourceError(f"{self.name} redirected to an invalid URL: {_shown(url)} ({why})") from None
             if response.status in (301, 302, 303, 307, 308) and response.getheader("Location"):
-                url = urllib.parse.urljoin(url, response.getheader("Location"))
+                try:
+                    url = urllib.parse.urljoin(url, response.getheader("Location"))
+                except ValueError as exc:
+                    raise SourceError(f"{self.name} redirected to an invalid URL ({_why(exc)})") from None
                 conn.close()
                 continue
             return conn, response
         raise SourceError(f"too many redirects for {self.name}")
+
+    def _get(self, url: str, start: int) -> tuple[http.client.HTTPConnection, http.client.HTTPResponse]:
+        parts = urllib.parse.urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise InvalidInput(f"not an http(s) URL with a host: {_shown(url)}")
+        port = parts.port  # a ValueError when it is not a number in range
+        path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        if parts.scheme == "https":
+            conn: http.client.HTTPConnection = http.client.HTTPSConnection(
+                parts.hostname, port, timeout=self.timeout, context=ssl.create_default_context()
+            )
+        else:
+            conn = http.client.HTTPConnection(parts.hostname, port, timeout=self.timeout)
+        headers = {"User-Agent": "carepg-mrf", "Accept-Encoding": "identity"}
+        if start:
+            headers["Range"] = f"bytes={start}-"
+        try:
+            conn.request("GET", path, headers=headers)
+            return conn, conn.getresponse()
+        except BaseException:
+            conn.close()
+            raise
 
     def _open(self, start: int) -> None:
         conn, response = self._request(self.url, start)
@@ -232,13 +252,15 @@ class HttpSource(Source):
 def _why(exc: BaseException) -> str:
     if isinstance(exc, socket.timeout | TimeoutError):
         return "timed out"
-    return str(exc) or type(exc).__name__
+    text = str(exc) or type(exc).__name__
+    return "".join(ch if ch.isprintable() else f"\\x{ord(ch):02x}" for ch in text)[:300]
 
 
-def _redact(url: str) -> str:
-    """The URL without its query string (signatures stay out of messages and the run table)."""
-    parts = urllib.parse.urlsplit(url)
-    return urllib.parse.urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
+def _shown(url: str) -> str:
+    """The URL without its query string (signatures stay out of messages and the run table), even malformed."""
+    text = url.split("?", 1)[0].split("#", 1)[0]
+    text = "".join(ch if ch.isprintable() else f"\\x{ord(ch):02x}" for ch in text)
+    return text if len(text) <= 200 else text[:197] + "..."
 
 
 def open_source(spec: str, **http_options) -> Source:
@@ -246,5 +268,5 @@ def open_source(spec: str, **http_options) -> Source:
         try:
             return HttpSource(spec, **http_options)
         except (OSError, http.client.HTTPException) as exc:
-            raise SourceError(f"cannot fetch {_redact(spec)}: {_why(exc)}") from None
+            raise SourceError(f"cannot fetch {_shown(spec)}: {_why(exc)}") from None
     return FileSource(spec)
