@@ -22,3 +22,18 @@ class SourceError(CarepgError):
     exit_code = 6
     http_status = 502
     title = "Source unavailable"
+
+
+class Interrupted(CarepgError):
+    """A signal (SIGTERM, SIGHUP) ended an ingest: the run is recorded as failed, the previous index stays live."""
+
+    http_status = 503
+    title = "Interrupted"
+    slug = "interrupted"
+
+    def __init__(self, signum: int) -> None:
+        import signal
+
+        name = signal.Signals(signum).name
+        super().__init__(f"terminated by {name}: nothing was loaded, the previous index stays live")
+        self.exit_code = 128 + signum

@@ -78,7 +78,7 @@ class Inflater:
             except queue.Empty:
                 break
         # A thread blocked in a network read ends at its socket timeout; don't wait that long for it here.
-        self._thread.join(timeout=2)
+        self._thread.join(timeout=1)
 
     # -- the thread ---------------------------------------------------------------------------------------------
 

@@ -7,8 +7,11 @@ A failure anywhere rolls the loading transaction back, so the previous index of 
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
+import signal
+import threading
 import time
 from collections.abc import Callable, Iterator
 
@@ -16,10 +19,10 @@ import psycopg
 from psycopg.rows import dict_row
 
 from .. import db, paths
-from ..errors import CarepgError, InvalidInput
+from ..errors import CarepgError, InvalidInput, from_database
 from . import source as source_mod
 from .collector import Collector, file_key
-from .errors import BadInput
+from .errors import BadInput, Interrupted
 from .inflate import Inflater
 from .parse import Parser
 
@@ -80,36 +83,142 @@ def ingest(
     """Stream SOURCE (path or URL) into the mrf schema; raise CarepgError (run recorded as failed) on bad input.
 
     use_thread: read and inflate the source in a background thread (see inflate.py), parsing on this one.
+    SIGTERM and SIGHUP end it like Ctrl-C does (when called from the main thread): the run is recorded as
+    failed and the previous index stays live.
     """
     began = time.perf_counter()
     src = source_mod.open_source(spec, **(http_options or {}))
-    with db.connect(url, autocommit=True) as log, db.translated_errors():
-        run_id = log.execute(QUERIES["start_ingest"], {"source": src.name, "size_bytes": src.size}).fetchone()[0]
-        inflater = Inflater(src, background=use_thread)
-        try:
-            summary = _load(url, run_id, src, inflater, progress)
-        except BaseException as exc:
-            message = exc.message if isinstance(exc, CarepgError) else _describe(exc)
-            log.execute(
-                QUERIES["fail_ingest"],
-                {"run_id": run_id, "error": message, "bytes_read": src.position, "raw_bytes": inflater.raw_bytes},
-            )
-            raise  # translated_errors() turns a database error a user can cause into one line
+    try:
+        with _signals_interrupt(), db.translated_errors():
+            run = _RunLog(url, src)
+            inflater = Inflater(src, background=use_thread)
+            try:
+                summary = _load(url, run, src, inflater, progress)
+            except BaseException as exc:
+                run.fail(exc, bytes_read=src.position, raw_bytes=inflater.raw_bytes)
+                if isinstance(exc, _Signalled):
+                    raise Interrupted(exc.signum) from None
+                raise  # translated_errors() turns a database error a user can cause into one line
+            finally:
+                run.close()
+    finally:
+        src.close()
     return dataclasses.replace(summary, seconds=time.perf_counter() - began)
 
 
+class _RunLog:
+    """The bookkeeping session (autocommit): records the run, holds its advisory lock while the run lives
+    (`mrf runs` reports a 'running' run whose lock nobody holds as abandoned), and records a failure, on a
+    new session if the first one was lost (e.g. the server restarted)."""
+
+    HEARTBEAT = 10.0  # seconds between checks that the session (and so the lock) is still there
+    RECONNECT = 15.0  # seconds spent trying to reach the server again to record a failure
+
+    def __init__(self, url: str, src: source_mod.Source) -> None:
+        self.url = url
+        self.conn = db.connect(url, autocommit=True)
+        try:
+            self.run_id = self.conn.execute(
+                QUERIES["start_ingest"], {"source": src.name, "size_bytes": src.size}
+            ).fetchone()[0]
+        except BaseException:
+            self.conn.close()
+            raise
+        self.checked = time.monotonic()
+
+    def heartbeat(self) -> None:
+        """Cheap unless HEARTBEAT seconds went by: then make sure the session is alive, reconnecting if not."""
+        now = time.monotonic()
+        if now - self.checked < self.HEARTBEAT:
+            return
+        self.checked = now
+        try:
+            self.conn.execute("SELECT 1")
+        except psycopg.Error:
+            try:
+                self._reconnect()
+            except (psycopg.Error, CarepgError):
+                pass  # try again at the next heartbeat; the load itself decides whether the run fails
+
+    def _reconnect(self) -> None:
+        self.conn.close()
+        self.conn = db.connect(self.url, autocommit=True)
+        self.conn.execute(QUERIES["hold_run_lock"], {"run_id": self.run_id})
+
+    def fail(self, exc: BaseException, *, bytes_read: int, raw_bytes: int) -> None:
+        params = {"run_id": self.run_id, "error": _describe(exc), "bytes_read": bytes_read, "raw_bytes": raw_bytes}
+        deadline = time.monotonic() + self.RECONNECT
+        while True:
+            try:
+                self.conn.execute(QUERIES["fail_ingest"], params)
+                return
+            except psycopg.Error as err:
+                if err.sqlstate == "CP409":
+                    return  # not running any more: the commit went through before the interruption
+                if err.sqlstate is not None and not err.sqlstate.startswith(("08", "57")):
+                    raise
+            if time.monotonic() > deadline:
+                return  # the lock is gone with the session: `mrf runs` shows the run as abandoned
+            time.sleep(0.5)
+            try:
+                self._reconnect()
+            except (psycopg.Error, CarepgError):
+                pass
+
+    def close(self) -> None:
+        self.conn.close()  # ends the session: the lock goes with it
+
+
 def _describe(exc: BaseException) -> str:
+    if isinstance(exc, _Signalled):
+        return f"terminated by {signal.Signals(exc.signum).name}"
     if isinstance(exc, KeyboardInterrupt):
         return "interrupted"
+    if isinstance(exc, CarepgError):
+        return exc.message
+    if isinstance(exc, psycopg.Error) and (mapped := from_database(exc)) is not None:
+        return mapped.message
     return f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
 
 
-def _load(url, run_id, src, inflater, progress) -> Summary:
+class _Signalled(KeyboardInterrupt):
+    """SIGTERM or SIGHUP, raised where the main thread is, like Ctrl-C's KeyboardInterrupt."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+@contextlib.contextmanager
+def _signals_interrupt() -> Iterator[None]:
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    raised = []
+
+    def handler(signum, frame):
+        if not raised:  # once: a second signal must not break the cleanup the first one started
+            raised.append(signum)
+            raise _Signalled(signum)
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+def _load(url, run, src, inflater, progress) -> Summary:
+    run_id = run.run_id
     hook = progress(src) if progress else None
 
     def reported(chunks: Iterator[bytes]) -> Iterator[bytes]:
+        heartbeat = run.heartbeat
         for chunk in chunks:
-            hook(src.position, src.size)
+            if hook:
+                hook(src.position, src.size)
+            heartbeat()
             yield chunk
 
     with db.connect(url) as conn:
@@ -120,7 +229,7 @@ def _load(url, run_id, src, inflater, progress) -> Summary:
                 parser = Parser(collector)
                 chunks = iter(inflater)
                 try:
-                    parser.run(reported(chunks) if hook else chunks)
+                    parser.run(reported(chunks))
                 finally:
                     chunks.close()  # stops the inflater's thread, which closes the connection or file
             if hook:
