@@ -45,8 +45,10 @@ class Inflater:
         self.gzip = False
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self.started = False  # from then on the source is this object's to close
 
     def __iter__(self) -> Iterator[bytes]:
+        self.started = True
         if not self.background:
             try:
                 yield from self._produce()
@@ -85,19 +87,23 @@ class Inflater:
     def _run(self, q: queue.Queue) -> None:
         try:
             for chunk in self._produce():
-                while not self._stop.is_set():
-                    try:
-                        q.put(chunk, timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if self._stop.is_set():
+                if not self._put(q, chunk):
                     return
-            q.put(_DONE)
+            self._put(q, _DONE)
         except BaseException as exc:  # handed to the consumer, raised there
-            q.put(exc)
+            self._put(q, exc)
         finally:
             self.source.close()
+
+    def _put(self, q: queue.Queue, item: object) -> bool:
+        """Queue item unless the consumer stopped (then False): never blocks a thread nobody waits for."""
+        while not self._stop.is_set():
+            try:
+                q.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
 
     def _produce(self) -> Iterator[bytes]:
         src = self.source
