@@ -19,7 +19,7 @@ from carepg.mrf import ingest as ingest_mod
 from carepg.mrf.generate import generate
 
 ADDRESS_SPACE = 1 << 30  # RLIMIT_AS of the child: a blow-up fails fast instead of swapping
-PEAK_MB = 120  # the child's peak RSS (interpreter and libraries are ~55 MB of it)
+PEAK_MB = 100  # the child's peak RSS (interpreter and libraries are ~55 MB of it; the worst case here ~85 MB)
 INVALID_INPUT = 2
 
 CHILD = """

@@ -11,6 +11,7 @@ is missing (tested too).
 from __future__ import annotations
 
 import queue
+import sys
 import threading
 import zlib
 from collections.abc import Iterator
@@ -26,9 +27,10 @@ except ImportError:  # pragma: no cover - isal is a dependency; kept for odd pla
     isal_zlib = None
     BACKEND = "zlib"
 
-OUT_CHUNK = 1 << 20  # decompressed bytes per chunk handed to the parser
-IN_BUFFER = 256 << 10  # compressed bytes per source read
-DEPTH = 4  # chunks the thread may run ahead of the parser: memory is about (DEPTH + 2) * OUT_CHUNK
+OUT_CHUNK = 2 << 20  # decompressed bytes per chunk handed to the parser
+IN_BUFFER = 1 << 20  # compressed bytes per source read
+DEPTH = 3  # chunks the thread may run ahead of the parser: memory is about (DEPTH + 2) * OUT_CHUNK
+SWITCH = 50e-6  # seconds: the interpreter's thread switch interval while the thread runs (default 5 ms)
 _DONE = object()
 
 
@@ -57,6 +59,10 @@ class Inflater:
             return
         q: queue.Queue = queue.Queue(maxsize=DEPTH)
         self._thread = threading.Thread(target=self._run, args=(q,), name="carepg-mrf-inflate", daemon=True)
+        # The parser holds the GIL for as long as it has chunks; a short switch interval hands it to this thread
+        # within SWITCH seconds whenever it needs it (to read, or between chunks) instead of within 5 ms.
+        switch = sys.getswitchinterval()
+        sys.setswitchinterval(min(switch, SWITCH))
         self._thread.start()
         try:
             while True:
@@ -68,6 +74,7 @@ class Inflater:
                 yield item
         finally:
             self.close(q)
+            sys.setswitchinterval(switch)
 
     def close(self, q: queue.Queue | None = None) -> None:
         """Stop the thread (it closes the source); called when the consumer stops, early or not."""
@@ -159,14 +166,21 @@ class _Prefixed:
 
 
 def _isal(inf: Inflater, first: bytes) -> Iterator[bytes]:
-    reader = isal_zlib._GzipReader(_Prefixed(first, inf.source), IN_BUFFER)
+    # A local file is read by the reader itself: the fewer Python frames this thread runs, the less it waits
+    # for the GIL while the parser holds it.
+    fileobj = inf.source.rewound() or _Prefixed(first, inf.source)
+    reader = isal_zlib._GzipReader(fileobj, IN_BUFFER)
     size = inf.out_chunk
     while True:
         try:
             out = reader.read(size)  # inflates with the GIL released; calls readinto for more input
         except EOFError:
             raise inf.truncated() from None
-        except (OSError, isal_zlib.IsalError) as exc:  # BadGzipFile is an OSError
+        except isal_zlib.IsalError as exc:
+            raise inf.corrupt(exc) from None
+        except OSError as exc:  # BadGzipFile is an OSError without an errno; a failed read has one
+            if exc.errno is not None and hasattr(inf.source, "error"):
+                raise inf.source.error(exc) from None
             raise inf.corrupt(exc) from None
         if not out:
             return

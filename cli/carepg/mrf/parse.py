@@ -34,8 +34,8 @@ from .errors import BadInput
 IJSON_PIECE = 64 << 10  # bytes per call into the event parser: an error is located to within one piece
 MAX_LINE = 16 << 20  # a longer "line" is not the one-structure-per-line layout: hand over to the event decoder
 LOADS_LIMIT = 1 << 20  # json.loads decodes at most this many bytes at once (at worst ~20x that in objects)
-MAX_GAP = 16 << 20  # bytes in a row without a JSON token
-MAX_PENDING_PLANS = 100_000  # plans of one structure held until its file list is known
+MAX_GAP = 4 << 20  # bytes in a row without a JSON token (>= LOADS_LIMIT: the same on every path)
+MAX_PENDING_PLANS = 50_000  # plans of one structure held until its file list is known
 MAX_PENDING_TEXT = 32 << 20  # bytes of those plans' text
 
 LINE_PREFIX = b'{"reporting_plans":['
@@ -97,11 +97,13 @@ class Parser:
                     tail_len += len(chunk)
                     if tail_len > MAX_LINE:
                         self.offset = tail_offset
-                        joined, tail = b"".join(tail), []
-                        self._switch(joined, 0, f"a line longer than {MAX_LINE >> 20} MiB")
+                        tail.reverse()
+                        self._switch(tail.pop(), 0, f"a line longer than {MAX_LINE >> 20} MiB")
+                        while tail:  # piece by piece, each let go once fed: no copy of the whole line
+                            self._feed.feed(tail.pop())
                     continue
                 self.offset = tail_offset
-                joined = b"".join(tail) + chunk[: nl + 1]
+                joined = b"".join([*tail, memoryview(chunk)[: nl + 1]])  # one copy
                 tail, tail_len = [], 0
                 self._lines(joined, 0)
                 del joined
@@ -196,7 +198,7 @@ class Parser:
                 if type(plans) is not list:
                     return False
             else:
-                fields = _decode(buf[plans_start:plans_end], b'{"reporting_plans":', collector,
+                fields = _decode(memoryview(buf)[plans_start:plans_end], b'{"reporting_plans":', collector,
                                  self.offset + plans_start).plans
         except ValueError:
             return False  # e.g. the separator sat inside a plan's string
@@ -212,7 +214,8 @@ class Parser:
                 count = len(entries)
             else:
                 try:
-                    decoded = _decode(buf[files_start:files_end], FILES_PREFIX, collector, self.offset + files_start)
+                    decoded = _decode(memoryview(buf)[files_start:files_end], FILES_PREFIX, collector,
+                                      self.offset + files_start)
                 except ValueError:
                     return False
                 set_id = collector.set_id(decoded.ids)
@@ -238,7 +241,7 @@ class Parser:
             collector.structure(obj)
             return True
         try:
-            decoded = _decode(buf[start:close], b"", collector, self.offset + start)
+            decoded = _decode(memoryview(buf)[start:close], b"", collector, self.offset + start)
         except ValueError:
             return False
         decoded.finish(collector)
@@ -281,7 +284,7 @@ class Parser:
         self._feed.feed(memoryview(buf)[pos:])
 
 
-def _decode(raw: bytes, prefix: bytes, collector: Collector, offset: int) -> _Structure:
+def _decode(raw: memoryview, prefix: bytes, collector: Collector, offset: int) -> _Structure:
     """Decode one structure (prefix + raw, closed) with the event decoder; ValueError if it is not one.
 
     `offset`: where raw starts in the stream (for error messages).

@@ -51,6 +51,10 @@ class Source:
         finally:
             self.close()
 
+    def rewound(self):
+        """A file object at byte 0 that a reader may use directly, if the source has one (see FileSource)."""
+        return None
+
     def close(self) -> None:
         pass
 
@@ -68,6 +72,12 @@ class FileSource(Source):
         if self.path.is_dir():
             raise InvalidInput(f"{self.name} is a directory, not a table-of-contents file")
         self._fh = None
+        self._read = 0
+        self._direct = False  # the file object was handed out: it counts the bytes read itself
+
+    @property
+    def position(self) -> int:
+        return self._fh.tell() if self._direct and not self._fh.closed else self._read
 
     def _file(self):
         if self._fh is None:
@@ -81,20 +91,38 @@ class FileSource(Source):
         try:
             n = self._file().readinto(buf)
         except OSError as exc:
-            raise SourceError(f"cannot read {self.name} at byte {self.position:,}: {exc.strerror}") from None
-        self.position += n
+            raise self.error(exc) from None
+        self._read += n
         return n
 
     def read(self, n: int) -> bytes:
         try:
             block = self._file().read(n)
         except OSError as exc:
-            raise SourceError(f"cannot read {self.name} at byte {self.position:,}: {exc.strerror}") from None
-        self.position += len(block)
+            raise self.error(exc) from None
+        self._read += len(block)
         return block
+
+    def error(self, exc: OSError) -> SourceError:
+        return SourceError(f"cannot read {self.name} at byte {self.position:,}: {exc.strerror}")
+
+    def rewound(self):
+        """The file object itself, back at byte 0, for a reader that reads it directly (C to C, no Python
+        frame per read); None when the file cannot seek (a pipe)."""
+        fh = self._file()
+        try:
+            if not fh.seekable():
+                return None
+            fh.seek(0)
+        except OSError:
+            return None
+        self._direct = True
+        return fh
 
     def close(self) -> None:
         if self._fh is not None:
+            self._read = self.position
+            self._direct = False
             self._fh.close()
 
 
