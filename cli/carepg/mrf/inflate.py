@@ -28,7 +28,7 @@ except ImportError:  # pragma: no cover - isal is a dependency; kept for odd pla
     BACKEND = "zlib"
 
 OUT_CHUNK = 2 << 20  # decompressed bytes per chunk handed to the parser
-IN_BUFFER = 1 << 20  # compressed bytes per source read
+IN_BUFFER = 4 << 20  # compressed bytes per source read (fewer reads, fewer waits for the GIL)
 DEPTH = 3  # chunks the thread may run ahead of the parser: memory is about (DEPTH + 2) * OUT_CHUNK
 SWITCH = 50e-6  # seconds: the interpreter's thread switch interval while the thread runs (default 5 ms)
 _DONE = object()
