@@ -11,7 +11,6 @@ is missing (tested too).
 from __future__ import annotations
 
 import queue
-import sys
 import threading
 import zlib
 from collections.abc import Iterator
@@ -30,7 +29,6 @@ except ImportError:  # pragma: no cover - isal is a dependency; kept for odd pla
 OUT_CHUNK = 2 << 20  # decompressed bytes per chunk handed to the parser
 IN_BUFFER = 4 << 20  # compressed bytes per source read (fewer reads, fewer waits for the GIL)
 DEPTH = 3  # chunks the thread may run ahead of the parser: memory is about (DEPTH + 2) * OUT_CHUNK
-SWITCH = 50e-6  # seconds: the interpreter's thread switch interval while the thread runs (default 5 ms)
 _DONE = object()
 
 
@@ -59,10 +57,6 @@ class Inflater:
             return
         q: queue.Queue = queue.Queue(maxsize=DEPTH)
         self._thread = threading.Thread(target=self._run, args=(q,), name="carepg-mrf-inflate", daemon=True)
-        # The parser holds the GIL for as long as it has chunks; a short switch interval hands it to this thread
-        # within SWITCH seconds whenever it needs it (to read, or between chunks) instead of within 5 ms.
-        switch = sys.getswitchinterval()
-        sys.setswitchinterval(min(switch, SWITCH))
         self._thread.start()
         try:
             while True:
@@ -74,7 +68,6 @@ class Inflater:
                 yield item
         finally:
             self.close(q)
-            sys.setswitchinterval(switch)
 
     def close(self, q: queue.Queue | None = None) -> None:
         """Stop the thread (it closes the source); called when the consumer stops, early or not."""

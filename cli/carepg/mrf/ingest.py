@@ -58,7 +58,7 @@ class Summary:
             f" {self.seconds:.1f} s ({rate:.0f} MB/s of JSON, {self.parser} path"
             + (f" from {self.parser_note}" if self.parser_note else "")
             + (f", {self.resumes} resumes" if self.resumes else "")
-            + f"; publishing {self.publish_seconds:.1f} s)"
+            + f"; publishing {self.publish_seconds:.2f} s)"
         )
 
 
