@@ -1,16 +1,24 @@
-"""Price-transparency ingest benchmark: carepg vs `gzip -dc` vs isal alone, peak RSS, and the ijson path.
+"""Price-transparency ingest benchmark: `carepg mrf ingest` vs isal alone vs `gzip -dc`, side by side.
 
-    make bench-mrf                        # 5 GB of JSON (the default)
-    .venv/bin/python bench/mrf_bench.py --size 5G --dir /tmp/mrf-bench
+    make bench-mrf                                   # 5 GB of JSON (the default)
+    .venv/bin/python bench/mrf_bench.py --size 1G --rounds 5
+    .venv/bin/python bench/mrf_bench.py --size 1G --bulk 40 --reuse --keep   # `carepg mrf generate --size 1G`'s shape
 
-Generates one Anthem-shaped index (canonical layout, .json.gz) and the same content pretty-printed, then times,
-in this order and one after the other (never in parallel): `gzip -dc FILE > /dev/null`, isal decompression
-alone (in-process, the same decompressor and buffer sizes carepg uses, and isal's own `python -m isal.igzip -d`),
-`carepg mrf ingest --quiet FILE` (line path) and `carepg mrf ingest --quiet PRETTY` (ijson path). Each carepg
-run is checked against the generator's ground truth. Prints a Markdown table for PERFORMANCE.md.
+Generates one Anthem-shaped index (canonical layout, .json.gz; --bulk other plans' files pad every file list:
+120 gives ~48 KB lines and ~27k plans per GB, about what Anthem's real index has), then runs, in turn and never
+in parallel, for --rounds rounds: isal decompression alone (`python -c`, isal's gzip reader, 1 MiB reads,
+output discarded), `carepg mrf ingest --quiet FILE`, and `gzip -dc FILE > /dev/null`. Every figure is a whole
+process, interpreter start-up included. The ratios are taken round by round (each ingest against the isal and
+gzip runs next to it) and their median is reported, so a machine that drifts during the call moves both sides.
+Peak RSS is each Python process's own high-water mark (VmHWM). The answer of the last ingest is
+checked against the generator's ground truth; with --pretty the same content pretty-printed is ingested too
+(the general parser). Prints Markdown for PERFORMANCE.md. Two diagnostics instead of that: --parser-alone
+(the parser's CPU time over the index held in memory) and --threads (in-process ingests: each thread's CPU
+time, and how long the inflating thread waited).
 
-The database is the one `carepg` resolves (DATABASE_URL, else the local cluster: set CAREPG_PORT to keep off
-other people's clusters). Not part of `make test`.
+The database is the one `carepg` resolves (DATABASE_URL, else the local cluster: set CAREPG_PORT and
+CAREPG_HOME to keep off other people's clusters), handed to the children as DATABASE_URL. Not part of
+`make test`.
 """
 
 from __future__ import annotations
@@ -18,52 +26,70 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import re
 import shutil
+import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 from carepg.mrf.generate import Truth, generate, parse_size
-from carepg.mrf.toc import MAX_OUT, igzip_lib
 
-CHUNK = 256 << 10
+ISAL_ALONE = """
+import sys
+from isal import igzip
+with igzip.open(sys.argv[1], "rb") as f:
+    while f.read(1 << 20):
+        pass
+"""
+
+# Runs a Python program (`-m module args` or `-c code args`) and writes its own peak RSS where asked.
+PEAK = """
+import atexit, os, runpy, sys
+def peak():
+    with open(os.environ["BENCH_PEAK_FILE"], "w") as out:
+        out.write([l for l in open("/proc/self/status") if l.startswith("VmHWM")][0].split()[1])
+atexit.register(peak)
+kind, target, *sys.argv[1:] = sys.argv[1:]
+if kind == "-c":
+    sys.argv[0] = "-c"
+    exec(compile(target, "<bench>", "exec"), {"__name__": "__main__"})
+else:
+    sys.argv[0] = target
+    runpy.run_module(target, run_name="__main__", alter_sys=True)
+"""
 
 
-def timed(cmd: list[str] | str, *, stdout=subprocess.DEVNULL, shell: bool = False) -> tuple[float, float, str, float]:
-    """(wall seconds, peak RSS in MB, stdout, CPU seconds) of one child process (the shell's child for `shell`)."""
-    began = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE if stdout is None else stdout, stderr=subprocess.PIPE,
-                            shell=shell)
-    out = proc.stdout.read().decode() if proc.stdout else ""
-    _, status, usage = os.wait4(proc.pid, 0)
-    seconds = time.perf_counter() - began
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"{cmd} failed: {proc.stderr.read().decode()[-2000:]}")
-    return seconds, usage.ru_maxrss / 1024, out, usage.ru_utime + usage.ru_stime
+def run(cmd: list[str], *, python: bool, stdout=subprocess.DEVNULL) -> dict:
+    """Wall and CPU seconds and peak RSS (MB) of one process; its stdout if asked for."""
+    with tempfile.NamedTemporaryFile("r", suffix=".peak") as peak_file:
+        env = {**os.environ, "BENCH_PEAK_FILE": peak_file.name}
+        argv = [sys.executable, "-c", PEAK, *cmd] if python else cmd
+        began = time.perf_counter()
+        proc = subprocess.Popen(argv, stdout=stdout, stderr=subprocess.PIPE, env=env)
+        out = proc.stdout.read().decode() if stdout is subprocess.PIPE else ""
+        err = proc.stderr.read().decode()
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - began
+        if os.waitstatus_to_exitcode(status) != 0:
+            raise SystemExit(f"{argv} failed: {err[-2000:]}")
+        peak_text = peak_file.read().strip()
+    # Only a Python child reports its own peak: a child's getrusage peak also counts the memory of the
+    # process it was forked from (this one) before exec.
+    peak = int(peak_text) / 1024 if python and peak_text else None
+    return {"wall": wall, "cpu": usage.ru_utime + usage.ru_stime, "peak": peak, "out": out}
 
 
-def isal_alone(path: Path) -> tuple[float, int, float]:
-    """Inflate with the decompressor and buffer sizes carepg uses, discarding the output."""
-    began, cpu = time.perf_counter(), time.process_time()
-    d = igzip_lib.IgzipDecompressor(flag=igzip_lib.DECOMP_GZIP)
-    raw = 0
-    with path.open("rb", buffering=0) as fh:
-        while block := fh.read(CHUNK):
-            data = block
-            while True:
-                out = d.decompress(data, MAX_OUT)
-                raw += len(out)
-                data = b""
-                if d.eof or d.needs_input:
-                    break
-    return time.perf_counter() - began, raw, time.process_time() - cpu
+def ingest_cmd(path: Path) -> list[str]:
+    return ["-m", "carepg", "mrf", "ingest", "--quiet", str(path)]
 
 
 def answer_ok(truth: Path) -> bool:
     expected = Truth.load(truth).expected("NY", "PPO", with_lookup=False)
-    _, _, out, _ = timed([sys.executable, "-m", "carepg", "mrf", "files", "--state", "NY", "--plan-type", "PPO"],
-                      stdout=None)
+    out = subprocess.run([sys.executable, "-m", "carepg", "mrf", "files", "--state", "NY", "--plan-type", "PPO"],
+                         capture_output=True, text=True, check=True).stdout
     return out.splitlines() == expected
 
 
@@ -81,69 +107,185 @@ def last_run_raw_bytes() -> int:
         return conn.execute("SELECT raw_bytes FROM mrf_private.ingest_run ORDER BY run_id DESC LIMIT 1").fetchone()[0]
 
 
+def last_run_seconds() -> float:
+    """The last run's own time, from recording it to publishing it (its start-up and exit excluded)."""
+    from carepg import db
+
+    with db.connect(db.resolve_url(start=True)) as conn:
+        return float(conn.execute("SELECT extract(epoch FROM finished_at - started_at) FROM mrf_private.ingest_run"
+                                  " ORDER BY run_id DESC LIMIT 1").fetchone()[0])
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values)
+
+
+def spread(values: list[float]) -> str:
+    return f"{min(values):.2f}-{max(values):.2f}"
+
+
+def parser_alone(path: Path, rounds: int) -> None:
+    """The parser by itself: the index decompressed into memory first, 2 MiB chunks, no database."""
+    try:
+        from carepg.mrf.collector import Collector
+        from carepg.mrf.parse import Parser
+    except ImportError:  # the code before the parser had its own module (PYTHONPATH at an older commit)
+        from carepg.mrf.toc import Collector, Parser
+    from isal import igzip
+
+    data = igzip.decompress(path.read_bytes())
+    chunks = [data[i : i + (2 << 20)] for i in range(0, len(data), 2 << 20)]
+    del data
+    seconds = []
+    for _ in range(rounds):
+        rows: list = []
+        parser = Parser(Collector(plan_sink=rows.append))
+        began = time.process_time()
+        parser.run(iter(chunks))
+        seconds.append(time.process_time() - began)
+    print(f"parser alone over {path.name}: {median(seconds):.3f} s CPU, median of {rounds} "
+          f"({spread(seconds)}); {len(rows):,} plan rows")
+
+
+def threads(path: Path, rounds: int) -> None:
+    """In-process ingests with each thread's CPU time: how long the inflating thread waited (wall - CPU)."""
+    from carepg import db
+    from carepg.mrf import inflate, ingest
+
+    times: dict = {}
+    run_thread = inflate.Inflater._run
+
+    def timed_run(self, q):
+        cpu, wall = time.thread_time(), time.perf_counter()
+        try:
+            run_thread(self, q)
+        finally:
+            times["cpu"], times["wall"] = time.thread_time() - cpu, time.perf_counter() - wall
+
+    inflate.Inflater._run = timed_run
+    url = db.resolve_url(start=True)
+    ingest.ingest(url, str(path))  # warm-up
+    rows = []
+    for _ in range(rounds):
+        main_cpu, wall = time.thread_time(), time.perf_counter()
+        summary = ingest.ingest(url, str(path))
+        rows.append((time.perf_counter() - wall, time.thread_time() - main_cpu, times["cpu"],
+                     times["wall"] - times["cpu"], summary.publish_seconds))
+    med = [median([r[i] for r in rows]) for i in range(5)]
+    print(f"in-process ingest of {path.name}, medians of {rounds}: "
+          f"{med[0]:.3f} s wall; main thread {med[1]:.3f} s CPU; inflating thread {med[2]:.3f} s CPU and "
+          f"{med[3]:.3f} s waiting (its wall minus its CPU: the GIL, or no core); publishing {med[4]:.3f} s")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--size", default="5G", help="JSON size of the generated index (default 5G)")
-    parser.add_argument("--dir", default="/tmp/carepg-mrf-bench", help="where the generated files go")
     parser.add_argument("--bulk", type=int, default=120, help="other plans' files padding each file list")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of (isal, ingest, gzip -dc); default 3")
+    parser.add_argument("--dir", default="/tmp/carepg-mrf-bench", help="where the generated files go")
     parser.add_argument("--keep", action="store_true", help="keep the generated files")
-    parser.add_argument("--skip-pretty", action="store_true", help="skip the ijson-path run")
     parser.add_argument("--reuse", action="store_true", help="reuse files a previous --keep run left in --dir")
+    parser.add_argument("--pretty", action="store_true", help="also ingest the content pretty-printed (slow)")
+    parser.add_argument("--parser-alone", action="store_true",
+                        help="instead: time the parser alone over the index held in memory (no database)")
+    parser.add_argument("--threads", action="store_true",
+                        help="instead: in-process ingests with each thread's CPU time and the inflater's waits")
     args = parser.parse_args()
 
     if lookup_entries():
         raise SystemExit("this database holds EIN-lookup entries, which change the answer the benchmark checks: "
                          "use a database without them (e.g. DELETE FROM mrf_private.lookup_entry on a scratch database)")
+    size = parse_size(args.size)
     work = Path(args.dir)
     work.mkdir(parents=True, exist_ok=True)
-    canonical, pretty = work / "index.json.gz", work / "index-pretty.json.gz"
-    size = parse_size(args.size)
-    print(f"generating {size / 1e9:.1f} GB of JSON in {work} ...", file=sys.stderr)
-    began = time.perf_counter()
+    stem = f"index-{args.size}-bulk{args.bulk}"
+    canonical, pretty = work / f"{stem}.json.gz", work / f"{stem}-pretty.json.gz"
     if not (args.reuse and canonical.exists()):
+        print(f"generating {size / 1e9:.1f} GB of JSON in {work} ...", file=sys.stderr)
         generate(canonical, raw_bytes=size, bulk=args.bulk, seed=2026)
-    if not args.skip_pretty and not (args.reuse and pretty.exists()):
+    if args.pretty and not (args.reuse and pretty.exists()):
         generate(pretty, raw_bytes=size, bulk=args.bulk, seed=2026, style="pretty")
-    print(f"generated in {time.perf_counter() - began:.0f} s", file=sys.stderr)
+    if args.parser_alone or args.threads:
+        if args.parser_alone:
+            parser_alone(canonical, args.rounds)
+        else:
+            threads(canonical, args.rounds)
+        if not args.keep:
+            shutil.rmtree(work)
+        return
 
-    rows = []
+    commands = {
+        "isal": (["-c", ISAL_ALONE, str(canonical)], True),
+        "ingest": (ingest_cmd(canonical), True),
+        "gzip": (["sh", "-c", f'exec gzip -dc "{canonical}" > /dev/null'], False),
+    }
+    # The children connect straight to the server carepg resolved, as an application with DATABASE_URL does
+    # (without it, each `carepg` run first checks that its local cluster is up: ~0.08 s).
+    from carepg import db
+
+    os.environ["DATABASE_URL"] = db.resolve_url(start=True)
+    load_before = os.getloadavg()[0]
+    print("warm-up ingest (not counted; every counted one replaces a previous run) ...", file=sys.stderr)
+    run(ingest_cmd(canonical), python=True, stdout=subprocess.PIPE)
+    results: dict[str, list[dict]] = {name: [] for name in commands}
+    for r in range(args.rounds):
+        for name, (cmd, python) in commands.items():
+            print(f"round {r + 1}/{args.rounds}: {name} ...", file=sys.stderr)
+            results[name].append(run(cmd, python=python, stdout=subprocess.PIPE if name == "ingest" else
+                                     subprocess.DEVNULL))
+            if name == "ingest":
+                result = results[name][-1]
+                result["own"] = last_run_seconds()
+                found = re.search(r"publishing ([0-9.]+) s", result["out"])
+                result["publish"] = float(found.group(1)) if found else float("nan")
+    ok = answer_ok(work / f"{stem}.truth.json")
+    raw = last_run_raw_bytes()
+    pretty_result = None
+    if args.pretty:
+        print("pretty-printed (general parser) ...", file=sys.stderr)
+        pretty_result = run(ingest_cmd(pretty), python=True, stdout=subprocess.PIPE)
+        pretty_ok = answer_ok(work / f"{stem}-pretty.truth.json")
+        pretty_raw = last_run_raw_bytes()
+    load_after = os.getloadavg()[0]
+
+    summary = results["ingest"][-1]["out"].strip()
     gz = canonical.stat().st_size
-    print(f"canonical: {gz / 1e9:.2f} GB gzip; pretty: "
-          f"{pretty.stat().st_size / 1e9 if pretty.exists() else 0:.2f} GB gzip", file=sys.stderr)
-    print("gzip -dc ...", file=sys.stderr)
-    t_gzip, rss_gzip, _, c_gzip = timed(f"gzip -dc {canonical} > /dev/null", stdout=subprocess.DEVNULL, shell=True)
-    print("isal alone ...", file=sys.stderr)
-    t_isal, raw, c_isal = isal_alone(canonical)
-    t_isal_cli, rss_isal_cli, _, c_isal_cli = timed([sys.executable, "-m", "isal.igzip", "-d", "-c", str(canonical)])
-    print("carepg mrf ingest (line path) ...", file=sys.stderr)
-    t_line, rss_line, out_line, c_line = timed(
-        [sys.executable, "-m", "carepg", "mrf", "ingest", "--quiet", str(canonical)], stdout=None)
-    ok_line = answer_ok(work / "index.truth.json")
-    rows.append(("`gzip -dc FILE > /dev/null`", t_gzip, c_gzip, rss_gzip, raw, ""))
-    rows.append(("isal inflate alone, in-process (carepg's decompressor and buffers)", t_isal, c_isal, None, raw, ""))
-    rows.append(("`python -m isal.igzip -d -c FILE > /dev/null`", t_isal_cli, c_isal_cli, rss_isal_cli, raw, ""))
-    rows.append(("**`carepg mrf ingest --quiet FILE`** (line path)", t_line, c_line, rss_line, raw,
-                 "answer = ground truth" if ok_line else "ANSWER DIFFERS"))
-    if not args.skip_pretty:
-        print("carepg mrf ingest (pretty-printed: ijson path) ...", file=sys.stderr)
-        t_pretty, rss_pretty, out_pretty, c_pretty = timed(
-            [sys.executable, "-m", "carepg", "mrf", "ingest", "--quiet", str(pretty)], stdout=None)
-        ok_pretty = answer_ok(work / "index-pretty.truth.json")
-        praw = last_run_raw_bytes()
-        rows.append(("`carepg mrf ingest --quiet PRETTY` (same content pretty-printed: ijson path)", t_pretty,
-                     c_pretty, rss_pretty, praw, "answer = ground truth" if ok_pretty else "ANSWER DIFFERS"))
-
-    floor = min(t_isal, t_isal_cli)
-    print(f"\nMachine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, load average "
-          f"{os.getloadavg()[0]:.2f} at the end, Python "
-          f"{platform.python_version()}; generated index {raw / 1e9:.2f} GB JSON, {gz / 1e9:.2f} GB gzip.\n\n"
-          f"carepg's summary line: `{out_line.strip()}`\n")
-    print("| run | wall s | JSON MB/s (wall) | wall vs isal alone | client CPU s | peak RSS MB | check |")
-    print("|---|---:|---:|---:|---:|---:|---|")
-    for name, seconds, cpu, rss, raw_bytes, note in rows:
-        rate = f"{raw_bytes / seconds / 1e6:.0f}"
-        print(f"| {name} | {seconds:.1f} | {rate} | {seconds / floor:.2f}x | {cpu:.1f} | "
-              f"{'' if rss is None else f'{rss:.0f}'} | {note} |")
+    per_round = {
+        "isal": [i["wall"] / s["wall"] for i, s in zip(results["ingest"], results["isal"])],
+        "gzip": [i["wall"] / g["wall"] for i, g in zip(results["ingest"], results["gzip"])],
+    }
+    print(f"\n{platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python "
+          f"{platform.python_version()}; load average {load_before:.2f} before, {load_after:.2f} after. "
+          f"Index: {raw / 1e9:.2f} GB JSON, {gz / 1e9:.2f} GB gzip (--bulk {args.bulk}); {args.rounds} rounds.\n")
+    print(f"carepg's summary line (last round): `{summary}`\n")
+    print("| run | wall s, median (min-max) | JSON MB/s | ingest / this, median of rounds | CPU s | peak RSS MB |")
+    print("|---|---:|---:|---:|---:|---:|")
+    labels = {
+        "isal": "isal alone: `python -c` isal's gzip reader, 1 MiB reads",
+        "ingest": "**`carepg mrf ingest --quiet FILE`**" + (" (answer = ground truth)" if ok else " (ANSWER DIFFERS)"),
+        "gzip": "`gzip -dc FILE > /dev/null`",
+    }
+    for name in ("ingest", "isal", "gzip"):
+        rows = results[name]
+        walls = [x["wall"] for x in rows]
+        ratio = "" if name == "ingest" else f"{median(per_round[name]):.2f}x ({spread(per_round[name])})"
+        print(f"| {labels[name]} | {median(walls):.2f} ({spread(walls)}) | {raw / median(walls) / 1e6:.0f} | "
+              f"{ratio} | {median([x['cpu'] for x in rows]):.2f} | "
+              f"{'' if rows[0]['peak'] is None else format(max(x['peak'] for x in rows), '.0f')} |")
+    if pretty_result is not None:
+        print(f"| `carepg mrf ingest --quiet PRETTY` (the same content pretty-printed: general parser)"
+              f"{' (answer = ground truth)' if pretty_ok else ' (ANSWER DIFFERS)'}, {pretty_raw / 1e9:.2f} GB of JSON | "
+              f"{pretty_result['wall']:.2f} | {pretty_raw / pretty_result['wall'] / 1e6:.0f} | | "
+              f"{pretty_result['cpu']:.2f} | {pretty_result['peak']:.0f} |")
+    ingests = results["ingest"]
+    print(f"\nWhere the ingest's time goes (medians over the rounds): start-up and exit (the process's wall time "
+          f"minus the run's own) {median([x['wall'] - x['own'] for x in ingests]):.2f} s; reading, inflating and "
+          f"parsing {median([x['own'] - x['publish'] for x in ingests]):.2f} s; publishing (COPY drained, "
+          f"`mrf.finish_ingest`, commit) {median([x['publish'] for x in ingests]):.2f} s.")
+    rate = raw / median([x["wall"] for x in results["ingest"]])
+    isal_rate = raw / median([x["wall"] for x in results["isal"]])
+    print(f"\nProjection for Anthem's real index (~27 GB of JSON, ~11 GB gzip) read from a local file at these rates: "
+          f"ingest ~{27e9 / rate:.0f} s, isal alone ~{27e9 / isal_rate:.0f} s.")
     if not args.keep:
         shutil.rmtree(work)
 

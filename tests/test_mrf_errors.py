@@ -12,7 +12,10 @@ from carepg.cli import app
 from carepg.errors import InvalidInput, NotFound
 from carepg.errors import InvalidInput
 from carepg.mrf import ingest as ingest_mod
+from carepg.errors import BadInput
 from carepg.mrf.generate import generate
+from carepg.mrf.inflate import Inflater
+from carepg.mrf.source import Source
 
 runner = CliRunner()
 
@@ -116,21 +119,38 @@ def test_files_before_any_ingest_and_bad_arguments(monkeypatch, db_url):
     assert result.exit_code == InvalidInput.exit_code and "no such file" in result.output
 
 
-@pytest.mark.parametrize("inflater", ["isal", "zlib"])
-def test_both_inflaters_read_members_and_detect_truncation(monkeypatch, good, inflater):
-    """zlib is the fallback when isal is unavailable: same stream, same errors."""
-    from carepg.mrf import toc
+class BytesSource(Source):
+    """An in-memory source handing out at most `step` bytes per read (chunk boundaries anywhere)."""
 
-    if inflater == "zlib":
-        monkeypatch.setattr(toc, "_decompressor", toc._ZlibInflater)
+    def __init__(self, data: bytes, step: int = 4096) -> None:
+        self.data, self.step, self.name, self.size = data, step, "bytes", len(data)
+
+    def readinto(self, buf) -> int:
+        n = min(len(buf), self.step, len(self.data) - self.position)
+        buf[:n] = self.data[self.position : self.position + n]
+        self.position += n
+        return n
+
+
+@pytest.mark.parametrize("background", [True, False])
+@pytest.mark.parametrize("backend", ["isal", "zlib"])
+def test_both_inflaters_read_members_and_detect_truncation(good, backend, background):
+    """zlib is the fallback when isal is unavailable: same stream, same errors, in the thread or not."""
     good_path, _ = good
     raw = gzip.decompress(good_path.read_bytes())
     two_members = gzip.compress(raw[:1000]) + gzip.compress(raw[1000:])
 
-    def inflate(data: bytes) -> bytes:
-        blocks = (data[i : i + 4096] for i in range(0, len(data), 4096))
-        return b"".join(toc.Inflater(blocks, lambda: 0))
+    def inflate(data: bytes, out_chunk: int = 1 << 16) -> bytes:
+        inflater = Inflater(BytesSource(data), backend=backend, background=background, out_chunk=out_chunk)
+        return b"".join(inflater)
 
     assert inflate(two_members) == raw
-    with pytest.raises(toc.BadInput, match="truncated gzip"):
+    assert inflate(two_members, out_chunk=777) == raw
+    assert inflate(raw) == raw  # plain JSON passes through
+    with pytest.raises(BadInput, match=r"truncated gzip: the compressed stream ends at byte [\d,]+ "):
         inflate(two_members[:-100])
+    corrupt = two_members[:3000] + bytes(300) + two_members[3300:]
+    with pytest.raises(BadInput, match=r"corrupt gzip data before compressed byte [\d,]+ \(after [\d,]+ decompressed"):
+        inflate(corrupt)
+    with pytest.raises(BadInput, match="empty"):
+        inflate(b"")

@@ -10,7 +10,9 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 from carepg.mrf import ingest as ingest_mod
 from carepg.mrf.generate import STYLES, generate
-from carepg.mrf.toc import Collector, Parser
+from carepg.mrf import collector as collector_mod
+from carepg.mrf.collector import Collector
+from carepg.mrf.parse import Parser
 
 QUESTIONS = [("NY", "PPO"), ("NY", "EPO"), ("NY", "POS"), ("CA", "PPO"), ("VA", "PPO"), ("TN", "PPO")]
 
@@ -65,6 +67,24 @@ def test_canonical_layout_stays_on_the_line_path(tmp_path):
     assert collector.raw_hits > 0  # repeated file lists were skipped without being decoded
 
 
+@pytest.mark.parametrize("budget", [collector_mod.RAW_BUDGET, 0])
+def test_repeated_file_lists_are_recognised_exactly_even_when_checksums_collide(tmp_path, monkeypatch, budget):
+    """A constant CRC puts every list of one length in one bucket: only the byte comparison (or, past the
+    budget, the Adler-32) tells them apart, and the content must still equal the plain read's."""
+    path = tmp_path / "toc.json"
+    generate(path, raw_bytes=300_000, seed=3, variants=6)
+    data = path.read_bytes()
+    reference = digest(*_content(data, 1 << 20))
+    monkeypatch.setattr(collector_mod, "_crc32", lambda view: 0)
+    monkeypatch.setattr(collector_mod, "RAW_BUDGET", budget)
+    collector, _, rows = parse_bytes(data)
+    assert digest(collector, rows) == reference
+    assert collector.raw_hits > 0
+    assert (collector.raw_stored > 0) == (budget > 0)
+    # Same-length lists do share buckets here (the generator's variants differ in one host or signature).
+    assert max(len(c) for c in collector.raw_lists.values()) > 1 or budget == 0
+
+
 @pytest.mark.parametrize("style", ["pretty", "minified"])
 def test_other_layouts_fall_back_to_ijson(tmp_path, style):
     path = tmp_path / "toc.json"
@@ -116,3 +136,52 @@ def test_chunk_boundaries_and_mid_document_fallback_do_not_change_the_content(tm
 def _content(data: bytes, chunk: int):
     collector, _, rows = parse_bytes(data, chunk)
     return collector, rows
+
+
+def _toc_with(value: object, where: str, pad: int = 0) -> dict:
+    """A small valid table of contents with `value` under an extra key at `where`."""
+    plan = {"plan_name": "ANTHEM PPO - ACME - ANTHEM", "plan_id_type": "ein", "plan_id": "1",
+            "plan_market_type": "group"}
+    entry = {"description": "In-Network Negotiated Rates Files", "location": "https://x.example/anthem/NY_A.json.gz"}
+    structure = {"reporting_plans": [plan], "in_network_files": [entry]}
+    if pad:
+        structure = {"pad": "x" * pad, **structure}  # a line longer than json.loads is given
+    doc = {"reporting_entity_name": "Tiny", "reporting_structure": [structure]}
+    if where == "allowed":
+        structure["allowed_amount_file"] = dict(entry)
+    target = {"top": doc, "structure": structure, "plan": plan, "file": entry,
+              "allowed": structure.get("allowed_amount_file")}[where]
+    target["extra"] = value
+    return doc
+
+
+def _layouts(doc: dict) -> dict[str, bytes]:
+    head = {k: v for k, v in doc.items() if k != "reporting_structure"}
+    lines = json.dumps({**head, "reporting_structure": []}, separators=(",", ":"))[:-2] + "\n"
+    lines += ",\n".join(json.dumps(s, separators=(",", ":")) for s in doc["reporting_structure"]) + "\n]}\n"
+    return {"lines": lines.encode(), "pretty": json.dumps(doc, indent=1).encode()}
+
+
+# Containers around the extra key's value in each position (the top object counts as one).
+AROUND = {"top": 1, "structure": 3, "allowed": 4, "plan": 5, "file": 5}
+
+
+@pytest.mark.parametrize(("where", "pad"), [(w, 0) for w in sorted(AROUND)] + [(w, 2 << 20) for w in sorted(AROUND)
+                                                                              if w != "top"])
+def test_the_nesting_limit_is_the_same_on_every_path(where, pad):
+    """A value nested exactly up to MAX_DEPTH passes, one level more is refused: on the line path (json.loads,
+    or the event decoder for a line over LOADS_LIMIT) and on the general path alike."""
+    from carepg.mrf.collector import MAX_DEPTH
+    from carepg.errors import BadInput
+
+    for depth, accepted in ((MAX_DEPTH - AROUND[where], True), (MAX_DEPTH - AROUND[where] + 1, False)):
+        value: object = 1
+        for _ in range(depth):
+            value = [value]
+        for layout, data in _layouts(_toc_with(value, where, pad)).items():
+            if accepted:
+                collector, parser, rows = parse_bytes(data)
+                assert (collector.structures, len(rows)) == (1, 1), (where, layout, depth)
+            else:
+                with pytest.raises(BadInput, match=f"nested deeper than {MAX_DEPTH} levels"):
+                    parse_bytes(data)

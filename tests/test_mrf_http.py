@@ -7,10 +7,12 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from typer.testing import CliRunner
 
+from carepg.cli import app
 from carepg.mrf import ingest as ingest_mod
 from carepg.mrf.generate import generate
-from carepg.errors import SourceUnavailable
+from carepg.errors import InvalidInput, SourceUnavailable
 from carepg.mrf.source import HttpSource
 
 
@@ -79,7 +81,7 @@ def test_resumes_after_several_cuts_and_gets_the_same_answer(server, toc, db_url
     payload, truth = toc
     server.payload = payload
     server.cuts = [len(payload) // 7, len(payload) // 3, len(payload) // 2 + 1, len(payload) - 5]
-    summary = ingest_mod.ingest(db_url, url(server), http_options={"backoff": 0.01, "chunk": 4096})
+    summary = ingest_mod.ingest(db_url, url(server), http_options={"backoff": 0.01})
     assert summary.resumes == 4
     assert summary.bytes_read == len(payload)  # no byte read twice
     assert server.requests[0] is None and server.requests[1:] == [
@@ -95,7 +97,7 @@ def test_stalled_connection_times_out_and_resumes(server, toc):
     payload, _ = toc
     server.payload = payload
     server.cuts, server.stall = [len(payload) // 2], 3.0
-    src = HttpSource(url(server), timeout=0.3, backoff=0.01, chunk=8192)
+    src = HttpSource(url(server), timeout=0.3, backoff=0.01)
     assert b"".join(src.chunks()) == payload
     assert src.resumes == 1
 
@@ -104,7 +106,7 @@ def test_gives_up_after_bounded_retries(server, toc):
     payload, _ = toc
     server.payload = payload
     server.cuts = [1000 * (i + 1) for i in range(10)]
-    src = HttpSource(url(server), retries=3, backoff=0.01, chunk=512)
+    src = HttpSource(url(server), retries=3, backoff=0.01)
     with pytest.raises(SourceUnavailable, match="failed 4 times .*giving up"):
         b"".join(src.chunks())
 
@@ -143,3 +145,22 @@ def test_lookup_documents_load_from_urls(server, toc, db_url, postgresql):
         assert ingest_mod.load_lookup(db_url, url(server, Path(doc).name)) > 0
     after = [r[0] for r in postgresql.execute("SELECT url FROM mrf.network_files('NY', 'PPO')").fetchall()]
     assert after == truth.expected("NY", "PPO") and len(after) > len(before)
+
+
+@pytest.mark.parametrize("url", [
+    "http://[::1",
+    "http://[::1]:99999/toc.json.gz",
+    "https://host:port/toc.json.gz",
+    "http://a..b/toc.json.gz",
+    "http://exa mple.com/toc.json.gz",
+    "http://example.com/\x00toc.json.gz?Signature=secret",
+    "https:///toc.json.gz",
+])
+def test_a_malformed_url_is_one_clear_line(monkeypatch, db_url, postgresql, url):
+    monkeypatch.setenv("DATABASE_URL", db_url)
+    result = CliRunner().invoke(app, ["mrf", "ingest", "-q", url])
+    assert result.exit_code == InvalidInput.exit_code, result.output
+    message = result.output.strip()
+    assert message.startswith("error: not a") and "URL" in message and "\n" not in message, message
+    assert "secret" not in message
+    assert postgresql.execute("SELECT count(*) FROM mrf_private.ingest_run").fetchone() == (0,)

@@ -55,7 +55,10 @@ def test_ingest_and_files_match_ground_truth(monkeypatch, db_url, postgresql, ca
 
 def test_answer_excludes_other_blue_plans_and_epo_only_files(postgresql, db_url, canonical):
     path, truth = canonical
-    ingest_mod.ingest(db_url, str(path), use_thread=False)
+    summary = ingest_mod.ingest(db_url, str(path), use_thread=False)
+    # The gzip reader reads the file itself: the counts still cover every byte, compressed and not.
+    assert summary.bytes_read == path.stat().st_size
+    assert summary.raw_bytes == len(gzip.decompress(path.read_bytes()))
     ny_ppo = answer(postgresql)
     assert ny_ppo, "the generated index has Anthem NY PPO files"
     keys = " ".join(ny_ppo)

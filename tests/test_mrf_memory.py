@@ -17,7 +17,7 @@ sys.argv = ["carepg", *sys.argv[1:]]
 from carepg.cli import main
 main()
 """
-BUDGET_MB = 150  # peak RSS allowed for the whole `carepg mrf ingest` process (interpreter and libraries included)
+BUDGET_MB = 100  # peak RSS allowed for the whole `carepg mrf ingest` process (interpreter and libraries included)
 
 
 @pytest.mark.slow

@@ -6,8 +6,8 @@ fix it; the CLI prints that line and exits with the class's `exit_code`, the web
 with its `http_status`, `title` and `slug` (and `Retry-After` when it has one). Each exit code means one thing:
 
     0  done                          6  unsupported by this server          11  source unavailable (retry later)
-    1  a bug (please report it)      7  invalid input                       130 interrupted (Ctrl-C)
-    2  usage: malformed command      8  forbidden (the rules say no)        143 terminated (SIGTERM)
+    1  a bug (please report it)      7  invalid input                       128 + N  ended by signal N: 130 Ctrl-C,
+    2  usage: malformed command      8  forbidden (the rules say no)                 129 SIGHUP, 143 SIGTERM
     3  not found                     9  permission denied (database role)
     4  conflict                      10 database unavailable (retry later)
     5  database not migrated
@@ -163,6 +163,25 @@ class SourceUnavailable(CarepgError):
     http_status = 502
     title = "Source unavailable"
     slug = "source-unavailable"
+
+
+class Interrupted(CarepgError):
+    """A signal ended a command that cleans up after itself (an ingest: rolled back, its run recorded as failed).
+
+    The exit code is 128 + the signal's number, as a shell reports it: 143 for SIGTERM, 129 for SIGHUP.
+    """
+
+    exit_code = EXIT_TERMINATED
+    http_status = 503
+    title = "Interrupted"
+    slug = "interrupted"
+
+    def __init__(self, signum: int) -> None:
+        import signal
+
+        name = signal.Signals(signum).name
+        super().__init__(f"terminated by {name}: nothing was loaded, the previous index stays live")
+        self.exit_code = 128 + signum
 
 
 # Our own SQLSTATEs (raised by the SQL in sql/) and the standard ones a user can provoke.

@@ -18,12 +18,14 @@ from pathlib import Path
 
 from ..errors import InvalidInput, SourceUnavailable
 
-CHUNK = 256 << 10  # compressed bytes per read: small enough that one inflate call takes it whole
 MAX_REDIRECTS = 5
 
 
 class Source:
-    """A stream of bytes with a known position (bytes handed out so far) and, when known, a total size."""
+    """A stream of bytes with a known position (bytes handed out so far) and, when known, a total size.
+
+    Read with `readinto` (or `read`) until it returns nothing; `close` releases the file or connection.
+    """
 
     name: str
     size: int | None
@@ -31,15 +33,35 @@ class Source:
     resumes: int = 0
     failures: int = 0
 
-    def chunks(self) -> Iterator[bytes]:  # pragma: no cover - interface
+    def readinto(self, buf) -> int:  # pragma: no cover - interface
         raise NotImplementedError
+
+    def read(self, n: int) -> bytes:
+        buf = bytearray(n)
+        got = self.readinto(buf)
+        del buf[got:]
+        return bytes(buf)
+
+    def chunks(self, size: int = 256 << 10) -> Iterator[bytes]:
+        """The rest of the stream, `size` bytes at a time; closes the source at the end."""
+        try:
+            while block := self.read(size):
+                yield block
+        finally:
+            self.close()
+
+    def rewound(self):
+        """A file object at byte 0 that a reader may use directly, if the source has one (see FileSource)."""
+        return None
+
+    def close(self) -> None:
+        pass
 
 
 class FileSource(Source):
-    def __init__(self, path: str | os.PathLike, chunk: int = CHUNK) -> None:
+    def __init__(self, path: str | os.PathLike) -> None:
         self.path = Path(path)
-        self.name = _shown(str(path))
-        self.chunk = chunk
+        self.name = _printable(str(path))
         try:
             self.size = self.path.stat().st_size
         except FileNotFoundError:
@@ -48,12 +70,59 @@ class FileSource(Source):
             raise InvalidInput(f"cannot read {self.name}: {exc.strerror}") from None
         if self.path.is_dir():
             raise InvalidInput(f"{self.name} is a directory, not a table-of-contents file")
+        self._fh = None
+        self._read = 0
+        self._direct = False  # the file object was handed out: it counts the bytes read itself
 
-    def chunks(self) -> Iterator[bytes]:
-        with self.path.open("rb", buffering=0) as fh:
-            while block := fh.read(self.chunk):
-                self.position += len(block)
-                yield block
+    @property
+    def position(self) -> int:
+        return self._fh.tell() if self._direct and not self._fh.closed else self._read
+
+    def _file(self):
+        if self._fh is None:
+            try:
+                self._fh = self.path.open("rb", buffering=0)
+            except OSError as exc:
+                raise SourceUnavailable(f"cannot read {self.name}: {exc.strerror}") from None
+        return self._fh
+
+    def readinto(self, buf) -> int:
+        try:
+            n = self._file().readinto(buf)
+        except OSError as exc:
+            raise self.error(exc) from None
+        self._read += n
+        return n
+
+    def read(self, n: int) -> bytes:
+        try:
+            block = self._file().read(n)
+        except OSError as exc:
+            raise self.error(exc) from None
+        self._read += len(block)
+        return block
+
+    def error(self, exc: OSError) -> SourceUnavailable:
+        return SourceUnavailable(f"cannot read {self.name} at byte {self.position:,}: {exc.strerror}")
+
+    def rewound(self):
+        """The file object itself, back at byte 0, for a reader that reads it directly (C to C, no Python
+        frame per read); None when the file cannot seek (a pipe)."""
+        fh = self._file()
+        try:
+            if not fh.seekable():
+                return None
+            fh.seek(0)
+        except OSError:
+            return None
+        self._direct = True
+        return fh
+
+    def close(self) -> None:
+        if self._fh is not None:
+            self._read = self.position
+            self._direct = False
+            self._fh.close()
 
 
 class HttpSource(Source):
@@ -66,44 +135,63 @@ class HttpSource(Source):
         timeout: float = 30.0,
         retries: int = 8,
         backoff: float = 0.5,
-        chunk: int = CHUNK,
     ) -> None:
         self.url = url
-        self.name = _shown(_redact(url))
+        self.name = _shown(url)
         self.timeout = timeout
         self.retries = retries
         self.backoff = backoff
-        self.chunk = chunk
         self.size = None
         self._response: http.client.HTTPResponse | None = None
         self._conn: http.client.HTTPConnection | None = None
+        self._ended = False
         self._open(start=0)
 
     # -- connection handling ---------------------------------------------------------------------------------
 
     def _request(self, url: str, start: int) -> tuple[http.client.HTTPConnection, http.client.HTTPResponse]:
-        for _ in range(MAX_REDIRECTS + 1):
-            parts = urllib.parse.urlsplit(url)
-            if parts.scheme not in ("http", "https") or not parts.hostname:
-                raise InvalidInput(f"not an http(s) URL: {self.name}")
-            path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-            if parts.scheme == "https":
-                conn: http.client.HTTPConnection = http.client.HTTPSConnection(
-                    parts.hostname, parts.port, timeout=self.timeout, context=ssl.create_default_context()
-                )
-            else:
-                conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=self.timeout)
-            headers = {"User-Agent": "carepg-mrf", "Accept-Encoding": "identity"}
-            if start:
-                headers["Range"] = f"bytes={start}-"
-            conn.request("GET", path, headers=headers)
-            response = conn.getresponse()
+        for hop in range(MAX_REDIRECTS + 1):
+            try:
+                conn, response = self._get(url, start)
+            except (ValueError, http.client.InvalidURL) as exc:  # urlsplit, a port, IDNA, control characters
+                # InvalidURL quotes the whole URL, signature included: say what it means instead.
+                why = "it has spaces or control characters" if isinstance(exc, http.client.InvalidURL) else _why(exc)
+                if hop == 0:
+                    raise InvalidInput(
+                        f"not a valid URL: {_shown(url)} ({why}); pass a well-formed http(s) URL, quoted"
+                    ) from None
+                raise SourceUnavailable(f"{self.name} redirected to an invalid URL: {_shown(url)} ({why})") from None
             if response.status in (301, 302, 303, 307, 308) and response.getheader("Location"):
-                url = urllib.parse.urljoin(url, response.getheader("Location"))
+                try:
+                    url = urllib.parse.urljoin(url, response.getheader("Location"))
+                except ValueError as exc:
+                    raise SourceUnavailable(f"{self.name} redirected to an invalid URL ({_why(exc)})") from None
                 conn.close()
                 continue
             return conn, response
         raise SourceUnavailable(f"too many redirects for {self.name}")
+
+    def _get(self, url: str, start: int) -> tuple[http.client.HTTPConnection, http.client.HTTPResponse]:
+        parts = urllib.parse.urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise InvalidInput(f"not an http(s) URL with a host: {_shown(url)}")
+        port = parts.port  # a ValueError when it is not a number in range
+        path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        if parts.scheme == "https":
+            conn: http.client.HTTPConnection = http.client.HTTPSConnection(
+                parts.hostname, port, timeout=self.timeout, context=ssl.create_default_context()
+            )
+        else:
+            conn = http.client.HTTPConnection(parts.hostname, port, timeout=self.timeout)
+        headers = {"User-Agent": "carepg-mrf", "Accept-Encoding": "identity"}
+        if start:
+            headers["Range"] = f"bytes={start}-"
+        try:
+            conn.request("GET", path, headers=headers)
+            return conn, conn.getresponse()
+        except BaseException:
+            conn.close()
+            raise
 
     def _open(self, start: int) -> None:
         conn, response = self._request(self.url, start)
@@ -142,27 +230,31 @@ class HttpSource(Source):
 
     # -- reading ------------------------------------------------------------------------------------------------
 
-    def chunks(self) -> Iterator[bytes]:
-        try:
-            while True:
-                if self._response is None:
-                    self._resume()
-                    continue
-                try:
-                    block = self._response.read(self.chunk)
-                except (OSError, http.client.HTTPException) as exc:
-                    self._dropped(exc)
-                    continue
-                if block:
-                    self.position += len(block)
-                    yield block
-                    continue
-                if self.size is None or self.position >= self.size:
-                    return
-                # The server closed early: Content-Length not reached.
-                self._dropped(ConnectionError(f"connection closed at byte {self.position:,}"))
-        finally:
-            self._close()
+    def readinto(self, buf) -> int:
+        """Fill buf from the response, resuming after a dropped connection; 0 once the whole body is read."""
+        while True:
+            if self._ended:
+                return 0
+            if self._response is None:
+                self._resume()
+                continue
+            try:
+                n = self._response.readinto(buf)
+            except (OSError, http.client.HTTPException) as exc:
+                self._dropped(exc)  # what this read received is discarded: the resume starts at `position`
+                continue
+            if n:
+                self.position += n
+                return n
+            if self.size is None or self.position >= self.size:
+                self._ended = True
+                self._close()
+                return 0
+            # The server closed early: Content-Length not reached.
+            self._dropped(ConnectionError(f"connection closed at byte {self.position:,}"))
+
+    def close(self) -> None:
+        self._close()
 
     def _dropped(self, exc: BaseException) -> None:
         """Count a failure; give up (one clear error) once there were more than `retries` of them."""
@@ -187,31 +279,25 @@ class HttpSource(Source):
 def _why(exc: BaseException) -> str:
     if isinstance(exc, socket.timeout | TimeoutError):
         return "timed out"
-    return str(exc) or type(exc).__name__
+    text = str(exc) or type(exc).__name__
+    return "".join(ch if ch.isprintable() else f"\\x{ord(ch):02x}" for ch in text)[:300]
 
 
-def _shown(name: str, limit: int = 200) -> str:
-    """A name as messages and the run table show it: whole unless absurdly long."""
-    return name if len(name) <= limit else f"{name[: limit - 60]}...{name[-50:]}"
+def _shown(url: str) -> str:
+    """The URL without its query string (signatures stay out of messages and the run table), even malformed."""
+    return _printable(url.split("?", 1)[0].split("#", 1)[0])
 
 
-def _redact(url: str) -> str:
-    """The URL without its query string (signatures stay out of messages and the run table)."""
-    parts = urllib.parse.urlsplit(url)
-    return urllib.parse.urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
+def _printable(text: str, limit: int = 200) -> str:
+    """A name as messages and the run table show it: control characters escaped, at most `limit` characters."""
+    text = "".join(ch if ch.isprintable() else f"\\x{ord(ch):02x}" for ch in text)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def open_source(spec: str, **http_options) -> Source:
     if spec.startswith(("http://", "https://")):
         try:
-            parts = urllib.parse.urlsplit(spec)
-            parts.port  # noqa: B018 (raises ValueError for a port that is not a number in range)
-            if not parts.hostname:
-                raise ValueError("no host")
-        except ValueError as exc:
-            raise InvalidInput(f"not a valid URL: {spec.split('?', 1)[0][:100]!r} ({exc})") from None
-        try:
             return HttpSource(spec, **http_options)
         except (OSError, http.client.HTTPException) as exc:
-            raise SourceUnavailable(f"cannot fetch {_redact(spec)}: {_why(exc)}") from None
+            raise SourceUnavailable(f"cannot fetch {_shown(spec)}: {_why(exc)}") from None
     return FileSource(spec)
