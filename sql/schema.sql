@@ -93,32 +93,24 @@ BEGIN
         RAISE EXCEPTION 'the table of contents has no reporting_entity_name' USING ERRCODE = 'CP400';
     END IF;
 
-    -- Distinct plans and the distinct (plan, file set) links, grouped on the ingest's 64-bit plan key.
-    INSERT INTO mrf_private.plan (run_id, plan_key, plan_name, plan_id_type, plan_id, plan_market_type, issuer_name,
-                          plan_sponsor_name)
-    SELECT DISTINCT ON (s.plan_key) finish_ingest.run_id, s.plan_key, s.plan_name, s.plan_id_type, s.plan_id,
-           s.plan_market_type, s.issuer_name, s.plan_sponsor_name
-    FROM pg_temp.mrf_staged_plan s
-    ORDER BY s.plan_key;
-    INSERT INTO mrf_private.plan_file_set (run_id, plan_key, set_id)
-    SELECT finish_ingest.run_id, s.plan_key, s.set_id
-    FROM pg_temp.mrf_staged_plan s
-    GROUP BY s.plan_key, s.set_id;
-    SELECT count(*) INTO n_plans FROM mrf_private.plan p WHERE p.run_id = finish_ingest.run_id;
+    -- Distinct plans, grouped on the ingest's 64-bit plan key.
+    SELECT count(*) INTO n_plans
+    FROM (SELECT DISTINCT e.plan_key FROM mrf_private.plan_entry e WHERE e.run_id = finish_ingest.run_id) AS d;
 
-    -- Plan-type evidence, straight from the staged rows (no join on fresh, un-analysed tables, whose row
-    -- estimates of 1 would make the planner nest loops): types per file set first, then spread over the
-    -- set's files. plans counts reporting_plans entries naming the type in structures that list the file.
+    -- Plan-type evidence: types per file set first (no join on the fresh, un-analysed rows, whose row estimates
+    -- would make the planner nest loops), then spread over the set's files. plans counts reporting_plans
+    -- entries naming the type in structures that list the file.
     INSERT INTO mrf_private.file_plan_type (run_id, file_id, plan_type, plans, example_plan)
     SELECT finish_ingest.run_id, fid, t.plan_type, sum(t.plans), min(t.example)
     FROM (
         SELECT g.set_id, pt AS plan_type, sum(g.n) AS plans, min(g.example) AS example
         FROM (
             -- Only the product part of a name carries its type (see plan_types_of_name): few distinct values.
-            SELECT s.set_id, split_part(s.plan_name, ' - ', 1) AS product, count(*) AS n,
-                   min(s.plan_name COLLATE "C") AS example
-            FROM pg_temp.mrf_staged_plan s
-            GROUP BY s.set_id, split_part(s.plan_name, ' - ', 1)
+            SELECT e.set_id, split_part(e.plan_name, ' - ', 1) AS product, count(*) AS n,
+                   min(e.plan_name COLLATE "C") AS example
+            FROM mrf_private.plan_entry e
+            WHERE e.run_id = finish_ingest.run_id
+            GROUP BY e.set_id, split_part(e.plan_name, ' - ', 1)
         ) AS g
         CROSS JOIN LATERAL unnest(mrf.plan_types_of_name(g.product)) AS pt
         GROUP BY g.set_id, pt
@@ -143,8 +135,7 @@ BEGIN
             last_updated_on = finish_ingest.last_updated_on, current_run_id = finish_ingest.run_id
         WHERE e.name = finish_ingest.entity_name;
         DELETE FROM mrf_private.file_plan_type x WHERE x.run_id = old_run;
-        DELETE FROM mrf_private.plan_file_set x WHERE x.run_id = old_run;
-        DELETE FROM mrf_private.plan x WHERE x.run_id = old_run;
+        DELETE FROM mrf_private.plan_entry x WHERE x.run_id = old_run;
         DELETE FROM mrf_private.file_set x WHERE x.run_id = old_run;
         DELETE FROM mrf_private.file x WHERE x.run_id = old_run;
     END IF;
@@ -162,7 +153,7 @@ $$;
 
 ALTER FUNCTION mrf.finish_ingest(run_id bigint, entity_name text, entity_type text, version text, last_updated_on text, parser text, bytes_read bigint, raw_bytes bigint, structures bigint, plan_links bigint, file_links bigint) OWNER TO carepg_owner;
 
-COMMENT ON FUNCTION mrf.finish_ingest(run_id bigint, entity_name text, entity_type text, version text, last_updated_on text, parser text, bytes_read bigint, raw_bytes bigint, structures bigint, plan_links bigint, file_links bigint) IS 'Publish a loaded run atomically (call it last in the loading transaction): distinct plans and links, plan-type evidence, swap the payer to this run, delete its previous run''s rows.';
+COMMENT ON FUNCTION mrf.finish_ingest(run_id bigint, entity_name text, entity_type text, version text, last_updated_on text, parser text, bytes_read bigint, raw_bytes bigint, structures bigint, plan_links bigint, file_links bigint) IS 'Publish a loaded run atomically (call it last in the loading transaction): count its distinct plans, derive the plan-type evidence, swap the payer to this run, delete its previous run''s rows.';
 
 CREATE FUNCTION mrf.issuer_of_description(description text, entity_name text, OUT issuer text, OUT own boolean) RETURNS record
     LANGUAGE sql IMMUTABLE PARALLEL SAFE
@@ -1458,8 +1449,9 @@ ALTER TABLE mrf_private.ingest_run ALTER COLUMN run_id ADD GENERATED ALWAYS AS I
     CACHE 1
 );
 
-CREATE TABLE mrf_private.plan (
+CREATE TABLE mrf_private.plan_entry (
     run_id bigint NOT NULL,
+    set_id integer NOT NULL,
     plan_key bigint NOT NULL,
     plan_name text NOT NULL,
     plan_id_type text,
@@ -1469,21 +1461,37 @@ CREATE TABLE mrf_private.plan (
     plan_sponsor_name text
 );
 
+ALTER TABLE mrf_private.plan_entry OWNER TO carepg_owner;
+
+COMMENT ON TABLE mrf_private.plan_entry IS 'carepg: the reporting_plans entries of a run, one row each, as the index lists them (enums lower-cased; v2 fields issuer_name, plan_sponsor_name may be NULL), with the file set of their structure.';
+
+COMMENT ON COLUMN mrf_private.plan_entry.plan_key IS 'Identifies the plan within its run: a 64-bit hash the ingest computes over the six fields (one bigint to group on instead of six texts).';
+
+CREATE VIEW mrf_private.plan AS
+ SELECT DISTINCT ON (e.run_id, e.plan_key) e.run_id,
+    e.plan_key,
+    e.plan_name,
+    e.plan_id_type,
+    e.plan_id,
+    e.plan_market_type,
+    e.issuer_name,
+    e.plan_sponsor_name
+   FROM mrf_private.plan_entry e
+  ORDER BY e.run_id, e.plan_key;
+
 ALTER TABLE mrf_private.plan OWNER TO carepg_owner;
 
-COMMENT ON TABLE mrf_private.plan IS 'carepg: distinct reporting_plans entries of a run (enums lower-cased; v2 fields issuer_name, plan_sponsor_name may be NULL).';
+COMMENT ON VIEW mrf_private.plan IS 'carepg: the distinct plans of each run.';
 
-COMMENT ON COLUMN mrf_private.plan.plan_key IS 'Identifies the plan within its run: a 64-bit hash the ingest computes over the six fields (one bigint to group on instead of six texts).';
-
-CREATE TABLE mrf_private.plan_file_set (
-    run_id bigint NOT NULL,
-    plan_key bigint NOT NULL,
-    set_id integer NOT NULL
-);
+CREATE VIEW mrf_private.plan_file_set AS
+ SELECT DISTINCT e.run_id,
+    e.plan_key,
+    e.set_id
+   FROM mrf_private.plan_entry e;
 
 ALTER TABLE mrf_private.plan_file_set OWNER TO carepg_owner;
 
-COMMENT ON TABLE mrf_private.plan_file_set IS 'carepg: which file sets each plan is reported with (the compact plan<->file links).';
+COMMENT ON VIEW mrf_private.plan_file_set IS 'carepg: which file sets each plan is reported with (the compact plan<->file links).';
 
 ALTER TABLE mrf_private.reporting_entity ALTER COLUMN entity_id ADD GENERATED ALWAYS AS IDENTITY (
     SEQUENCE NAME mrf_private.reporting_entity_entity_id_seq
@@ -1637,12 +1645,6 @@ ALTER TABLE ONLY mrf_private.ingest_run
 ALTER TABLE ONLY mrf_private.lookup_entry
     ADD CONSTRAINT lookup_entry_pkey PRIMARY KEY (file_key, display_name, category);
 
-ALTER TABLE ONLY mrf_private.plan_file_set
-    ADD CONSTRAINT plan_file_set_pkey PRIMARY KEY (run_id, plan_key, set_id);
-
-ALTER TABLE ONLY mrf_private.plan
-    ADD CONSTRAINT plan_pkey PRIMARY KEY (run_id, plan_key);
-
 ALTER TABLE ONLY mrf_private.reporting_entity
     ADD CONSTRAINT reporting_entity_current_run_id_key UNIQUE (current_run_id);
 
@@ -1678,6 +1680,8 @@ ALTER TABLE ONLY shifts_private.eligibility_state
 
 ALTER TABLE ONLY shifts_private.worker_claim_lock
     ADD CONSTRAINT worker_claim_lock_pkey PRIMARY KEY (worker_id);
+
+CREATE INDEX plan_entry_run_brin ON mrf_private.plan_entry USING brin (run_id);
 
 CREATE INDEX carepg_document_worker_worker_document_idx ON public."DocumentWorker" USING btree (worker_id, document_id);
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import tempfile
 from pathlib import Path
@@ -32,6 +33,7 @@ def local_home(monkeypatch):
     monkeypatch.setenv("CAREPG_PORT", str(free_port()))
     yield home
     cluster.Cluster(home).destroy()
+    shutil.rmtree(home, ignore_errors=True)
 
 
 def test_db_up_status_url_down(local_home):

@@ -35,7 +35,7 @@ def digest(collector: Collector, rows: list[tuple]) -> dict:
         "sets": sets,
         "structures": collector.structures,
         "file_links": collector.file_links,
-        "plans": sorted(r[3:] for r in rows),  # (order, set id, plan key) are run-internal
+        "plans": sorted(r[3:] for r in rows),  # (run id, set id, plan key) are run-internal
     }
 
 

@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 
 from carepg.cli import app
 from carepg.mrf import ingest as ingest_mod
+from carepg.mrf.collector import file_key
 from carepg.mrf.generate import Truth, generate
 
 runner = CliRunner()
@@ -159,3 +160,25 @@ def test_migration_0020_downgrades_and_upgrades(empty_db_url):
         assert conn.execute("SELECT to_regnamespace('mrf')").fetchone() == (None,)
     migrations.upgrade(empty_db_url)
     assert migrations.current(empty_db_url) == migrations.head()
+
+
+def test_plan_entries_stored_as_listed_and_replaced_run_removed(db_url, postgresql, canonical):
+    """Every reporting_plans entry is one plan_entry row; the views count distinct plans; a replaced run leaves
+    nothing behind."""
+    path, _ = canonical
+    document = json.loads(gzip.decompress(path.read_bytes()))
+    entries = [(plan, frozenset(file_key(f["location"]) for f in s.get("in_network_files", [])
+                                + ([s["allowed_amount_file"]] if "allowed_amount_file" in s else [])))
+               for s in document["reporting_structure"] for plan in s["reporting_plans"]]
+    distinct_plans = {tuple(sorted(plan.items())) for plan, _ in entries}
+    first = ingest_mod.ingest(db_url, str(path))
+    second = ingest_mod.ingest(db_url, str(path))
+    assert second.replaced_run_id == first.run_id
+    assert second.plan_links == len(entries) and second.plans == len(distinct_plans)
+    count = lambda sql, run: postgresql.execute(sql, (run,)).fetchone()[0]  # noqa: E731
+    assert count("SELECT count(*) FROM mrf_private.plan_entry WHERE run_id = %s", second.run_id) == len(entries)
+    assert count("SELECT count(*) FROM mrf_private.plan WHERE run_id = %s", second.run_id) == len(distinct_plans)
+    assert count("SELECT count(*) FROM mrf_private.plan_file_set WHERE run_id = %s", second.run_id) == len(
+        {(tuple(sorted(plan.items())), files) for plan, files in entries})
+    for table in ("plan_entry", "file_plan_type", "file_set", "file"):
+        assert count(f"SELECT count(*) FROM mrf_private.{table} WHERE run_id = %s", first.run_id) == 0, table

@@ -13,15 +13,17 @@ import signal
 import sys
 import threading
 import time
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.table import Table
 
 from . import cluster, db, seed, shifts
 from .console import handles_errors, out, say, warn
 from .errors import CarepgError, Conflict, InvalidInput, NotFound, ServerUnavailable, Unsupported
 from .mrf.cli import mrf_app
+
+if TYPE_CHECKING:
+    from rich.table import Table
 
 app = typer.Typer(
     help="carepg: open shifts and price transparency, answered inside PostgreSQL.",
@@ -209,6 +211,8 @@ def _end_time(start, end) -> str:
 
 
 def _shift_table(page: shifts.Page) -> Table:
+    from rich.table import Table  # only commands that print a table pay for importing it
+
     table = Table(show_edge=False, pad_edge=False, box=None, header_style="bold")
     for column, justify in (("shift", "right"), ("start", "left"), ("end", "left"), ("profession", "left"),
                             ("facility", "left")):  # fmt: skip

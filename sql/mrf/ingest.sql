@@ -1,6 +1,6 @@
 -- purpose: the ingest's bookkeeping, called by `carepg mrf ingest` / `lookup` (carepg_owner's members only).
 -- A run is recorded on its own autocommit connection (start_ingest, fail_ingest); the data is COPYed into
--- mrf_private and published by finish_ingest, the last statement of the loading transaction.
+-- mrf_private as the index streams and published by finish_ingest, the last statement of the loading transaction.
 
 SET LOCAL ROLE carepg_owner;
 
@@ -51,9 +51,7 @@ LANGUAGE plpgsql
 VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $function$
--- Expects, in this transaction: mrf_private.file and mrf_private.file_set rows for the run, and the temporary table
--- pg_temp.mrf_staged_plan (ord, set_id, plan_key, plan_name, plan_id_type, plan_id, plan_market_type,
--- issuer_name, plan_sponsor_name) with one row per reporting_plans entry.
+-- Expects, in this transaction: the run's mrf_private.file, mrf_private.file_set and mrf_private.plan_entry rows.
 DECLARE
     old_run bigint;
     n_plans bigint;
@@ -67,32 +65,24 @@ BEGIN
         RAISE EXCEPTION 'the table of contents has no reporting_entity_name' USING ERRCODE = 'CP400';
     END IF;
 
-    -- Distinct plans and the distinct (plan, file set) links, grouped on the ingest's 64-bit plan key.
-    INSERT INTO mrf_private.plan (run_id, plan_key, plan_name, plan_id_type, plan_id, plan_market_type, issuer_name,
-                          plan_sponsor_name)
-    SELECT DISTINCT ON (s.plan_key) finish_ingest.run_id, s.plan_key, s.plan_name, s.plan_id_type, s.plan_id,
-           s.plan_market_type, s.issuer_name, s.plan_sponsor_name
-    FROM pg_temp.mrf_staged_plan s
-    ORDER BY s.plan_key;
-    INSERT INTO mrf_private.plan_file_set (run_id, plan_key, set_id)
-    SELECT finish_ingest.run_id, s.plan_key, s.set_id
-    FROM pg_temp.mrf_staged_plan s
-    GROUP BY s.plan_key, s.set_id;
-    SELECT count(*) INTO n_plans FROM mrf_private.plan p WHERE p.run_id = finish_ingest.run_id;
+    -- Distinct plans, grouped on the ingest's 64-bit plan key.
+    SELECT count(*) INTO n_plans
+    FROM (SELECT DISTINCT e.plan_key FROM mrf_private.plan_entry e WHERE e.run_id = finish_ingest.run_id) AS d;
 
-    -- Plan-type evidence, straight from the staged rows (no join on fresh, un-analysed tables, whose row
-    -- estimates of 1 would make the planner nest loops): types per file set first, then spread over the
-    -- set's files. plans counts reporting_plans entries naming the type in structures that list the file.
+    -- Plan-type evidence: types per file set first (no join on the fresh, un-analysed rows, whose row estimates
+    -- would make the planner nest loops), then spread over the set's files. plans counts reporting_plans
+    -- entries naming the type in structures that list the file.
     INSERT INTO mrf_private.file_plan_type (run_id, file_id, plan_type, plans, example_plan)
     SELECT finish_ingest.run_id, fid, t.plan_type, sum(t.plans), min(t.example)
     FROM (
         SELECT g.set_id, pt AS plan_type, sum(g.n) AS plans, min(g.example) AS example
         FROM (
             -- Only the product part of a name carries its type (see plan_types_of_name): few distinct values.
-            SELECT s.set_id, split_part(s.plan_name, ' - ', 1) AS product, count(*) AS n,
-                   min(s.plan_name COLLATE "C") AS example
-            FROM pg_temp.mrf_staged_plan s
-            GROUP BY s.set_id, split_part(s.plan_name, ' - ', 1)
+            SELECT e.set_id, split_part(e.plan_name, ' - ', 1) AS product, count(*) AS n,
+                   min(e.plan_name COLLATE "C") AS example
+            FROM mrf_private.plan_entry e
+            WHERE e.run_id = finish_ingest.run_id
+            GROUP BY e.set_id, split_part(e.plan_name, ' - ', 1)
         ) AS g
         CROSS JOIN LATERAL unnest(mrf.plan_types_of_name(g.product)) AS pt
         GROUP BY g.set_id, pt
@@ -117,8 +107,7 @@ BEGIN
             last_updated_on = finish_ingest.last_updated_on, current_run_id = finish_ingest.run_id
         WHERE e.name = finish_ingest.entity_name;
         DELETE FROM mrf_private.file_plan_type x WHERE x.run_id = old_run;
-        DELETE FROM mrf_private.plan_file_set x WHERE x.run_id = old_run;
-        DELETE FROM mrf_private.plan x WHERE x.run_id = old_run;
+        DELETE FROM mrf_private.plan_entry x WHERE x.run_id = old_run;
         DELETE FROM mrf_private.file_set x WHERE x.run_id = old_run;
         DELETE FROM mrf_private.file x WHERE x.run_id = old_run;
     END IF;
@@ -134,7 +123,7 @@ BEGIN
 END
 $function$;
 COMMENT ON FUNCTION mrf.finish_ingest(bigint, text, text, text, text, text, bigint, bigint, bigint, bigint, bigint) IS
-    'Publish a loaded run atomically (call it last in the loading transaction): distinct plans and links, plan-type evidence, swap the payer to this run, delete its previous run''s rows.';
+    'Publish a loaded run atomically (call it last in the loading transaction): count its distinct plans, derive the plan-type evidence, swap the payer to this run, delete its previous run''s rows.';
 
 CREATE OR REPLACE FUNCTION mrf.load_lookup(source text, entries jsonb)
 RETURNS integer

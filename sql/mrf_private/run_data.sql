@@ -1,4 +1,4 @@
--- purpose: what one ingest run loaded: distinct files, distinct file lists, distinct plans and their links.
+-- purpose: what one ingest run loaded: distinct files, distinct file lists, and its plan entries.
 --
 -- Tens of millions of (plan, file) links are stored as distinct file sets: a reporting structure's file list
 -- becomes one file_set row (an int[] of file ids) shared by every structure that lists the same files.
@@ -33,31 +33,40 @@ CREATE TABLE mrf_private.file_set (
 COMMENT ON TABLE mrf_private.file_set IS
     'carepg: distinct file lists (sorted file ids) of a run; structures = reporting_structure elements listing exactly these files.';
 
--- mrf_private.plan and mrf_private.plan_file_set hold 10^5-10^6 rows per run and are written only by mrf.finish_ingest, which
--- derives both from the same staged rows: no foreign keys on them (per-row RI checks cost seconds per ingest).
-CREATE TABLE mrf_private.plan (
+-- One row per reporting_plans entry, COPYed straight in while the index streams (the server stores them while
+-- the ingest is still inflating and parsing, instead of de-duplicating them into keyed tables after the last
+-- byte). No foreign key and no B-tree: a run's rows are appended together, so a BRIN index on run_id finds them
+-- (the plan-type evidence, the distinct-plan count, deleting a replaced run) at a fraction of a B-tree's
+-- per-row cost.
+CREATE TABLE mrf_private.plan_entry (
     run_id bigint NOT NULL,
+    set_id integer NOT NULL,
     plan_key bigint NOT NULL,
     plan_name text NOT NULL,
     plan_id_type text,
     plan_id text,
     plan_market_type text,
     issuer_name text,
-    plan_sponsor_name text,
-    PRIMARY KEY (run_id, plan_key)
+    plan_sponsor_name text
 );
-COMMENT ON TABLE mrf_private.plan IS
-    'carepg: distinct reporting_plans entries of a run (enums lower-cased; v2 fields issuer_name, plan_sponsor_name may be NULL).';
-COMMENT ON COLUMN mrf_private.plan.plan_key IS
+CREATE INDEX plan_entry_run_brin ON mrf_private.plan_entry USING brin (run_id);
+COMMENT ON TABLE mrf_private.plan_entry IS
+    'carepg: the reporting_plans entries of a run, one row each, as the index lists them (enums lower-cased; v2 fields issuer_name, plan_sponsor_name may be NULL), with the file set of their structure.';
+COMMENT ON COLUMN mrf_private.plan_entry.plan_key IS
     'Identifies the plan within its run: a 64-bit hash the ingest computes over the six fields (one bigint to group on instead of six texts).';
 
-CREATE TABLE mrf_private.plan_file_set (
-    run_id bigint NOT NULL,
-    plan_key bigint NOT NULL,
-    set_id integer NOT NULL,
-    PRIMARY KEY (run_id, plan_key, set_id)
-);
-COMMENT ON TABLE mrf_private.plan_file_set IS 'carepg: which file sets each plan is reported with (the compact plan<->file links).';
+CREATE VIEW mrf_private.plan AS
+SELECT DISTINCT ON (e.run_id, e.plan_key)
+       e.run_id, e.plan_key, e.plan_name, e.plan_id_type, e.plan_id, e.plan_market_type, e.issuer_name,
+       e.plan_sponsor_name
+FROM mrf_private.plan_entry e
+ORDER BY e.run_id, e.plan_key;
+COMMENT ON VIEW mrf_private.plan IS 'carepg: the distinct plans of each run.';
+
+CREATE VIEW mrf_private.plan_file_set AS
+SELECT DISTINCT e.run_id, e.plan_key, e.set_id
+FROM mrf_private.plan_entry e;
+COMMENT ON VIEW mrf_private.plan_file_set IS 'carepg: which file sets each plan is reported with (the compact plan<->file links).';
 
 CREATE TABLE mrf_private.file_plan_type (
     run_id bigint NOT NULL,

@@ -18,23 +18,10 @@ SELECT pg_try_advisory_lock(1836213760, mod(%(run_id)s::bigint, 2147483648)::int
 SELECT mrf.fail_ingest(run_id => %(run_id)s::bigint, error => %(error)s::text,
                        bytes_read => %(bytes_read)s::bigint, raw_bytes => %(raw_bytes)s::bigint)
 
--- name: create_staging
--- One row per reporting_plans entry, de-duplicated by mrf.finish_ingest; dropped at commit.
-CREATE TEMPORARY TABLE mrf_staged_plan (
-    ord bigint NOT NULL,
-    set_id integer NOT NULL,
-    plan_key bigint NOT NULL,
-    plan_name text NOT NULL,
-    plan_id_type text,
-    plan_id text,
-    plan_market_type text,
-    issuer_name text,
-    plan_sponsor_name text
-) ON COMMIT DROP
-
--- name: copy_staged_plan
-COPY pg_temp.mrf_staged_plan (ord, set_id, plan_key, plan_name, plan_id_type, plan_id, plan_market_type,
-                              issuer_name, plan_sponsor_name) FROM STDIN
+-- name: copy_plan_entry
+-- One row per reporting_plans entry, while the index streams; mrf.finish_ingest counts and classifies them.
+COPY mrf_private.plan_entry (run_id, set_id, plan_key, plan_name, plan_id_type, plan_id, plan_market_type,
+                             issuer_name, plan_sponsor_name) FROM STDIN
 
 -- name: copy_file
 COPY mrf_private.file (run_id, file_id, file_key, url, variants, descriptions, in_network, allowed_amount) FROM STDIN

@@ -9,13 +9,11 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
 
 from .. import db
 from ..console import err, handles_errors, say, warn
 from ..errors import InvalidInput
 from . import ingest
-from .generate import parse_size
 
 mrf_app = typer.Typer(
     help="Price-transparency index: stream a payer's table of contents into Postgres, then ask it.",
@@ -28,6 +26,8 @@ def _progress(quiet: bool):
     if quiet or not err.is_terminal:
         yield None
         return
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
+
     bar = Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -143,7 +143,7 @@ def generate_command(
     bulk: Annotated[int, typer.Option(min=0, max=100_000, help="Other Blue plans' files padding every file list.")] = 40,
 ) -> None:
     """Write a synthetic Anthem-shaped TOC, its EIN-lookup documents (OUT.lookup/) and OUT.truth.json."""
-    from .generate import STYLES, generate
+    from .generate import STYLES, generate, parse_size
 
     if style not in STYLES:
         raise InvalidInput(f"unknown style {style!r}: one of {', '.join(STYLES)}")

@@ -1,4 +1,4 @@
-"""What both parsers produce: de-duplicated files and file lists, and one staged row per reporting_plans entry."""
+"""What both parsers produce: de-duplicated files and file lists, and one row per reporting_plans entry."""
 
 from __future__ import annotations
 
@@ -44,13 +44,15 @@ class FileInfo:
 
 @dataclass
 class Collector:
-    """De-duplicates files and file lists; streams one row per reporting_plans entry to `plan_sink`.
+    """De-duplicates files and file lists; streams one row per reporting_plans entry to `plan_sink`:
+    (run_id, set id, plan key, *plan_fields).
 
     Its state grows with distinct files and distinct file lists, never with the input's size; the caps below
     bound it for any input (a real index is orders of magnitude below them).
     """
 
     plan_sink: Callable[[tuple], None]
+    run_id: int = 0
     entity: dict = field(default_factory=dict)
     files: dict[str, FileInfo] = field(default_factory=dict)
     sets: dict[tuple[int, ...], int] = field(default_factory=dict)
@@ -155,11 +157,11 @@ class Collector:
 
     def emit(self, plans: list[tuple], set_id: int) -> None:
         """The plans (from plan_fields) of the current structure, listed with file list `set_id`."""
-        order = self.structures
+        run_id = self.run_id
         sink = self.plan_sink
         for fields in plans:
             # The plan's identity in this run: a 64-bit hash of its fields (SQL groups on it, not on six texts).
-            sink((order, set_id, hash(fields), *fields))
+            sink((run_id, set_id, hash(fields), *fields))
         self.plan_links += len(plans)
         self.set_uses[set_id - 1] += 1
         self.structures += 1
@@ -170,12 +172,12 @@ class Collector:
             raise BadInput(
                 f"not a table of contents: reporting_structure[{self.structures}] has no reporting_plans array"
             )
-        order = self.structures
+        run_id = self.run_id
         sink = self.plan_sink
         fields_of = self.plan_fields
         for plan in plans:
             fields = fields_of(plan)
-            sink((order, set_id, hash(fields), *fields))
+            sink((run_id, set_id, hash(fields), *fields))
         self.plan_links += len(plans)
         self.set_uses[set_id - 1] += 1
         self.structures += 1

@@ -224,9 +224,8 @@ def _load(url, run, src, inflater, progress) -> Summary:
 
     with db.connect(url) as conn:
         with conn.transaction(), conn.cursor() as cur:
-            cur.execute(QUERIES["create_staging"])
-            with cur.copy(QUERIES["copy_staged_plan"]) as copy:
-                collector = Collector(plan_sink=copy.write_row)
+            with cur.copy(QUERIES["copy_plan_entry"]) as copy:
+                collector = Collector(plan_sink=copy.write_row, run_id=run_id)
                 parser = Parser(collector)
                 chunks = iter(inflater)
                 try:
