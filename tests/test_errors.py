@@ -78,6 +78,10 @@ def test_the_readme_table_lists_every_exit_code_and_status():
         ("SELECT * FROM no_such_table_of_the_app", None),
         ("SELECT 'x'::integer", errors.InvalidInput),
         ("SET ROLE carepg_api; SELECT * FROM public.\"Worker\"", errors.PermissionDenied),
+        # What a query gets when a migration drops a function it had resolved (raised here, as the server does).
+        ("DO $$ BEGIN RAISE EXCEPTION 'cache lookup failed for function 17370' USING ERRCODE = 'XX000'; END $$",
+         errors.ServerUnavailable),
+        ("DO $$ BEGIN RAISE EXCEPTION 'unexpected chunk number' USING ERRCODE = 'XX000'; END $$", None),
     ],
 )
 def test_not_migrated_means_a_carepg_object_is_missing(postgresql, statement, expected):

@@ -237,6 +237,10 @@ def _translate(err: psycopg.Error) -> CarepgError | None:
         return SQLSTATE_ERRORS[sqlstate](f"{primary} ({hint})" if hint else primary)
     if sqlstate in {"42P01", "42883", "3F000", "42704"} and _names_carepg_object(primary):
         return SchemaMissing(f"the database is missing carepg's schema ({primary}): {MIGRATE_HINT}")
+    if sqlstate == "XX000" and primary.startswith("cache lookup failed"):
+        # An object the statement had resolved was dropped while it ran: a migration is changing the schema.
+        return ServerUnavailable(f"the database schema changed under the query ({primary}): a migration is running; "
+                                 f"retry")
     if sqlstate.startswith("08") or sqlstate in {"57P01", "57P02", "57P03", "53300"}:
         return ServerUnavailable(f"database unavailable: {primary}")
     if sqlstate.startswith("28") or sqlstate == "3D000":  # invalid authorization / unknown database
