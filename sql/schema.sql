@@ -76,7 +76,7 @@ ALTER FUNCTION mrf.fail_ingest(run_id bigint, error text, bytes_read bigint, raw
 
 COMMENT ON FUNCTION mrf.fail_ingest(run_id bigint, error text, bytes_read bigint, raw_bytes bigint) IS 'Mark a run failed with its error; call it after the loading transaction rolled back (the previous index stays live).';
 
-CREATE FUNCTION mrf.finish_ingest(run_id bigint, entity_name text, entity_type text, version text, last_updated_on text, parser text, bytes_read bigint, raw_bytes bigint, structures bigint, plan_links bigint, file_links bigint) RETURNS TABLE(plans bigint, distinct_files integer, distinct_sets integer, replaced_run_id bigint)
+CREATE FUNCTION mrf.finish_ingest(run_id bigint, entity_name text, entity_type text, version text, last_updated_on text, parser text, bytes_read bigint, raw_bytes bigint, structures bigint, plan_links bigint, file_links bigint, distinct_plans bigint DEFAULT NULL::bigint, product_set_ids integer[] DEFAULT NULL::integer[], products text[] DEFAULT NULL::text[], product_entries bigint[] DEFAULT NULL::bigint[], product_examples text[] DEFAULT NULL::text[]) RETURNS TABLE(plans bigint, distinct_files integer, distinct_sets integer, replaced_run_id bigint)
     LANGUAGE plpgsql
     SET search_path TO 'pg_catalog', 'pg_temp'
     AS $$
@@ -93,9 +93,11 @@ BEGIN
         RAISE EXCEPTION 'the table of contents has no reporting_entity_name' USING ERRCODE = 'CP400';
     END IF;
 
-    -- Distinct plans, grouped on the ingest's 64-bit plan key.
-    SELECT count(*) INTO n_plans
-    FROM (SELECT DISTINCT e.plan_key FROM mrf_private.plan_entry e WHERE e.run_id = finish_ingest.run_id) AS d;
+    n_plans := distinct_plans;
+    IF n_plans IS NULL THEN  -- grouped on the ingest's 64-bit plan key
+        SELECT count(*) INTO n_plans
+        FROM (SELECT DISTINCT e.plan_key FROM mrf_private.plan_entry e WHERE e.run_id = finish_ingest.run_id) AS d;
+    END IF;
 
     -- Plan-type evidence: types per file set first (no join on the fresh, un-analysed rows, whose row estimates
     -- would make the planner nest loops), then spread over the set's files. plans counts reporting_plans
@@ -105,11 +107,14 @@ BEGIN
     FROM (
         SELECT g.set_id, pt AS plan_type, sum(g.n) AS plans, min(g.example) AS example
         FROM (
+            SELECT u.set_id, u.product, u.n, u.example COLLATE "C" AS example
+            FROM unnest(product_set_ids, products, product_entries, product_examples) AS u(set_id, product, n, example)
+            WHERE product_set_ids IS NOT NULL
+            UNION ALL
             -- Only the product part of a name carries its type (see plan_types_of_name): few distinct values.
-            SELECT e.set_id, split_part(e.plan_name, ' - ', 1) AS product, count(*) AS n,
-                   min(e.plan_name COLLATE "C") AS example
+            SELECT e.set_id, split_part(e.plan_name, ' - ', 1), count(*), min(e.plan_name COLLATE "C")
             FROM mrf_private.plan_entry e
-            WHERE e.run_id = finish_ingest.run_id
+            WHERE product_set_ids IS NULL AND e.run_id = finish_ingest.run_id
             GROUP BY e.set_id, split_part(e.plan_name, ' - ', 1)
         ) AS g
         CROSS JOIN LATERAL unnest(mrf.plan_types_of_name(g.product)) AS pt
@@ -151,9 +156,9 @@ BEGIN
 END
 $$;
 
-ALTER FUNCTION mrf.finish_ingest(run_id bigint, entity_name text, entity_type text, version text, last_updated_on text, parser text, bytes_read bigint, raw_bytes bigint, structures bigint, plan_links bigint, file_links bigint) OWNER TO carepg_owner;
+ALTER FUNCTION mrf.finish_ingest(run_id bigint, entity_name text, entity_type text, version text, last_updated_on text, parser text, bytes_read bigint, raw_bytes bigint, structures bigint, plan_links bigint, file_links bigint, distinct_plans bigint, product_set_ids integer[], products text[], product_entries bigint[], product_examples text[]) OWNER TO carepg_owner;
 
-COMMENT ON FUNCTION mrf.finish_ingest(run_id bigint, entity_name text, entity_type text, version text, last_updated_on text, parser text, bytes_read bigint, raw_bytes bigint, structures bigint, plan_links bigint, file_links bigint) IS 'Publish a loaded run atomically (call it last in the loading transaction): count its distinct plans, derive the plan-type evidence, swap the payer to this run, delete its previous run''s rows.';
+COMMENT ON FUNCTION mrf.finish_ingest(run_id bigint, entity_name text, entity_type text, version text, last_updated_on text, parser text, bytes_read bigint, raw_bytes bigint, structures bigint, plan_links bigint, file_links bigint, distinct_plans bigint, product_set_ids integer[], products text[], product_entries bigint[], product_examples text[]) IS 'Publish a loaded run atomically (call it last in the loading transaction): count its distinct plans, derive the plan-type evidence, swap the payer to this run, delete its previous run''s rows.';
 
 CREATE FUNCTION mrf.issuer_of_description(description text, entity_name text, OUT issuer text, OUT own boolean) RETURNS record
     LANGUAGE sql IMMUTABLE PARALLEL SAFE
@@ -1811,7 +1816,7 @@ GRANT USAGE ON SCHEMA shifts TO carepg_reader;
 
 REVOKE ALL ON FUNCTION mrf.fail_ingest(run_id bigint, error text, bytes_read bigint, raw_bytes bigint) FROM PUBLIC;
 
-REVOKE ALL ON FUNCTION mrf.finish_ingest(run_id bigint, entity_name text, entity_type text, version text, last_updated_on text, parser text, bytes_read bigint, raw_bytes bigint, structures bigint, plan_links bigint, file_links bigint) FROM PUBLIC;
+REVOKE ALL ON FUNCTION mrf.finish_ingest(run_id bigint, entity_name text, entity_type text, version text, last_updated_on text, parser text, bytes_read bigint, raw_bytes bigint, structures bigint, plan_links bigint, file_links bigint, distinct_plans bigint, product_set_ids integer[], products text[], product_entries bigint[], product_examples text[]) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION mrf.issuer_of_description(description text, entity_name text, OUT issuer text, OUT own boolean) FROM PUBLIC;
 GRANT ALL ON FUNCTION mrf.issuer_of_description(description text, entity_name text, OUT issuer text, OUT own boolean) TO carepg_reader;

@@ -11,7 +11,9 @@ from typer.testing import CliRunner
 
 from carepg.cli import app
 from carepg.mrf import ingest as ingest_mod
-from carepg.mrf.collector import file_key
+from carepg.mrf import collector as collector_mod
+from carepg.mrf.collector import Collector, file_key
+from carepg.mrf.parse import Parser
 from carepg.mrf.generate import Truth, generate
 
 runner = CliRunner()
@@ -182,3 +184,34 @@ def test_plan_entries_stored_as_listed_and_replaced_run_removed(db_url, postgres
         {(tuple(sorted(plan.items())), files) for plan, files in entries})
     for table in ("plan_entry", "file_plan_type", "file_set", "file"):
         assert count(f"SELECT count(*) FROM mrf_private.{table} WHERE run_id = %s", first.run_id) == 0, table
+
+
+def test_tallies_past_their_caps_publish_the_same(monkeypatch, db_url, postgresql, canonical):
+    """Publishing takes the distinct plans and the plan-type evidence from the ingest's tallies; past their caps it
+    derives them from the stored entries: the same run either way."""
+    path, _ = canonical
+
+    def published(summary) -> tuple:
+        evidence = postgresql.execute(
+            "SELECT f.file_key, t.plan_type, t.plans, t.example_plan FROM mrf_private.file_plan_type t"
+            " JOIN mrf_private.file f USING (run_id, file_id) WHERE t.run_id = %s ORDER BY 1, 2",
+            (summary.run_id,),
+        ).fetchall()
+        recorded = postgresql.execute("SELECT plans FROM mrf_private.ingest_run WHERE run_id = %s",
+                                      (summary.run_id,)).fetchone()[0]
+        return summary.plans, recorded, evidence
+
+    tallied = published(ingest_mod.ingest(db_url, str(path)))
+    monkeypatch.setattr(collector_mod, "MAX_TALLIED_PLANS", 0)
+    monkeypatch.setattr(collector_mod, "MAX_PRODUCT_GROUPS", 0)
+    derived = published(ingest_mod.ingest(db_url, str(path)))
+    assert tallied == derived
+    assert tallied[2] and tallied[0] == tallied[1] > 0
+
+
+def test_an_index_of_ordinary_size_is_tallied_while_streaming(canonical):
+    path, _ = canonical
+    collector = Collector(plan_sink=lambda row: None)
+    Parser(collector).run(iter([gzip.decompress(path.read_bytes())]))
+    assert collector.distinct_plans() == len(collector.plan_keys) > 0
+    assert collector.product_groups() is not None

@@ -43,6 +43,9 @@ SELECT DISTINCT e.run_id, e.plan_key, e.set_id FROM mrf_private.plan_entry e;
 
 DROP TABLE mrf_private.plan_entry;
 
+DROP FUNCTION mrf.finish_ingest(bigint, text, text, text, text, text, bigint, bigint, bigint, bigint, bigint, bigint,
+                                integer[], text[], bigint[], text[]);
+
 CREATE OR REPLACE FUNCTION mrf.finish_ingest(
     run_id bigint,
     entity_name text,

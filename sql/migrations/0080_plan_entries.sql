@@ -2,7 +2,8 @@
 -- of reporting_plans entries into mrf_private.plan and mrf_private.plan_file_set (two B-tree-keyed tables)
 -- after the last byte was parsed: 0.39 s of a 1.4 s ingest of a 1 GB index with 71k plans, serial, long after
 -- decompression had finished. The entries now go by COPY straight into mrf_private.plan_entry (BRIN on run_id)
--- while the ingest inflates and parses; plan and plan_file_set become views over it.
+-- while the ingest inflates and parses; plan and plan_file_set become views over it. What publishing still
+-- needs from them (the distinct plans, the plan-type evidence) the ingest tallies as it goes, within caps.
 
 SET LOCAL ROLE carepg_owner;
 
@@ -53,6 +54,9 @@ SELECT DISTINCT e.run_id, e.plan_key, e.set_id
 FROM mrf_private.plan_entry e;
 COMMENT ON VIEW mrf_private.plan_file_set IS 'carepg: which file sets each plan is reported with (the compact plan<->file links).';
 
+-- It takes what the ingest tallied while streaming; a new signature, so the old one goes.
+DROP FUNCTION mrf.finish_ingest(bigint, text, text, text, text, text, bigint, bigint, bigint, bigint, bigint);
+
 CREATE OR REPLACE FUNCTION mrf.finish_ingest(
     run_id bigint,
     entity_name text,
@@ -64,7 +68,12 @@ CREATE OR REPLACE FUNCTION mrf.finish_ingest(
     raw_bytes bigint,
     structures bigint,
     plan_links bigint,
-    file_links bigint
+    file_links bigint,
+    distinct_plans bigint DEFAULT NULL,
+    product_set_ids integer[] DEFAULT NULL,
+    products text[] DEFAULT NULL,
+    product_entries bigint[] DEFAULT NULL,
+    product_examples text[] DEFAULT NULL
 )
 RETURNS TABLE (plans bigint, distinct_files integer, distinct_sets integer, replaced_run_id bigint)
 LANGUAGE plpgsql
@@ -72,6 +81,9 @@ VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $function$
 -- Expects, in this transaction: the run's mrf_private.file, mrf_private.file_set and mrf_private.plan_entry rows.
+-- distinct_plans and the product_* arrays are what the ingest tallied while streaming (the distinct plans; for
+-- each file set and product part of a plan name, its entries and least name): NULL where it had too many to
+-- tally, and then they are derived here from the entries, with the same result.
 DECLARE
     old_run bigint;
     n_plans bigint;
@@ -85,9 +97,11 @@ BEGIN
         RAISE EXCEPTION 'the table of contents has no reporting_entity_name' USING ERRCODE = 'CP400';
     END IF;
 
-    -- Distinct plans, grouped on the ingest's 64-bit plan key.
-    SELECT count(*) INTO n_plans
-    FROM (SELECT DISTINCT e.plan_key FROM mrf_private.plan_entry e WHERE e.run_id = finish_ingest.run_id) AS d;
+    n_plans := distinct_plans;
+    IF n_plans IS NULL THEN  -- grouped on the ingest's 64-bit plan key
+        SELECT count(*) INTO n_plans
+        FROM (SELECT DISTINCT e.plan_key FROM mrf_private.plan_entry e WHERE e.run_id = finish_ingest.run_id) AS d;
+    END IF;
 
     -- Plan-type evidence: types per file set first (no join on the fresh, un-analysed rows, whose row estimates
     -- would make the planner nest loops), then spread over the set's files. plans counts reporting_plans
@@ -97,11 +111,14 @@ BEGIN
     FROM (
         SELECT g.set_id, pt AS plan_type, sum(g.n) AS plans, min(g.example) AS example
         FROM (
+            SELECT u.set_id, u.product, u.n, u.example COLLATE "C" AS example
+            FROM unnest(product_set_ids, products, product_entries, product_examples) AS u(set_id, product, n, example)
+            WHERE product_set_ids IS NOT NULL
+            UNION ALL
             -- Only the product part of a name carries its type (see plan_types_of_name): few distinct values.
-            SELECT e.set_id, split_part(e.plan_name, ' - ', 1) AS product, count(*) AS n,
-                   min(e.plan_name COLLATE "C") AS example
+            SELECT e.set_id, split_part(e.plan_name, ' - ', 1), count(*), min(e.plan_name COLLATE "C")
             FROM mrf_private.plan_entry e
-            WHERE e.run_id = finish_ingest.run_id
+            WHERE product_set_ids IS NULL AND e.run_id = finish_ingest.run_id
             GROUP BY e.set_id, split_part(e.plan_name, ' - ', 1)
         ) AS g
         CROSS JOIN LATERAL unnest(mrf.plan_types_of_name(g.product)) AS pt
@@ -142,7 +159,8 @@ BEGIN
     RETURN QUERY SELECT n_plans, n_files, n_sets, old_run;
 END
 $function$;
-COMMENT ON FUNCTION mrf.finish_ingest(bigint, text, text, text, text, text, bigint, bigint, bigint, bigint, bigint) IS
+COMMENT ON FUNCTION mrf.finish_ingest(bigint, text, text, text, text, text, bigint, bigint, bigint, bigint, bigint, bigint,
+                                      integer[], text[], bigint[], text[]) IS
     'Publish a loaded run atomically (call it last in the loading transaction): count its distinct plans, derive the plan-type evidence, swap the payer to this run, delete its previous run''s rows.';
 
 RESET ROLE;

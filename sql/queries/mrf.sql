@@ -43,7 +43,12 @@ FROM mrf.finish_ingest(
     raw_bytes => %(raw_bytes)s::bigint,
     structures => %(structures)s::bigint,
     plan_links => %(plan_links)s::bigint,
-    file_links => %(file_links)s::bigint)
+    file_links => %(file_links)s::bigint,
+    distinct_plans => %(distinct_plans)s::bigint,
+    product_set_ids => %(product_set_ids)s::integer[],
+    products => %(products)s::text[],
+    product_entries => %(product_entries)s::bigint[],
+    product_examples => %(product_examples)s::text[])
 
 -- name: network_files
 -- The answer: one row per distinct file, sorted by URL.

@@ -26,6 +26,10 @@ MAX_DESCRIPTIONS = 100  # distinct descriptions kept per file
 MAX_SET_MEMBERS = 10_000_000  # file ids over all distinct file lists
 MAX_RAW_LISTS = 100_000  # raw file lists remembered for the fast path
 MAX_DEPTH = 64  # JSON nesting refused beyond this (a table of contents nests 5 levels deep)
+# Tallies kept while streaming so that publishing need not re-read the plan entries; past these the tally is
+# dropped (memory stays bounded) and mrf.finish_ingest derives the same figures from the stored entries.
+MAX_TALLIED_PLANS = 250_000  # distinct plans counted by their keys (~60 bytes each; Anthem's index: ~7*10^5)
+MAX_PRODUCT_GROUPS = 50_000  # distinct (file set, product part of a plan name) pairs (Anthem: ~10^3)
 PLAN_KEYS = ("plan_name", "plan_id_type", "plan_id", "plan_market_type", "issuer_name", "plan_sponsor_name")
 FILE_KEYS = ("location", "description")
 STRUCTURE_KEYS = ("reporting_plans", "in_network_files", "allowed_amount_file")
@@ -66,6 +70,10 @@ class Collector:
     raw_hits: int = 0
     variants: int = 0  # distinct full URLs
     set_members: int = 0  # file ids over all distinct file lists
+    # The keys of the distinct plans, and (set id, product) -> [entries, least plan name in byte order]: what
+    # the plan-type evidence needs (see mrf.plan_types_of_name). None once past their caps.
+    plan_keys: set[int] | None = field(default_factory=set)
+    products: dict[tuple[int, str], list] | None = field(default_factory=dict)
 
     # -- files ----------------------------------------------------------------------------------------------
 
@@ -159,9 +167,13 @@ class Collector:
         """The plans (from plan_fields) of the current structure, listed with file list `set_id`."""
         run_id = self.run_id
         sink = self.plan_sink
+        keys = []
         for fields in plans:
             # The plan's identity in this run: a 64-bit hash of its fields (SQL groups on it, not on six texts).
-            sink((run_id, set_id, hash(fields), *fields))
+            key = hash(fields)
+            keys.append(key)
+            sink((run_id, set_id, key, *fields))
+        self._tally(set_id, keys, plans)
         self.plan_links += len(plans)
         self.set_uses[set_id - 1] += 1
         self.structures += 1
@@ -175,12 +187,51 @@ class Collector:
         run_id = self.run_id
         sink = self.plan_sink
         fields_of = self.plan_fields
+        keys, decoded = [], []
         for plan in plans:
             fields = fields_of(plan)
-            sink((run_id, set_id, hash(fields), *fields))
+            key = hash(fields)
+            keys.append(key)
+            decoded.append(fields)
+            sink((run_id, set_id, key, *fields))
+        self._tally(set_id, keys, decoded)
         self.plan_links += len(plans)
         self.set_uses[set_id - 1] += 1
         self.structures += 1
+
+    def _tally(self, set_id: int, keys: list[int], plans: list[tuple]) -> None:
+        """Count a structure's plans into plan_keys and products, dropping either past its cap."""
+        if self.plan_keys is not None:
+            self.plan_keys.update(keys)
+            if len(self.plan_keys) > MAX_TALLIED_PLANS:
+                self.plan_keys = None
+        groups = self.products
+        if groups is None:
+            return
+        for fields in plans:
+            name = fields[0]
+            # split_part(name, ' - ', 1): only the product part of a name carries its type.
+            group = groups.get(at := (set_id, name.partition(" - ")[0]))
+            if group is None:
+                groups[at] = [1, name]
+            else:
+                group[0] += 1
+                if name < group[1]:  # code-point order = UTF-8 byte order = COLLATE "C"
+                    group[1] = name
+        if len(groups) > MAX_PRODUCT_GROUPS:
+            self.products = None
+
+    def distinct_plans(self) -> int | None:
+        """How many distinct plans were emitted, or None when there were too many to count here."""
+        return len(self.plan_keys) if self.plan_keys is not None else None
+
+    def product_groups(self) -> tuple[list[int], list[str], list[int], list[str]] | None:
+        """The (set id, product) tallies as four parallel lists, or None when there were too many."""
+        if self.products is None:
+            return None
+        groups = self.products.items()
+        return ([s for (s, _), _ in groups], [p for (_, p), _ in groups], [g[0] for _, g in groups],
+                [g[1] for _, g in groups])
 
     # -- structures -------------------------------------------------------------------------------------------
 

@@ -247,6 +247,7 @@ def _load(url, run, src, inflater, progress) -> Summary:
                 for members, set_id in collector.sets.items():
                     copy.write_row((run_id, set_id, list(members), collector.set_uses[set_id - 1]))
             entity = collector.entity
+            groups = collector.product_groups()
             row = cur.execute(
                 QUERIES["finish_ingest"],
                 {
@@ -261,6 +262,9 @@ def _load(url, run, src, inflater, progress) -> Summary:
                     "structures": collector.structures,
                     "plan_links": collector.plan_links,
                     "file_links": collector.file_links,
+                    "distinct_plans": collector.distinct_plans(),
+                    **dict(zip(("product_set_ids", "products", "product_entries", "product_examples"),
+                               groups or (None, None, None, None))),
                 },
             ).fetchone()
     plans, distinct_files, distinct_sets, replaced = row
