@@ -1686,7 +1686,7 @@ ALTER TABLE ONLY shifts_private.eligibility_state
 ALTER TABLE ONLY shifts_private.worker_claim_lock
     ADD CONSTRAINT worker_claim_lock_pkey PRIMARY KEY (worker_id);
 
-CREATE INDEX plan_entry_run_brin ON mrf_private.plan_entry USING brin (run_id);
+CREATE INDEX plan_entry_run_brin ON mrf_private.plan_entry USING brin (run_id) WITH (autosummarize='on');
 
 CREATE INDEX carepg_document_worker_worker_document_idx ON public."DocumentWorker" USING btree (worker_id, document_id);
 

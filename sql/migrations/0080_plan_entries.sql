@@ -10,8 +10,8 @@ SET LOCAL ROLE carepg_owner;
 -- One row per reporting_plans entry, COPYed straight in while the index streams (the server stores them while
 -- the ingest is still inflating and parsing, instead of de-duplicating them into keyed tables after the last
 -- byte). No foreign key and no B-tree: a run's rows are appended together, so a BRIN index on run_id finds them
--- (the plan-type evidence, the distinct-plan count, deleting a replaced run) at a fraction of a B-tree's
--- per-row cost.
+-- (deleting a replaced run; the distinct-plan count and the plan-type evidence where the ingest could not tally
+-- them) at a fraction of a B-tree's per-row cost; autosummarize keeps the ranges a finished run filled summarised.
 CREATE TABLE mrf_private.plan_entry (
     run_id bigint NOT NULL,
     set_id integer NOT NULL,
@@ -23,7 +23,7 @@ CREATE TABLE mrf_private.plan_entry (
     issuer_name text,
     plan_sponsor_name text
 );
-CREATE INDEX plan_entry_run_brin ON mrf_private.plan_entry USING brin (run_id);
+CREATE INDEX plan_entry_run_brin ON mrf_private.plan_entry USING brin (run_id) WITH (autosummarize = on);
 COMMENT ON TABLE mrf_private.plan_entry IS
     'carepg: the reporting_plans entries of a run, one row each, as the index lists them (enums lower-cased; v2 fields issuer_name, plan_sponsor_name may be NULL), with the file set of their structure.';
 COMMENT ON COLUMN mrf_private.plan_entry.plan_key IS
