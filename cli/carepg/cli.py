@@ -232,41 +232,53 @@ INT32_MAX = 2**31 - 1
 _WORKER = typer.Argument(min=1, max=INT32_MAX, metavar="WORKER", help="The worker's id.")
 
 
-@app.command("shifts")
-@handles_errors
-def shifts_command(
-    worker_id: Annotated[int, _WORKER],
-    start_from: Annotated[
-        str | None, typer.Option("--from", help="Only shifts starting at or after this (ISO date or date-time).")
-    ] = None,
-    start_to: Annotated[str | None, typer.Option("--to", help="Only shifts starting before this.")] = None,
-    limit: Annotated[int, typer.Option(help="Shifts per page (1-1000).")] = 20,
-    after: Annotated[str | None, typer.Option("--after", help="Cursor printed by the previous page.")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
-) -> None:
-    """Available shifts for a worker, one page at a time, ordered by start."""
-    window = {
-        "start_from": shifts.parse_timestamp(start_from, "--from"),
-        "start_to": shifts.parse_timestamp(start_to, "--to"),
-    }
-    with _connect() as conn:
-        page = shifts.page(conn, worker_id, limit=limit, after=after, **window)
+# The options of the two paged listings, `shifts` and `claims`.
+_From = Annotated[
+    str | None, typer.Option("--from", help="Only shifts starting at or after this (ISO date or date-time).")
+]
+_To = Annotated[str | None, typer.Option("--to", help="Only shifts starting before this.")]
+_Limit = Annotated[int, typer.Option(help="Shifts per page (1-1000).")]
+_After = Annotated[str | None, typer.Option("--after", help="Cursor printed by the previous page.")]
+_AsJson = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+
+
+def _window(start_from: str | None, start_to: str | None) -> dict:
+    return {"start_from": shifts.parse_timestamp(start_from, "--from"),
+            "start_to": shifts.parse_timestamp(start_to, "--to")}  # fmt: skip
+
+
+def _print_page(page: shifts.Page, as_json: bool, empty: str) -> None:
     if as_json:
         say(json.dumps(page.as_json(), indent=2))
         return
     if not page.shifts:
-        say(f"no available shifts for worker {worker_id}")
+        say(empty)
         return
     out.print(_shift_table(page))
     if page.next_cursor:
         say(f"next page: --after {page.next_cursor}")
 
 
+@app.command("shifts")
+@handles_errors
+def shifts_command(
+    worker_id: Annotated[int, _WORKER],
+    start_from: _From = None,
+    start_to: _To = None,
+    limit: _Limit = 20,
+    after: _After = None,
+    as_json: _AsJson = False,
+) -> None:
+    """Available shifts for a worker, one page at a time, ordered by start."""
+    window = _window(start_from, start_to)
+    with _connect() as conn:
+        page = shifts.page(conn, worker_id, limit=limit, after=after, **window)
+    _print_page(page, as_json, f"no available shifts for worker {worker_id}")
+
+
 def _shift_line(s: dict) -> str:
     return (f"{s['start'].isoformat(sep=' ', timespec='minutes')}-{_end_time(s['start'], s['end'])[:5]} "
             f"{s['profession']} at facility {s['facility_id']} {s['facility_name'][:12]}")  # fmt: skip
-
-
 
 
 def _in_cli_terms(exc: CarepgError, worker_id: int) -> CarepgError:
@@ -319,30 +331,18 @@ def release_command(
 @handles_errors
 def claims_command(
     worker_id: Annotated[int, _WORKER],
-    start_from: Annotated[
-        str | None, typer.Option("--from", help="Only shifts starting at or after this (ISO date or date-time).")
-    ] = None,
-    start_to: Annotated[str | None, typer.Option("--to", help="Only shifts starting before this.")] = None,
-    limit: Annotated[int, typer.Option(help="Shifts per page (1-1000).")] = 20,
-    after: Annotated[str | None, typer.Option("--after", help="Cursor printed by the previous page.")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+    start_from: _From = None,
+    start_to: _To = None,
+    limit: _Limit = 20,
+    after: _After = None,
+    as_json: _AsJson = False,
 ) -> None:
     """The shifts a worker holds, one page at a time, ordered by start."""
-    window = {
-        "start_from": shifts.parse_timestamp(start_from, "--from"),
-        "start_to": shifts.parse_timestamp(start_to, "--to"),
-    }
+    window = _window(start_from, start_to)
     with _connect() as conn:
         page = shifts.claims_page(conn, worker_id, limit=limit, after=after, **window)
-    if as_json:
-        say(json.dumps(page.as_json(), indent=2))
-        return
-    if not page.shifts:
-        say(f"worker {worker_id} holds no shifts" + (" in this window" if start_from or start_to or after else ""))
-        return
-    out.print(_shift_table(page))
-    if page.next_cursor:
-        say(f"next page: --after {page.next_cursor}")
+    _print_page(page, as_json, f"worker {worker_id} holds no shifts"
+                + (" in this window" if start_from or start_to or after else ""))
 
 
 @app.command()
