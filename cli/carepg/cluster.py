@@ -359,7 +359,8 @@ class Cluster:
             return self.status()
         if self.tcp and _port_taken(self.port):
             raise ServerUnavailable(
-                f"port {self.port} on 127.0.0.1 is taken by another server: stop it, or set CAREPG_PORT to a free port"
+                f"port {self.port} on 127.0.0.1 is taken by another server or connection: stop it, or set CAREPG_PORT "
+                f"to a free port"
             )
         self._prepare_dirs()
         if not (self.data_dir / "PG_VERSION").exists():
@@ -451,8 +452,17 @@ def temporary(prefix: str = "carepg-", **options) -> Iterator[Cluster]:
 
 
 def _port_taken(port: int) -> bool:
+    """Does a server listen on the port, or does any socket hold it (PostgreSQL could not bind it either)?"""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        return probe.connect_ex(("127.0.0.1", port)) == 0
+        if probe.connect_ex(("127.0.0.1", port)) == 0:
+            return True
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the postmaster binds
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return True
+    return False
 
 
 def _last_line(text: str) -> str:
