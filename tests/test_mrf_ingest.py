@@ -215,3 +215,18 @@ def test_an_index_of_ordinary_size_is_tallied_while_streaming(canonical):
     Parser(collector).run(iter([gzip.decompress(path.read_bytes())]))
     assert collector.distinct_plans() == len(collector.plan_keys) > 0
     assert collector.product_groups() is not None
+
+
+@pytest.mark.parametrize("cap", ["MAX_PRODUCT_GROUPS", "MAX_TALLIED_TEXT"])
+def test_the_tallies_give_up_past_their_caps_in_entries_and_in_text(monkeypatch, cap):
+    """Distinct products and long names (a name may be megabytes) cannot grow the tallies without bound."""
+    monkeypatch.setattr(collector_mod, cap, 1_000)
+    collector = Collector(plan_sink=lambda row: None)
+    width = 1 if cap == "MAX_PRODUCT_GROUPS" else 400
+    for i in range(10):
+        for j in range(200 if cap == "MAX_PRODUCT_GROUPS" else 1):
+            plan = (f"{i:0{width}d}{j} PPO - NY", "ein", "1", "group", "Anthem", "Acme")
+            collector.emit([plan], collector.set_id({1}))
+        if collector.product_groups() is None:
+            break
+    assert collector.product_groups() is None and collector.distinct_plans() is not None

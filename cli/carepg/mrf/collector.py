@@ -30,6 +30,7 @@ MAX_DEPTH = 64  # JSON nesting refused beyond this (a table of contents nests 5 
 # dropped (memory stays bounded) and mrf.finish_ingest derives the same figures from the stored entries.
 MAX_TALLIED_PLANS = 250_000  # distinct plans counted by their keys (~60 bytes each; Anthem's index: ~7*10^5)
 MAX_PRODUCT_GROUPS = 50_000  # distinct (file set, product part of a plan name) pairs (Anthem: ~10^3)
+MAX_TALLIED_TEXT = 16 << 20  # characters of products and names those pairs hold (a name may be megabytes long)
 PLAN_KEYS = ("plan_name", "plan_id_type", "plan_id", "plan_market_type", "issuer_name", "plan_sponsor_name")
 FILE_KEYS = ("location", "description")
 STRUCTURE_KEYS = ("reporting_plans", "in_network_files", "allowed_amount_file")
@@ -74,6 +75,7 @@ class Collector:
     # the plan-type evidence needs (see mrf.plan_types_of_name). None once past their caps.
     plan_keys: set[int] | None = field(default_factory=set)
     products: dict[tuple[int, str], list] | None = field(default_factory=dict)
+    tallied_text: int = 0  # characters held by products
 
     # -- files ----------------------------------------------------------------------------------------------
 
@@ -208,17 +210,22 @@ class Collector:
         groups = self.products
         if groups is None:
             return
+        text = self.tallied_text
         for fields in plans:
             name = fields[0]
             # split_part(name, ' - ', 1): only the product part of a name carries its type.
-            group = groups.get(at := (set_id, name.partition(" - ")[0]))
+            product = name.partition(" - ")[0]
+            group = groups.get(at := (set_id, product))
             if group is None:
                 groups[at] = [1, name]
+                text += len(product) + len(name)
             else:
                 group[0] += 1
                 if name < group[1]:  # code-point order = UTF-8 byte order = COLLATE "C"
+                    text += len(name) - len(group[1])
                     group[1] = name
-        if len(groups) > MAX_PRODUCT_GROUPS:
+        self.tallied_text = text
+        if len(groups) > MAX_PRODUCT_GROUPS or text > MAX_TALLIED_TEXT:
             self.products = None
 
     def distinct_plans(self) -> int | None:
