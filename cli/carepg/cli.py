@@ -242,11 +242,6 @@ _After = Annotated[str | None, typer.Option("--after", help="Cursor printed by t
 _AsJson = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 
 
-def _window(start_from: str | None, start_to: str | None) -> dict:
-    return {"start_from": shifts.parse_timestamp(start_from, "--from"),
-            "start_to": shifts.parse_timestamp(start_to, "--to")}  # fmt: skip
-
-
 def _print_page(page: shifts.Page, as_json: bool, empty: str) -> None:
     if as_json:
         say(json.dumps(page.as_json(), indent=2))
@@ -270,7 +265,7 @@ def shifts_command(
     as_json: _AsJson = False,
 ) -> None:
     """Available shifts for a worker, one page at a time, ordered by start."""
-    window = _window(start_from, start_to)
+    window = shifts.parse_window(start_from, start_to, ("--from", "--to"))
     with _connect() as conn:
         page = shifts.page(conn, worker_id, limit=limit, after=after, **window)
     _print_page(page, as_json, f"no available shifts for worker {worker_id}")
@@ -338,7 +333,7 @@ def claims_command(
     as_json: _AsJson = False,
 ) -> None:
     """The shifts a worker holds, one page at a time, ordered by start."""
-    window = _window(start_from, start_to)
+    window = shifts.parse_window(start_from, start_to, ("--from", "--to"))
     with _connect() as conn:
         page = shifts.claims_page(conn, worker_id, limit=limit, after=after, **window)
     _print_page(page, as_json, f"worker {worker_id} holds no shifts"

@@ -451,18 +451,24 @@ def temporary(prefix: str = "carepg-", **options) -> Iterator[Cluster]:
         shutil.rmtree(home, ignore_errors=True)
 
 
-def _port_taken(port: int) -> bool:
-    """Does a server listen on the port, or does any socket hold it (PostgreSQL could not bind it either)?"""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        if probe.connect_ex(("127.0.0.1", port)) == 0:
-            return True
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the postmaster binds
+def try_bind(host: str, port: int) -> OSError | None:
+    """Bind host:port as a server does (SO_REUSEADDR, so a closed connection's TIME_WAIT does not count) and let
+    it go again: None when a server could listen there, else why not (EADDRINUSE: something listens there or
+    holds the port). socket.gaierror when the host does not resolve."""
+    family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM,
+                                                         flags=socket.AI_PASSIVE)[0]  # fmt: skip
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
-            probe.bind(("127.0.0.1", port))
-        except OSError:
-            return True
-    return False
+            probe.bind(address)
+        except OSError as exc:
+            return exc
+    return None
+
+
+def _port_taken(port: int) -> bool:
+    """Could the postmaster not bind the port (a server listens there, or a socket holds it)?"""
+    return try_bind("127.0.0.1", port) is not None
 
 
 def _last_line(text: str) -> str:

@@ -15,7 +15,9 @@ PROFILES = {"challenge": ("seed/challenge.sql", 2_000_000), "large": ("seed/larg
 CHALLENGE_SHIFTS = PROFILES["challenge"][1]
 DEFAULT_SEED = 20230201
 MAX_SHIFTS = 1_000_000_000  # "Shift".id is a 32-bit serial
-SEED_LOCK = (0x63617265, 2)  # ('care', 2): see migrations.MIGRATION_LOCK
+# The eligibility writers' advisory lock (sql/shifts_private/eligibility_maintenance.sql), on purpose: a seed is
+# one large eligibility write, so claims and document changes wait for it, and a second seed queues behind it.
+SEED_LOCK = (0x63617265, 2)
 
 
 def seed(

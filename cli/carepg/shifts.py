@@ -24,16 +24,7 @@ class Page:
     def as_json(self) -> dict:
         return {
             "worker_id": self.worker_id,
-            "shifts": [
-                {
-                    "id": s["shift_id"],
-                    "start": s["start"].isoformat(timespec="milliseconds"),
-                    "end": s["end"].isoformat(timespec="milliseconds"),
-                    "profession": s["profession"],
-                    "facility": {"id": s["facility_id"], "name": s["facility_name"]},
-                }
-                for s in self.shifts
-            ],
+            "shifts": [shift_json(s) for s in self.shifts],
             "next_cursor": self.next_cursor,
         }
 
@@ -55,6 +46,11 @@ def parse_timestamp(value: str | None, what: str) -> dt.datetime | None:
     return parsed
 
 
+def parse_window(start_from: str | None, start_to: str | None, names: tuple[str, str]) -> dict:
+    """A window as the keyword arguments page() and its siblings take; `names` are how the caller calls the two."""
+    return {"start_from": parse_timestamp(start_from, names[0]), "start_to": parse_timestamp(start_to, names[1])}
+
+
 def page(
     conn: psycopg.Connection,
     worker_id: int,
@@ -65,28 +61,8 @@ def page(
     limit: int = 50,
 ) -> Page:
     """One page of available shifts, with the cursor of the next page (None when this is the last)."""
-    if not 1 <= limit <= MAX_ROWS:
-        raise InvalidInput(f"invalid limit {limit}: it must be between 1 and {MAX_ROWS}")
-    after_start, after_id = cursor.decode(after) if after else (None, None)
-    params = {
-        "worker_id": worker_id,
-        "start_from": start_from,
-        "start_to": start_to,
-        "after_start": after_start,
-        "after_id": after_id,
-        # One row more than asked tells whether another page exists.
-        "max_rows": min(limit + 1, MAX_ROWS),
-    }
-    with db.translated_errors(), conn.cursor(row_factory=dict_row) as cur:
-        rows = cur.execute(QUERIES["available_shifts"], params).fetchall()
-        more = len(rows) > limit
-        if len(rows) == limit == MAX_ROWS:  # could not ask for limit + 1: probe for one more row
-            last = rows[-1]
-            probe = {**params, "after_start": last["start"], "after_id": last["shift_id"], "max_rows": 1}
-            more = bool(cur.execute(QUERIES["available_shifts"], probe).fetchall())
-    rows = rows[:limit]
-    next_cursor = cursor.encode(rows[-1]["start"], rows[-1]["shift_id"]) if more else None
-    return Page(worker_id=worker_id, shifts=rows, next_cursor=next_cursor)
+    return _keyset_page(conn, "available_shifts", worker_id, start_from=start_from, start_to=start_to, after=after,
+                        limit=limit)  # fmt: skip
 
 
 def page_json(
@@ -100,9 +76,7 @@ def page_json(
 ) -> bytes:
     """The same page as `page(...).as_json()`, as the JSON bytes PostgreSQL built (shifts.available_shifts_json):
     what the HTTP API answers, never decoded into rows here. `conn` may be a cursor to reuse."""
-    if not 1 <= limit <= MAX_ROWS:
-        raise InvalidInput(f"invalid limit {limit}: it must be between 1 and {MAX_ROWS}")
-    after_start, after_id = cursor.decode(after) if after else (None, None)
+    after_start, after_id = _page_position(limit, after)
     params = (worker_id, start_from, start_to, after_start, after_id, limit)
     with db.translated_errors():
         # Binary results: the bytea arrives as the body's bytes, with no hex decoding and no str in between.
@@ -195,10 +169,17 @@ def claims_page(
                         limit=limit)  # fmt: skip
 
 
-def _keyset_page(conn, query: str, worker_id: int, *, start_from, start_to, after, limit) -> Page:
+def _page_position(limit: int, after: str | None) -> tuple[dt.datetime | None, int | None]:
+    """Check a page's size; the (start, shift id) its cursor continues after."""
     if not 1 <= limit <= MAX_ROWS:
         raise InvalidInput(f"invalid limit {limit}: it must be between 1 and {MAX_ROWS}")
-    after_start, after_id = cursor.decode(after) if after else (None, None)
+    return cursor.decode(after) if after else (None, None)
+
+
+def _keyset_page(conn, query: str, worker_id: int, *, start_from, start_to, after, limit) -> Page:
+    """A page of a keyset-paged function (available_shifts, claimed_shifts) and the cursor of the next one."""
+    after_start, after_id = _page_position(limit, after)
+    # One row more than asked tells whether another page exists.
     params = {"worker_id": worker_id, "start_from": start_from, "start_to": start_to, "after_start": after_start,
               "after_id": after_id, "max_rows": min(limit + 1, MAX_ROWS)}  # fmt: skip
     with db.translated_errors(), conn.cursor(row_factory=dict_row) as cur:

@@ -186,20 +186,7 @@ class Collector:
             raise BadInput(
                 f"not a table of contents: reporting_structure[{self.structures}] has no reporting_plans array"
             )
-        run_id = self.run_id
-        sink = self.plan_sink
-        fields_of = self.plan_fields
-        keys, decoded = [], []
-        for plan in plans:
-            fields = fields_of(plan)
-            key = hash(fields)
-            keys.append(key)
-            decoded.append(fields)
-            sink((run_id, set_id, key, *fields))
-        self._tally(set_id, keys, decoded)
-        self.plan_links += len(plans)
-        self.set_uses[set_id - 1] += 1
-        self.structures += 1
+        self.emit([self.plan_fields(plan) for plan in plans], set_id)
 
     def _tally(self, set_id: int, keys: list[int], plans: list[tuple]) -> None:
         """Count a structure's plans into plan_keys and products, dropping either past its cap."""

@@ -13,7 +13,6 @@ import socket
 import ssl
 import time
 import urllib.parse
-from collections.abc import Iterator
 from pathlib import Path
 
 from ..errors import InvalidInput, SourceUnavailable
@@ -41,14 +40,6 @@ class Source:
         got = self.readinto(buf)
         del buf[got:]
         return bytes(buf)
-
-    def chunks(self, size: int = 256 << 10) -> Iterator[bytes]:
-        """The rest of the stream, `size` bytes at a time; closes the source at the end."""
-        try:
-            while block := self.read(size):
-                yield block
-        finally:
-            self.close()
 
     def rewound(self):
         """A file object at byte 0 that a reader may use directly, if the source has one (see FileSource)."""
@@ -279,8 +270,7 @@ class HttpSource(Source):
 def _why(exc: BaseException) -> str:
     if isinstance(exc, socket.timeout | TimeoutError):
         return "timed out"
-    text = str(exc) or type(exc).__name__
-    return "".join(ch if ch.isprintable() else f"\\x{ord(ch):02x}" for ch in text)[:300]
+    return _printable(str(exc) or type(exc).__name__, 300)
 
 
 def _shown(url: str) -> str:

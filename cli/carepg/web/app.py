@@ -242,10 +242,7 @@ class App:
     def worker_shifts(self, raw_id: str, query: str) -> Response:
         worker_id = parse_worker_id(raw_id)
         params = parse_query(query)
-        window = {
-            "start_from": shifts.parse_timestamp(params.get("from"), "from"),
-            "start_to": shifts.parse_timestamp(params.get("to"), "to"),
-        }
+        window = shifts.parse_window(params.get("from"), params.get("to"), ("from", "to"))
         limit = parse_limit(params.get("limit"))
         group = params.get("group")
         if group is not None and group != "date":
@@ -300,10 +297,7 @@ class App:
     def worker_claims(self, raw_id: str, query: str) -> Response:
         worker_id = parse_worker_id(raw_id)
         params = parse_query(query, CLAIM_PARAMS)
-        window = {
-            "start_from": shifts.parse_timestamp(params.get("from"), "from"),
-            "start_to": shifts.parse_timestamp(params.get("to"), "to"),
-        }
+        window = shifts.parse_window(params.get("from"), params.get("to"), ("from", "to"))
         limit = parse_limit(params.get("limit"))
         if params.get("cursor"):
             cursor.decode(params["cursor"])
@@ -315,10 +309,7 @@ class App:
     def worker_days(self, raw_id: str, query: str) -> Response:
         worker_id = parse_worker_id(raw_id)
         params = parse_query(query, DAY_PARAMS)
-        window = {
-            "start_from": shifts.parse_timestamp(params.get("from"), "from"),
-            "start_to": shifts.parse_timestamp(params.get("to"), "to"),
-        }
+        window = shifts.parse_window(params.get("from"), params.get("to"), ("from", "to"))
         if window["start_from"] is None or window["start_to"] is None:
             raise InvalidInput("from and to are both required: the days of a month or a week, at most 62 days")
         per_day = parse_per_day(params.get("per_day"))

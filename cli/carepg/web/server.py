@@ -9,7 +9,7 @@ import errno
 import os
 import socket
 
-from .. import db, shifts
+from .. import cluster, db, shifts
 from ..errors import CarepgError, Conflict, InvalidInput
 from . import logs, pool
 
@@ -42,20 +42,14 @@ def ensure_port_free(host: str, port: int) -> None:
     The probe binds without SO_REUSEPORT, which fails while anything listens there; it is closed again before
     granian binds (a server starting in between is not caught)."""
     try:
-        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM,
-                                                             flags=socket.AI_PASSIVE)[0]  # fmt: skip
+        refused = cluster.try_bind(host, port)
     except socket.gaierror as exc:
         raise InvalidInput(f"cannot serve on --host {host!r}: {exc.strerror}") from None
-    with socket.socket(family, kind, proto) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # a port in TIME_WAIT is free
-        try:
-            probe.bind(address)
-        except OSError as exc:
-            if exc.errno == errno.EADDRINUSE:
-                raise Conflict(
-                    f"port {port} on {host} is in use by another server: stop it or pick another --port"
-                ) from None
-            raise InvalidInput(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+    if refused is None:
+        return
+    if refused.errno == errno.EADDRINUSE:
+        raise Conflict(f"port {port} on {host} is in use by another server: stop it or pick another --port")
+    raise InvalidInput(f"cannot listen on {host}:{port}: {refused.strerror}")
 
 
 def serve(*, host: str, port: int, workers: int, threads: int, role: str) -> None:
