@@ -7,6 +7,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from carepg import errors, paths
 
@@ -105,3 +106,24 @@ def test_a_serialization_failure_is_a_conflict_to_retry(db_url):
     assert raised.value.sqlstate == "40001"
     assert type(errors.from_database(raised.value)) is errors.Conflict
     assert errors.SQLSTATE_ERRORS["40P01"] is errors.Conflict
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(message=st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=120),
+       dropped=st.booleans())
+def test_an_internal_error_is_unavailable_only_when_an_object_vanished(postgresql, message, dropped):
+    """XX000 with "cache lookup failed" (what a statement gets when a migration dropped what it had resolved) is a
+    503 to retry, in one line; any other internal error stays a bug (None), whatever its text."""
+    text = ("cache lookup failed for " + message) if dropped else message
+    postgresql.execute("CREATE OR REPLACE FUNCTION pg_temp.internal_error(msg text) RETURNS void LANGUAGE plpgsql"
+                       " AS $$ BEGIN RAISE EXCEPTION '%', msg USING ERRCODE = 'XX000'; END $$")
+    with pytest.raises(psycopg.Error) as raised:
+        postgresql.execute("SELECT pg_temp.internal_error(%s)", (text,))
+    postgresql.rollback()
+    mapped = errors.from_database(raised.value)
+    if text.startswith("cache lookup failed"):
+        assert type(mapped) is errors.ServerUnavailable and mapped.http_status == 503
+        assert mapped.message.startswith("the database schema changed under the query") and "retry" in mapped.message
+        assert "\n" not in mapped.message and len(mapped.message) < 300
+    else:
+        assert mapped is None

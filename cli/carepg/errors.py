@@ -239,8 +239,8 @@ def _translate(err: psycopg.Error) -> CarepgError | None:
         return SchemaMissing(f"the database is missing carepg's schema ({primary}): {MIGRATE_HINT}")
     if sqlstate == "XX000" and primary.startswith("cache lookup failed"):
         # An object the statement had resolved was dropped while it ran: a migration is changing the schema.
-        return ServerUnavailable(f"the database schema changed under the query ({primary}): a migration is running; "
-                                 f"retry")
+        return ServerUnavailable(f"the database schema changed under the query ({_first_line(primary)[:200]}): a "
+                                 f"migration is running; retry")
     if sqlstate.startswith("08") or sqlstate in {"57P01", "57P02", "57P03", "53300"}:
         return ServerUnavailable(f"database unavailable: {primary}")
     if sqlstate.startswith("28") or sqlstate == "3D000":  # invalid authorization / unknown database
