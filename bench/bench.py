@@ -417,7 +417,7 @@ def bench_maintenance(url: str, naive_url: str, changes: int) -> dict:
         print(f"  maintenance {label}: p50 {results[label]['p50']:.2f} ms p99 {results[label]['p99']:.2f} ms",
               flush=True)
     with psycopg.connect(url, autocommit=True) as conn:
-        results["patches_after"] = conn.execute("SELECT count(*) FROM shifts_private.eligibility_patch").fetchone()[0]
+        results["unseen_after"] = conn.execute("SELECT unseen_changes FROM shifts.eligibility_status()").fetchone()[0]
     return results
 
 
@@ -502,7 +502,7 @@ def _drop_claimers(url: str, workers: list[int]) -> None:
         conn.execute("UPDATE \"Shift\" SET worker_id = NULL WHERE worker_id = ANY (%s)", (workers,))
         conn.execute("DELETE FROM \"DocumentWorker\" WHERE worker_id = ANY (%s)", (workers,))
         conn.execute("DELETE FROM \"Worker\" WHERE id = ANY (%s)", (workers,))
-        conn.execute("DELETE FROM shifts_private.worker_claim_lock WHERE worker_id = ANY (%s)", (workers,))
+        conn.execute("DELETE FROM shifts_private.worker_lock WHERE worker_id = ANY (%s)", (workers,))
         conn.execute("VACUUM (ANALYZE) \"Shift\"")
 
 
@@ -766,7 +766,7 @@ def write_report(r: dict, path: Path) -> None:
     mt = r["maintenance"]
     L += ["## Keeping eligibility exact: one document change", "",
           "One autocommit statement each: insert a document the worker did not hold, then delete it again, so "
-          "each statement really changes what the worker holds (statement-level triggers write the patches)."
+          "each statement really changes what the worker holds (statement-level triggers lock the worker and log it)."
           + (f" Re-measured by `{r['maintenance_command']}` on {r['maintenance_date']}." if r.get("maintenance_command")
              else ""), "",
           "| database | statements | p50 | p99 | insert p99 | delete p99 | documents required by >= 10 % of "
@@ -779,7 +779,8 @@ def write_report(r: dict, path: Path) -> None:
         L.append(f"| {k} | {v['n']:,} | {v['p50']:.2f} ms | {v['p99']:.2f} ms | {v['insert_p99']:.2f} ms | "
                  f"{v['delete_p99']:.2f} ms | {split(v, 'wide')} | {split(v, 'narrow')} |")
     rf = r["refresh"]
-    L += ["", f"Patches left for the next refresh: {mt['patches_after']:,}.", "",
+    L += ["", f"Logged changes the view did not include yet afterwards (readers recheck them live until the next "
+          f"refresh): {mt.get('unseen_after', mt.get('patches_after', 0)):,}.", "",
           "## Refresh of the eligible-pairs view", "",
           "| view rows | full | concurrent | reader first-page p50 / p99 / max, idle | during a concurrent refresh |",
           "|---:|---:|---:|---:|---:|",

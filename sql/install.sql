@@ -16,11 +16,11 @@
 
 \ir shifts_private/schema.sql
 \ir shifts/schema.sql
+\ir shifts_private/change_log.sql
 \ir shifts_private/eligibility_state.sql
-\ir shifts_private/worker_claim_lock.sql
+\ir shifts_private/locks.sql
 \ir shifts_private/eligible_pair.sql
 \ir shifts/docs_ok.sql
-\ir shifts_private/eligibility_maintenance.sql
 \ir shifts_private/eligibility_triggers.sql
 \ir shifts/eligible_facility_ids.sql
 \ir shifts/available_shifts.sql
@@ -31,6 +31,7 @@
 \ir shifts/release_shift.sql
 \ir shifts/claimed_shifts.sql
 \ir shifts/refresh_eligibility.sql
+\ir shifts/eligibility_status.sql
 \ir shifts/refresh_schedule.sql
 \ir public/eligibility_triggers.sql
 

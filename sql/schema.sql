@@ -21,13 +21,13 @@ CREATE SCHEMA shifts;
 
 ALTER SCHEMA shifts OWNER TO carepg_owner;
 
-COMMENT ON SCHEMA shifts IS 'carepg: open shifts. API: available_shifts(), available_shifts_json(), count_available_shifts(), available_shifts_by_day(), claim_shift(), release_shift(), claimed_shifts(), refresh_eligibility(), schedule_refresh(), unschedule_refresh(), eligible_facility_ids(), docs_ok().';
+COMMENT ON SCHEMA shifts IS 'carepg: open shifts. API: available_shifts(), available_shifts_json(), count_available_shifts(), available_shifts_by_day(), claim_shift(), release_shift(), claimed_shifts(), refresh_eligibility(), eligibility_status(), schedule_refresh(), unschedule_refresh(), eligible_facility_ids(), docs_ok().';
 
 CREATE SCHEMA shifts_private;
 
 ALTER SCHEMA shifts_private OWNER TO carepg_owner;
 
-COMMENT ON SCHEMA shifts_private IS 'carepg: private objects of open shifts (eligibility view, patches, maintenance); call the functions in schema shifts instead.';
+COMMENT ON SCHEMA shifts_private IS 'carepg: private objects of open shifts (eligibility view, change log, locks, maintenance); call the functions in schema shifts instead.';
 
 CREATE EXTENSION IF NOT EXISTS btree_gist WITH SCHEMA carepg_ext;
 
@@ -557,18 +557,13 @@ DECLARE
     facility record;
     missing integer[];
     clash integer;
+    locked_facility integer;
 BEGIN
     IF claim_shift.worker_id IS NULL THEN
         RAISE EXCEPTION 'worker NULL does not exist' USING ERRCODE = 'CP404';
     END IF;
     -- 1. This worker's turn.
-    INSERT INTO shifts_private.worker_claim_lock AS l (worker_id) VALUES (claim_shift.worker_id)
-    ON CONFLICT ON CONSTRAINT worker_claim_lock_pkey DO UPDATE SET writes = l.writes + 1;
-    -- 2. No eligibility write in flight, and none until we commit (the advisory lock queues us fairly with the
-    --    writers, the row makes a REPEATABLE READ claim fail if one committed since its snapshot; see
-    --    shifts_private.begin_eligibility_write).
-    PERFORM pg_advisory_xact_lock_shared(1667330661, 2);
-    PERFORM FROM shifts_private.eligibility_state FOR SHARE;
+    PERFORM shifts_private.lock_workers(ARRAY[claim_shift.worker_id]);
 
     SELECT w.is_active, w.profession INTO worker
     FROM public."Worker" AS w
@@ -576,14 +571,23 @@ BEGIN
     IF NOT FOUND THEN
         RAISE EXCEPTION 'worker % does not exist', claim_shift.worker_id USING ERRCODE = 'CP404';
     END IF;
-    -- 3. The shift. After a wait, FOR UPDATE returns the row as the other transaction left it.
-    SELECT s.id, s.start, s."end", s.profession, s.is_deleted, s.facility_id, s.worker_id INTO shift
-    FROM public."Shift" AS s
-    WHERE s.id = claim_shift.shift_id
-    FOR UPDATE;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION 'shift % does not exist', coalesce(claim_shift.shift_id::text, 'NULL') USING ERRCODE = 'CP404';
-    END IF;
+    -- 2. The facility's share, then 3. the shift. After a wait, FOR UPDATE returns the row as the other
+    -- transaction left it; should that have moved the shift to another facility, share that one too.
+    SELECT s.facility_id INTO locked_facility FROM public."Shift" AS s WHERE s.id = claim_shift.shift_id;
+    LOOP
+        IF locked_facility IS NOT NULL THEN
+            PERFORM shifts_private.lock_facility_shared(locked_facility);
+        END IF;
+        SELECT s.id, s.start, s."end", s.profession, s.is_deleted, s.facility_id, s.worker_id INTO shift
+        FROM public."Shift" AS s
+        WHERE s.id = claim_shift.shift_id
+        FOR UPDATE;
+        IF NOT FOUND THEN
+            RAISE EXCEPTION 'shift % does not exist', coalesce(claim_shift.shift_id::text, 'NULL') USING ERRCODE = 'CP404';
+        END IF;
+        EXIT WHEN shift.facility_id IS NOT DISTINCT FROM locked_facility;
+        locked_facility := shift.facility_id;
+    END LOOP;
     SELECT f.name, f.is_active INTO facility FROM public."Facility" AS f WHERE f.id = shift.facility_id;
 
     IF shift.is_deleted THEN
@@ -652,7 +656,7 @@ ALTER FUNCTION shifts.claim_shift(worker_id integer, shift_id integer) OWNER TO 
 
 COMMENT ON FUNCTION shifts.claim_shift(worker_id integer, shift_id integer) IS 'Claim a shift for a worker, atomically, if and only if shifts.available_shifts() would offer it to them now; returns it (the columns of available_shifts and newly_claimed). Claiming a shift the worker already holds returns it with newly_claimed = false and changes nothing.
 Errors: CP404 unknown worker or shift; CP409 taken by another worker (DETAIL taken) or overlapping a shift the worker holds (overlap); CP403 the worker may not take it (DETAIL shift_deleted, worker_inactive, facility_inactive, profession, documents).
-Locks, in order: the worker''s claim row; advisory lock (1667330661, 2) shared and shifts_private.eligibility_state FOR SHARE; the shift FOR UPDATE. Under REPEATABLE READ or SERIALIZABLE a race is a serialization failure (40001): retry.';
+Locks, in order: the worker''s row of shifts_private.worker_lock; the shift''s facility''s row of shifts_private.facility_lock, shared; the shift FOR UPDATE. It waits only for changes of that worker or that facility. Under REPEATABLE READ or SERIALIZABLE a race is a serialization failure (40001): retry.';
 
 CREATE FUNCTION shifts.claimed_shifts(worker_id integer, start_from timestamp without time zone DEFAULT NULL::timestamp without time zone, start_to timestamp without time zone DEFAULT NULL::timestamp without time zone, after_start timestamp without time zone DEFAULT NULL::timestamp without time zone, after_id integer DEFAULT NULL::integer, max_rows integer DEFAULT 100) RETURNS TABLE(shift_id integer, facility_id integer, facility_name text, start timestamp without time zone, "end" timestamp without time zone, profession public."Profession")
     LANGUAGE plpgsql STABLE SECURITY DEFINER PARALLEL SAFE
@@ -771,49 +775,156 @@ ALTER TABLE public."FacilityRequirement" OWNER TO postgres;
 
 COMMENT ON TABLE public."FacilityRequirement" IS 'carepg: challenge table (Prisma). Documents a facility requires; duplicate rows occur.';
 
+CREATE FUNCTION shifts_private.facilities_with_documents(worker_id integer, facility_ids integer[]) RETURNS integer[]
+    LANGUAGE sql STABLE PARALLEL SAFE
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    BEGIN ATOMIC
+ WITH held AS (
+          SELECT COALESCE(array_agg(d.document_id), '{}'::integer[]) AS docs
+            FROM public."DocumentWorker" d
+           WHERE (d.worker_id = facilities_with_documents.worker_id)
+         )
+  SELECT COALESCE(array_agg(f.id ORDER BY f.id), '{}'::integer[]) AS "coalesce"
+    FROM ( SELECT DISTINCT u.id
+            FROM unnest(facilities_with_documents.facility_ids) u(id)) f,
+     held h
+   WHERE (NOT (EXISTS ( SELECT
+            FROM public."FacilityRequirement" r
+           WHERE ((r.facility_id = f.id) AND (r.document_id <> ALL (h.docs))))));
+END;
+
+ALTER FUNCTION shifts_private.facilities_with_documents(worker_id integer, facility_ids integer[]) OWNER TO carepg_owner;
+
+COMMENT ON FUNCTION shifts_private.facilities_with_documents(worker_id integer, facility_ids integer[]) IS 'carepg: of the given facilities, those whose every required document the worker holds, from the live tables (the document rule).';
+
 CREATE FUNCTION shifts.docs_ok(worker_id integer, facility_id integer) RETURNS boolean
     LANGUAGE sql STABLE PARALLEL SAFE
     SET search_path TO 'pg_catalog', 'pg_temp'
-    RETURN (NOT (EXISTS (SELECT FROM public."FacilityRequirement" r WHERE ((r.facility_id = docs_ok.facility_id) AND (NOT (EXISTS (SELECT FROM public."DocumentWorker" d WHERE ((d.worker_id = docs_ok.worker_id) AND (d.document_id = r.document_id)))))))));
+    RETURN (cardinality(shifts_private.facilities_with_documents(worker_id, ARRAY[facility_id])) = 1);
 
 ALTER FUNCTION shifts.docs_ok(worker_id integer, facility_id integer) OWNER TO carepg_owner;
 
 COMMENT ON FUNCTION shifts.docs_ok(worker_id integer, facility_id integer) IS 'Does the worker hold every document the facility requires? Set logic: duplicates don''t matter, no requirements means yes.';
+
+CREATE TABLE shifts_private.change_log (
+    xid xid8 DEFAULT pg_current_xact_id() NOT NULL,
+    kind text NOT NULL,
+    worker_id integer,
+    facility_id integer,
+    document_ids integer[],
+    logged_at timestamp with time zone DEFAULT statement_timestamp() NOT NULL,
+    CONSTRAINT change_log_kind_check CHECK (
+CASE kind
+    WHEN 'documents'::text THEN ((worker_id IS NOT NULL) AND (document_ids IS NOT NULL) AND (facility_id IS NULL))
+    WHEN 'worker'::text THEN ((worker_id IS NOT NULL) AND (facility_id IS NULL))
+    WHEN 'worker_state'::text THEN ((worker_id IS NOT NULL) AND (facility_id IS NULL))
+    WHEN 'requirements'::text THEN ((facility_id IS NOT NULL) AND (worker_id IS NULL))
+    WHEN 'facility'::text THEN ((facility_id IS NOT NULL) AND (worker_id IS NULL))
+    WHEN 'facility_state'::text THEN ((facility_id IS NOT NULL) AND (worker_id IS NULL))
+    WHEN 'everything'::text THEN ((worker_id IS NULL) AND (facility_id IS NULL))
+    ELSE false
+END)
+);
+
+ALTER TABLE shifts_private.change_log OWNER TO carepg_owner;
+
+COMMENT ON TABLE shifts_private.change_log IS 'carepg: one row per worker or facility whose eligibility a statement may have changed, with the writing transaction; readers recheck those live until the view includes them.';
+
+COMMENT ON COLUMN shifts_private.change_log.xid IS 'the transaction that made the change (visible exactly when its change is).';
+
+COMMENT ON COLUMN shifts_private.change_log.kind IS 'documents, worker, worker_state (a worker''s), requirements, facility, facility_state (a facility''s), or everything.';
+
+COMMENT ON COLUMN shifts_private.change_log.document_ids IS 'kind documents: the documents gained or lost.';
+
+COMMENT ON COLUMN shifts_private.change_log.logged_at IS 'when the statement ran; a refresh deletes folded rows older than the retention.';
+
+CREATE TABLE shifts_private.eligibility_state (
+    singleton boolean DEFAULT true NOT NULL,
+    view_snapshot pg_snapshot DEFAULT '1:1:'::pg_snapshot NOT NULL,
+    refreshed_at timestamp with time zone,
+    pruned_below xid8 DEFAULT '0'::xid8 NOT NULL,
+    CONSTRAINT eligibility_state_singleton_check CHECK (singleton)
+);
+
+ALTER TABLE shifts_private.eligibility_state OWNER TO carepg_owner;
+
+COMMENT ON TABLE shifts_private.eligibility_state IS 'carepg: one row: the snapshot shifts_private.eligible_pair was computed from (changes it does not include are rechecked live).';
+
+COMMENT ON COLUMN shifts_private.eligibility_state.view_snapshot IS 'the snapshot the last refresh noted before recomputing the view; change_log rows invisible to it are unseen.';
+
+COMMENT ON COLUMN shifts_private.eligibility_state.refreshed_at IS 'when the last refresh ran (NULL: never since carepg was installed).';
+
+COMMENT ON COLUMN shifts_private.eligibility_state.pruned_below IS 'change_log rows of transactions below this xid may have been deleted (all were folded into the view and past the retention).';
+
+CREATE FUNCTION shifts.eligibility_status(OUT refreshed_at timestamp with time zone, OUT unseen_changes bigint, OUT live_everywhere boolean) RETURNS record
+    LANGUAGE sql STABLE
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    BEGIN ATOMIC
+ SELECT s.refreshed_at,
+     count(c.xid) AS count,
+     COALESCE(bool_or((c.kind = 'everything'::text)), false) AS "coalesce"
+    FROM (shifts_private.eligibility_state s
+      LEFT JOIN shifts_private.change_log c ON (((c.xid >= pg_snapshot_xmin(s.view_snapshot)) AND (NOT pg_visible_in_snapshot(c.xid, s.view_snapshot)))))
+   GROUP BY s.refreshed_at;
+END;
+
+ALTER FUNCTION shifts.eligibility_status(OUT refreshed_at timestamp with time zone, OUT unseen_changes bigint, OUT live_everywhere boolean) OWNER TO carepg_owner;
+
+COMMENT ON FUNCTION shifts.eligibility_status(OUT refreshed_at timestamp with time zone, OUT unseen_changes bigint, OUT live_everywhere boolean) IS 'How far shifts_private.eligible_pair is behind: when it was last refreshed, how many logged changes it does not include (readers recheck those live), and whether a bulk change (TRUNCATE, deferred maintenance) makes every reader compute live until the next refresh.';
 
 CREATE FUNCTION shifts.eligible_facility_ids(worker_id integer) RETURNS integer[]
     LANGUAGE plpgsql STABLE PARALLEL SAFE
     SET search_path TO 'pg_catalog', 'pg_temp'
     AS $$
 DECLARE
+    seen pg_snapshot;
+    everywhere boolean;
+    changed_facilities integer[];
+    changed_documents integer[];
+    recheck integer[];
     ids integer[];
 BEGIN
-    IF (SELECT s.stale_by IS NOT NULL FROM shifts_private.eligibility_state AS s) THEN
-        -- A bulk change bypassed maintenance: compute from the live tables until the next refresh.
-        SELECT array_agg(f.id) INTO ids
-        FROM public."Facility" AS f
-        WHERE f.is_active AND shifts.docs_ok(eligible_facility_ids.worker_id, f.id);
-        RETURN coalesce(ids, '{}');
+    SELECT s.view_snapshot INTO seen FROM shifts_private.eligibility_state AS s;
+    SELECT bool_or(u.kind IN ('everything', 'worker')),
+           array_agg(u.facility_id) FILTER (WHERE u.facility_id IS NOT NULL),
+           array_agg(d.id) FILTER (WHERE d.id IS NOT NULL)
+    INTO everywhere, changed_facilities, changed_documents
+    FROM (SELECT c.kind, c.facility_id, c.document_ids
+          FROM shifts_private.change_log AS c
+          WHERE c.kind IN ('requirements', 'facility', 'everything')
+            AND c.xid >= pg_snapshot_xmin(seen) AND NOT pg_visible_in_snapshot(c.xid, seen)
+          UNION ALL
+          SELECT c.kind, c.facility_id, c.document_ids
+          FROM shifts_private.change_log AS c
+          WHERE c.worker_id = eligible_facility_ids.worker_id AND c.kind IN ('documents', 'worker')
+            AND c.xid >= pg_snapshot_xmin(seen) AND NOT pg_visible_in_snapshot(c.xid, seen)) AS u
+    LEFT JOIN LATERAL unnest(u.document_ids) AS d (id) ON true;
+
+    IF everywhere THEN
+        SELECT array_agg(f.id) INTO recheck FROM public."Facility" AS f WHERE f.is_active;
+        RETURN shifts_private.facilities_with_documents(eligible_facility_ids.worker_id, coalesce(recheck, '{}'));
     END IF;
-    SELECT array_agg(x.facility_id) INTO ids
-    FROM (
-        SELECT e.facility_id
-        FROM shifts_private.eligible_pair AS e
-        WHERE e.worker_id = eligible_facility_ids.worker_id
-          AND NOT EXISTS (
-              SELECT FROM shifts_private.eligibility_patch AS p
-              WHERE p.worker_id = e.worker_id AND p.facility_id = e.facility_id)
-        UNION ALL
-        SELECT p.facility_id
-        FROM shifts_private.eligibility_patch AS p
-        WHERE p.worker_id = eligible_facility_ids.worker_id AND p.docs_ok
-    ) AS x;
+    IF changed_documents IS NOT NULL THEN
+        SELECT array_agg(DISTINCT r.facility_id) INTO recheck
+        FROM public."FacilityRequirement" AS r
+        WHERE r.document_id = ANY (changed_documents);
+    END IF;
+    recheck := coalesce(recheck, '{}') || coalesce(changed_facilities, '{}');
+
+    SELECT array_agg(e.facility_id) INTO ids
+    FROM shifts_private.eligible_pair AS e
+    WHERE e.worker_id = eligible_facility_ids.worker_id
+      AND e.facility_id <> ALL (recheck);
+    IF cardinality(recheck) > 0 THEN
+        ids := coalesce(ids, '{}') || shifts_private.facilities_with_documents(eligible_facility_ids.worker_id, recheck);
+    END IF;
     RETURN coalesce(ids, '{}');
 END
 $$;
 
 ALTER FUNCTION shifts.eligible_facility_ids(worker_id integer) OWNER TO carepg_owner;
 
-COMMENT ON FUNCTION shifts.eligible_facility_ids(worker_id integer) IS 'Facilities where the worker holds every required document, as of now: shifts_private.eligible_pair overridden by shifts_private.eligibility_patch (or the live tables after a bulk change).
+COMMENT ON FUNCTION shifts.eligible_facility_ids(worker_id integer) IS 'Facilities where the worker holds every required document, as of now: shifts_private.eligible_pair, with the pairs that unseen changes (shifts_private.change_log) may have changed computed from the live tables.
 May include facilities that are inactive now; callers check Facility.is_active and Worker.is_active live.';
 
 CREATE FUNCTION shifts.refresh_eligibility(concurrent boolean DEFAULT true) RETURNS void
@@ -821,29 +932,36 @@ CREATE FUNCTION shifts.refresh_eligibility(concurrent boolean DEFAULT true) RETU
     SET search_path TO 'pg_catalog', 'pg_temp'
     AS $$
 DECLARE
-    seen pg_snapshot;
-    me xid8;
+    -- Everything this snapshot sees, the recomputed view will see too (it takes a later snapshot). This
+    -- transaction's own changes count as unseen: those made after this point are not in the view.
+    seen constant pg_snapshot := shifts_private.snapshot_excluding_self();
+    -- The change log keeps rows this long after the view includes them (for subscribers catching up).
+    retention constant interval := '15 minutes';
+    prune_below xid8;
 BEGIN
-    -- Everything this snapshot sees, the recomputed view will see too (it takes a later snapshot).
-    seen := pg_current_snapshot();
-    me := pg_current_xact_id_if_assigned();
     IF concurrent THEN
         REFRESH MATERIALIZED VIEW CONCURRENTLY shifts_private.eligible_pair;  -- readers keep reading meanwhile
     ELSE
         REFRESH MATERIALIZED VIEW shifts_private.eligible_pair;
     END IF;
-    -- State row before patch rows: the order writers lock them in, so the two never deadlock.
-    UPDATE shifts_private.eligibility_state AS s SET stale_by = NULL
-    WHERE s.stale_by IS NOT NULL AND (pg_visible_in_snapshot(s.stale_by, seen) OR s.stale_by = me);
-    DELETE FROM shifts_private.eligibility_patch AS p
-    WHERE pg_visible_in_snapshot(p.patched_by, seen) OR p.patched_by = me;
+    -- Rows below both the view's horizon (all folded) and the oldest row still within the retention may go.
+    -- (The oldest rows come first in xid order, so the scan reads about as many rows as it lets go.)
+    SELECT c.xid INTO prune_below
+    FROM shifts_private.change_log AS c
+    WHERE c.logged_at > statement_timestamp() - retention
+    ORDER BY c.xid
+    LIMIT 1;
+    prune_below := least(prune_below, pg_snapshot_xmin(seen));
+    UPDATE shifts_private.eligibility_state AS s
+    SET view_snapshot = seen, refreshed_at = clock_timestamp(), pruned_below = greatest(s.pruned_below, prune_below);
+    DELETE FROM shifts_private.change_log AS c WHERE c.xid < prune_below;
 END
 $$;
 
 ALTER FUNCTION shifts.refresh_eligibility(concurrent boolean) OWNER TO carepg_owner;
 
-COMMENT ON FUNCTION shifts.refresh_eligibility(concurrent boolean) IS 'Recompute shifts_private.eligible_pair from the live tables and drop the patches it now includes.
-Answers are exact with or without refreshes; refreshing keeps the patch table small. CONCURRENTLY (the default) never blocks readers; pass false for a faster refresh that locks readers out while it runs.';
+COMMENT ON FUNCTION shifts.refresh_eligibility(concurrent boolean) IS 'Recompute shifts_private.eligible_pair from the live tables, so readers stop rechecking the changes it now includes, and delete change-log rows it includes that are older than 15 minutes.
+Answers are exact with or without refreshes; refreshing keeps reads at one index scan of the view. CONCURRENTLY (the default) never blocks readers; pass false for a faster refresh that locks readers out while it runs.';
 
 CREATE FUNCTION shifts.release_shift(worker_id integer, shift_id integer) RETURNS void
     LANGUAGE plpgsql SECURITY DEFINER
@@ -856,8 +974,7 @@ BEGIN
     IF release_shift.worker_id IS NULL THEN
         RAISE EXCEPTION 'worker NULL does not exist' USING ERRCODE = 'CP404';
     END IF;
-    INSERT INTO shifts_private.worker_claim_lock AS l (worker_id) VALUES (release_shift.worker_id)
-    ON CONFLICT ON CONSTRAINT worker_claim_lock_pkey DO UPDATE SET writes = l.writes + 1;
+    PERFORM shifts_private.lock_workers(ARRAY[release_shift.worker_id]);
 
     SELECT s.worker_id INTO holder
     FROM public."Shift" AS s
@@ -884,7 +1001,7 @@ $$;
 ALTER FUNCTION shifts.release_shift(worker_id integer, shift_id integer) OWNER TO carepg_owner;
 
 COMMENT ON FUNCTION shifts.release_shift(worker_id integer, shift_id integer) IS 'Give back a shift the worker holds: it is offered again at once to every worker shifts.available_shifts() would offer it to.
-Errors: CP404 unknown worker, unknown shift, or a shift the worker does not hold. Locks the worker''s claim row, then the shift FOR UPDATE.';
+Errors: CP404 unknown worker, unknown shift, or a shift the worker does not hold. Locks the worker''s row of shifts_private.worker_lock, then the shift FOR UPDATE.';
 
 CREATE FUNCTION shifts.schedule_refresh(schedule text) RETURNS bigint
     LANGUAGE plpgsql
@@ -942,144 +1059,224 @@ ALTER FUNCTION shifts.unschedule_refresh() OWNER TO carepg_owner;
 
 COMMENT ON FUNCTION shifts.unschedule_refresh() IS 'Remove the pg_cron job installed by shifts.schedule_refresh(); false when there was none.';
 
-CREATE FUNCTION shifts_private.begin_eligibility_write() RETURNS boolean
+CREATE FUNCTION shifts_private.lock_facilities(facility_ids integer[]) RETURNS void
+    LANGUAGE plpgsql
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+DECLARE
+    id integer;
+BEGIN
+    FOR id IN SELECT DISTINCT f.id FROM unnest(facility_ids) AS f (id) WHERE f.id IS NOT NULL ORDER BY f.id LOOP
+        PERFORM pg_advisory_lock(1667653987, id);  -- ('cfac', id): hold the queue while we wait for the row
+        BEGIN
+            INSERT INTO shifts_private.facility_lock AS l (facility_id) VALUES (id)
+            ON CONFLICT (facility_id) DO UPDATE SET writes = l.writes + 1;
+        EXCEPTION WHEN OTHERS THEN
+            PERFORM pg_advisory_unlock(1667653987, id);
+            RAISE;
+        END;
+        PERFORM pg_advisory_unlock(1667653987, id);
+    END LOOP;
+END
+$$;
+
+ALTER FUNCTION shifts_private.lock_facilities(facility_ids integer[]) OWNER TO carepg_owner;
+
+COMMENT ON FUNCTION shifts_private.lock_facilities(facility_ids integer[]) IS 'carepg internal: lock the facilities'' rows of shifts_private.facility_lock exclusively, in id order, until the transaction ends (each behind advisory lock (''cfac'', id) while it waits).';
+
+CREATE FUNCTION shifts_private.lock_facility_shared(facility_id integer) RETURNS void
     LANGUAGE plpgsql
     SET search_path TO 'pg_catalog', 'pg_temp'
     AS $$
 BEGIN
-    PERFORM pg_advisory_xact_lock(1667330661, 2);
-    IF current_setting('carepg.eligibility_maintenance', true) = 'deferred' THEN
-        UPDATE shifts_private.eligibility_state SET stale_by = pg_current_xact_id(), writes = writes + 1;
-        RETURN false;
-    END IF;
-    -- The serialisation point (see eligibility_state.sql). Later statements of the trigger take fresh snapshots.
-    UPDATE shifts_private.eligibility_state SET writes = writes + 1;
-    RETURN true;
+    PERFORM pg_advisory_lock_shared(1667653987, lock_facility_shared.facility_id);
+    BEGIN
+        PERFORM FROM shifts_private.facility_lock AS l WHERE l.facility_id = lock_facility_shared.facility_id
+        FOR SHARE;
+        IF NOT FOUND THEN  -- a facility made while the triggers were off: give it its row
+            INSERT INTO shifts_private.facility_lock (facility_id) VALUES (lock_facility_shared.facility_id)
+            ON CONFLICT DO NOTHING;
+            PERFORM FROM shifts_private.facility_lock AS l WHERE l.facility_id = lock_facility_shared.facility_id
+            FOR SHARE;
+        END IF;
+    EXCEPTION WHEN OTHERS THEN
+        PERFORM pg_advisory_unlock_shared(1667653987, lock_facility_shared.facility_id);
+        RAISE;
+    END;
+    PERFORM pg_advisory_unlock_shared(1667653987, lock_facility_shared.facility_id);
 END
 $$;
 
-ALTER FUNCTION shifts_private.begin_eligibility_write() OWNER TO carepg_owner;
+ALTER FUNCTION shifts_private.lock_facility_shared(facility_id integer) OWNER TO carepg_owner;
 
-COMMENT ON FUNCTION shifts_private.begin_eligibility_write() IS 'carepg internal: serialise eligibility writers (and order them with claims) on advisory lock (1667330661, 2) and shifts_private.eligibility_state; false (and mark stale) when maintenance is deferred.';
+COMMENT ON FUNCTION shifts_private.lock_facility_shared(facility_id integer) IS 'carepg internal: share the facility''s row of shifts_private.facility_lock until the transaction ends (behind advisory lock (''cfac'', id) while it waits), as a claim at that facility does.';
+
+CREATE TABLE shifts_private.worker_lock (
+    worker_id integer NOT NULL,
+    writes bigint DEFAULT 0 NOT NULL
+);
+
+ALTER TABLE shifts_private.worker_lock OWNER TO carepg_owner;
+
+COMMENT ON TABLE shifts_private.worker_lock IS 'carepg: one row per worker that claimed, released or had its eligibility changed; updating it orders that worker''s claims, releases and eligibility changes.';
+
+COMMENT ON COLUMN shifts_private.worker_lock.writes IS 'locks taken on this row after the first (claims, releases, eligibility changes).';
+
+CREATE FUNCTION shifts_private.lock_workers(worker_ids integer[]) RETURNS void
+    LANGUAGE sql
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    BEGIN ATOMIC
+ INSERT INTO shifts_private.worker_lock AS l (worker_id)  SELECT DISTINCT w.id
+            FROM unnest(lock_workers.worker_ids) w(id)
+           WHERE (w.id IS NOT NULL)
+           ORDER BY w.id ON CONFLICT(worker_id) DO UPDATE SET writes = (l.writes + 1);
+END;
+
+ALTER FUNCTION shifts_private.lock_workers(worker_ids integer[]) OWNER TO carepg_owner;
+
+COMMENT ON FUNCTION shifts_private.lock_workers(worker_ids integer[]) IS 'carepg internal: lock the workers'' rows of shifts_private.worker_lock exclusively, in id order, until the transaction ends.';
+
+CREATE FUNCTION shifts_private.log_everything() RETURNS void
+    LANGUAGE sql
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    BEGIN ATOMIC
+ INSERT INTO shifts_private.change_log (kind)
+   VALUES ('everything'::text);
+END;
+
+ALTER FUNCTION shifts_private.log_everything() OWNER TO carepg_owner;
+
+COMMENT ON FUNCTION shifts_private.log_everything() IS 'carepg internal: log a change that may concern every pair (readers compute live until the next refresh).';
+
+CREATE FUNCTION shifts_private.maintenance_deferred() RETURNS boolean
+    LANGUAGE sql STABLE
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    RETURN (COALESCE(current_setting('carepg.eligibility_maintenance'::text, true), ''::text) = 'deferred'::text);
+
+ALTER FUNCTION shifts_private.maintenance_deferred() OWNER TO carepg_owner;
+
+COMMENT ON FUNCTION shifts_private.maintenance_deferred() IS 'carepg internal: true when this transaction set carepg.eligibility_maintenance = ''deferred'' (a bulk load).';
 
 CREATE FUNCTION shifts_private.on_document_worker_change() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'pg_temp'
     AS $$
 DECLARE
-    changed_w integer[] := '{}';
-    changed_d integer[] := '{}';
-    pair_w integer[];
-    pair_f integer[];
+    changed_w integer[];
+    changed_d integer[];
 BEGIN
-    IF TG_OP IN ('INSERT', 'UPDATE') THEN
-        SELECT changed_w || array_agg(n.worker_id), changed_d || array_agg(n.document_id)
-        INTO changed_w, changed_d FROM new_rows AS n;
+    IF TG_OP = 'INSERT' THEN
+        SELECT array_agg(n.worker_id), array_agg(n.document_id) INTO changed_w, changed_d FROM new_rows AS n;
+    ELSIF TG_OP = 'DELETE' THEN
+        SELECT array_agg(o.worker_id), array_agg(o.document_id) INTO changed_w, changed_d FROM old_rows AS o;
+    ELSE
+        SELECT array_agg(c.w), array_agg(c.d) INTO changed_w, changed_d
+        FROM (SELECT n.worker_id, n.document_id FROM new_rows AS n
+              UNION ALL
+              SELECT o.worker_id, o.document_id FROM old_rows AS o) AS c (w, d);
     END IF;
-    IF TG_OP IN ('DELETE', 'UPDATE') THEN
-        SELECT changed_w || array_agg(o.worker_id), changed_d || array_agg(o.document_id)
-        INTO changed_w, changed_d FROM old_rows AS o;
-    END IF;
-    IF cardinality(changed_w) = 0 OR NOT shifts_private.begin_eligibility_write() THEN
+    IF changed_w IS NULL THEN
         RETURN NULL;
     END IF;
-    SELECT array_agg(c.w), array_agg(c.f) INTO pair_w, pair_f
-    FROM (SELECT DISTINCT ch.w, r.facility_id AS f
-          FROM unnest(changed_w, changed_d) AS ch (w, d)
-          JOIN public."FacilityRequirement" AS r ON r.document_id = ch.d) AS c;
-    PERFORM shifts_private.patch_changed_pairs(pair_w, pair_f);
+    IF shifts_private.maintenance_deferred() THEN
+        PERFORM shifts_private.log_everything();
+        RETURN NULL;
+    END IF;
+    PERFORM shifts_private.lock_workers(changed_w);
+    INSERT INTO shifts_private.change_log (kind, worker_id, document_ids)
+    SELECT 'documents', c.w, array_agg(DISTINCT c.d ORDER BY c.d)
+    FROM unnest(changed_w, changed_d) AS c (w, d)
+    WHERE c.w IS NOT NULL AND c.d IS NOT NULL
+    GROUP BY c.w
+    ORDER BY c.w;
     RETURN NULL;
 END
 $$;
 
 ALTER FUNCTION shifts_private.on_document_worker_change() OWNER TO carepg_owner;
 
-COMMENT ON FUNCTION shifts_private.on_document_worker_change() IS 'carepg internal: after DocumentWorker changes, re-check each changed worker at the facilities requiring the changed documents.';
+COMMENT ON FUNCTION shifts_private.on_document_worker_change() IS 'carepg internal: after DocumentWorker changes, lock each changed worker and log the documents it gained or lost.';
 
 CREATE FUNCTION shifts_private.on_facility_change() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'pg_temp'
     AS $$
 DECLARE
-    activated integer[];
-    pair_w integer[];
-    pair_f integer[];
+    changed integer[];
 BEGIN
     IF TG_OP = 'INSERT' THEN
-        SELECT array_agg(n.id) INTO activated FROM new_rows AS n WHERE n.is_active;
+        SELECT array_agg(n.id) INTO changed FROM new_rows AS n;
     ELSE
-        SELECT array_agg(n.id) INTO activated
-        FROM new_rows AS n
-        WHERE n.is_active
-          AND NOT EXISTS (SELECT FROM old_rows AS o WHERE o.id = n.id AND o.is_active);
-        IF activated IS NULL
-           AND EXISTS (SELECT FROM old_rows AS o
-                       WHERE o.is_active AND NOT EXISTS (SELECT FROM new_rows AS n WHERE n.id = o.id AND n.is_active)) THEN
-            PERFORM shifts_private.begin_eligibility_write();  -- deactivated: order it with claims in flight
-            RETURN NULL;
-        END IF;
+        SELECT array_agg(c.id ORDER BY c.id) INTO changed
+        FROM (SELECT n.id FROM new_rows AS n
+              LEFT JOIN old_rows AS o ON o.id = n.id
+              WHERE o.id IS NULL OR n.is_active IS DISTINCT FROM o.is_active
+              UNION
+              SELECT o.id FROM old_rows AS o
+              WHERE NOT EXISTS (SELECT FROM new_rows AS n WHERE n.id = o.id)) AS c;
     END IF;
-    IF activated IS NULL OR NOT shifts_private.begin_eligibility_write() THEN
+    IF changed IS NULL THEN
         RETURN NULL;
     END IF;
-    -- Every active worker, eligible or not (an inactive one is patched when it is activated).
-    SELECT array_agg(w.id), array_agg(a.f) INTO pair_w, pair_f
-    FROM unnest(activated) AS a (f)
-    CROSS JOIN public."Worker" AS w
-    WHERE w.is_active;
-    PERFORM shifts_private.patch_pairs(pair_w, pair_f);
+    IF shifts_private.maintenance_deferred() THEN
+        PERFORM shifts_private.log_everything();
+        RETURN NULL;
+    END IF;
+    -- Every facility gets its lock row as it appears (claims share it, and under REPEATABLE READ a row a claim
+    -- cannot see would order nothing); an update locks it.
+    PERFORM shifts_private.lock_facilities(changed);
+    INSERT INTO shifts_private.change_log (kind, facility_id)
+    SELECT CASE WHEN n.is_active THEN 'facility' ELSE 'facility_state' END, c.id  -- active now: new, activated or renumbered
+    FROM unnest(changed) AS c (id)
+    LEFT JOIN new_rows AS n ON n.id = c.id
+    ORDER BY c.id;
     RETURN NULL;
 END
 $$;
 
 ALTER FUNCTION shifts_private.on_facility_change() OWNER TO carepg_owner;
 
-COMMENT ON FUNCTION shifts_private.on_facility_change() IS 'carepg internal: when a facility is inserted or activated, patch its eligibility for every active worker; a deactivation only takes the serialisation point.';
+COMMENT ON FUNCTION shifts_private.on_facility_change() IS 'carepg internal: when facilities appear, change activation or id, lock them and log them.';
 
 CREATE FUNCTION shifts_private.on_facility_requirement_change() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'pg_temp'
     AS $$
 DECLARE
-    changed_f integer[] := '{}';
-    pair_w integer[];
-    pair_f integer[];
+    changed_f integer[];
 BEGIN
-    IF TG_OP IN ('INSERT', 'UPDATE') THEN
-        SELECT changed_f || array_agg(n.facility_id) INTO changed_f FROM new_rows AS n;
+    IF TG_OP = 'INSERT' THEN
+        SELECT array_agg(n.facility_id) INTO changed_f FROM new_rows AS n;
+    ELSIF TG_OP = 'DELETE' THEN
+        SELECT array_agg(o.facility_id) INTO changed_f FROM old_rows AS o;
+    ELSE
+        SELECT array_agg(c.f) INTO changed_f
+        FROM (SELECT n.facility_id FROM new_rows AS n UNION ALL SELECT o.facility_id FROM old_rows AS o) AS c (f);
     END IF;
-    IF TG_OP IN ('DELETE', 'UPDATE') THEN
-        SELECT changed_f || array_agg(o.facility_id) INTO changed_f FROM old_rows AS o;
-    END IF;
-    IF cardinality(changed_f) = 0 OR NOT shifts_private.begin_eligibility_write() THEN
+    IF changed_f IS NULL THEN
         RETURN NULL;
     END IF;
-    -- Active workers, plus any worker that already has a patch there (it must stay true).
-    SELECT array_agg(c.w), array_agg(c.f) INTO pair_w, pair_f
-    FROM (SELECT w.id AS w, f.f
-          FROM (SELECT DISTINCT unnest(changed_f) AS f) AS f
-          CROSS JOIN public."Worker" AS w
-          WHERE w.is_active
-          UNION
-          SELECT p.worker_id, p.facility_id
-          FROM shifts_private.eligibility_patch AS p
-          WHERE p.facility_id = ANY (changed_f)) AS c;
-    PERFORM shifts_private.patch_changed_pairs(pair_w, pair_f);
+    IF shifts_private.maintenance_deferred() THEN
+        PERFORM shifts_private.log_everything();
+        RETURN NULL;
+    END IF;
+    PERFORM shifts_private.lock_facilities(changed_f);
+    INSERT INTO shifts_private.change_log (kind, facility_id)
+    SELECT DISTINCT 'requirements', f.id FROM unnest(changed_f) AS f (id) WHERE f.id IS NOT NULL ORDER BY 2;
     RETURN NULL;
 END
 $$;
 
 ALTER FUNCTION shifts_private.on_facility_requirement_change() OWNER TO carepg_owner;
 
-COMMENT ON FUNCTION shifts_private.on_facility_requirement_change() IS 'carepg internal: after FacilityRequirement changes, re-check the changed facilities for every active worker.';
+COMMENT ON FUNCTION shifts_private.on_facility_requirement_change() IS 'carepg internal: after FacilityRequirement changes, lock each changed facility and log that its requirements changed.';
 
 CREATE FUNCTION shifts_private.on_truncate() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'pg_temp'
     AS $$
 BEGIN
-    PERFORM pg_advisory_xact_lock(1667330661, 2);  -- as begin_eligibility_write() does
-    UPDATE shifts_private.eligibility_state SET stale_by = pg_current_xact_id(), writes = writes + 1;
+    PERFORM shifts_private.log_everything();
     RETURN NULL;
 END
 $$;
@@ -1093,184 +1290,72 @@ CREATE FUNCTION shifts_private.on_worker_change() RETURNS trigger
     SET search_path TO 'pg_catalog', 'pg_temp'
     AS $$
 DECLARE
-    activated integer[];
-    pair_w integer[];
-    pair_f integer[];
+    changed integer[];
 BEGIN
     IF TG_OP = 'INSERT' THEN
-        SELECT array_agg(n.id) INTO activated FROM new_rows AS n WHERE n.is_active;
-    ELSE  -- UPDATE: newly active, or an active worker under a new id
-        SELECT array_agg(n.id) INTO activated
-        FROM new_rows AS n
-        WHERE n.is_active
-          AND NOT EXISTS (SELECT FROM old_rows AS o WHERE o.id = n.id AND o.is_active);
-        IF activated IS NULL
-           AND EXISTS (SELECT FROM old_rows AS o
-                       WHERE o.is_active
-                         AND NOT EXISTS (SELECT FROM new_rows AS n
-                                         WHERE n.id = o.id AND n.is_active AND n.profession = o.profession)) THEN
-            PERFORM shifts_private.begin_eligibility_write();  -- deactivated or changed profession
+        SELECT array_agg(n.id) INTO changed FROM new_rows AS n WHERE n.is_active;
+        IF changed IS NULL THEN
             RETURN NULL;
         END IF;
-    END IF;
-    IF activated IS NULL OR NOT shifts_private.begin_eligibility_write() THEN
+        IF shifts_private.maintenance_deferred() THEN
+            PERFORM shifts_private.log_everything();
+            RETURN NULL;
+        END IF;
+        INSERT INTO shifts_private.change_log (kind, worker_id)
+        SELECT DISTINCT 'worker', w.id FROM unnest(changed) AS w (id) ORDER BY 2;
         RETURN NULL;
     END IF;
-    -- Every facility, eligible or not: a view row from before a deactivation may be out of date by now.
-    SELECT array_agg(a.w), array_agg(f.id) INTO pair_w, pair_f
-    FROM unnest(activated) AS a (w)
-    CROSS JOIN public."Facility" AS f;
-    PERFORM shifts_private.patch_pairs(pair_w, pair_f);
+    -- UPDATE. Transition tables do not pair old and new rows; an id is a key, so pair them by id, and count a
+    -- row whose id changed as its old id gone and its new id new.
+    SELECT array_agg(c.id ORDER BY c.id) INTO changed
+    FROM (SELECT n.id FROM new_rows AS n
+          LEFT JOIN old_rows AS o ON o.id = n.id
+          WHERE o.id IS NULL OR n.is_active IS DISTINCT FROM o.is_active OR n.profession IS DISTINCT FROM o.profession
+          UNION
+          SELECT o.id FROM old_rows AS o
+          WHERE NOT EXISTS (SELECT FROM new_rows AS n WHERE n.id = o.id)) AS c;
+    IF changed IS NULL THEN
+        RETURN NULL;
+    END IF;
+    IF shifts_private.maintenance_deferred() THEN
+        PERFORM shifts_private.log_everything();
+        RETURN NULL;
+    END IF;
+    PERFORM shifts_private.lock_workers(changed);
+    INSERT INTO shifts_private.change_log (kind, worker_id)
+    SELECT CASE WHEN n.is_active AND NOT coalesce(o.is_active, false) THEN 'worker' ELSE 'worker_state' END, c.id
+    FROM unnest(changed) AS c (id)
+    LEFT JOIN new_rows AS n ON n.id = c.id
+    LEFT JOIN old_rows AS o ON o.id = c.id
+    ORDER BY c.id;
     RETURN NULL;
 END
 $$;
 
 ALTER FUNCTION shifts_private.on_worker_change() OWNER TO carepg_owner;
 
-COMMENT ON FUNCTION shifts_private.on_worker_change() IS 'carepg internal: when a worker is inserted or activated, patch its eligibility at every facility; a deactivation or change of profession only takes the serialisation point.';
+COMMENT ON FUNCTION shifts_private.on_worker_change() IS 'carepg internal: when workers appear, change activation, profession or id, lock them (updates) and log them.';
 
-CREATE TABLE public."Facility" (
-    id integer NOT NULL,
-    name text NOT NULL,
-    is_active boolean DEFAULT false NOT NULL
-);
-
-ALTER TABLE public."Facility" OWNER TO postgres;
-
-COMMENT ON TABLE public."Facility" IS 'carepg: challenge table (Prisma). Facilities that post shifts; is_active gates eligibility.';
-
-CREATE TABLE public."Worker" (
-    id integer NOT NULL,
-    name text NOT NULL,
-    is_active boolean DEFAULT false NOT NULL,
-    profession public."Profession" NOT NULL
-);
-
-ALTER TABLE public."Worker" OWNER TO postgres;
-
-COMMENT ON TABLE public."Worker" IS 'carepg: challenge table (Prisma). Healthcare professionals; is_active gates eligibility.';
-
-CREATE TABLE shifts_private.eligibility_patch (
-    worker_id integer NOT NULL,
-    facility_id integer NOT NULL,
-    docs_ok boolean NOT NULL,
-    patched_by xid8 DEFAULT pg_current_xact_id() NOT NULL
-);
-
-ALTER TABLE shifts_private.eligibility_patch OWNER TO carepg_owner;
-
-COMMENT ON TABLE shifts_private.eligibility_patch IS 'carepg: live document eligibility of pairs changed since the last refresh of shifts_private.eligible_pair; overrides the view.';
-
-COMMENT ON COLUMN shifts_private.eligibility_patch.docs_ok IS 'true when the worker holds every document the facility requires (active flags are read live, not here).';
-
-COMMENT ON COLUMN shifts_private.eligibility_patch.patched_by IS 'transaction that wrote this value; a refresh deletes the patches its snapshot had seen.';
-
-CREATE TABLE shifts_private.eligibility_state (
-    singleton boolean DEFAULT true NOT NULL,
-    writes bigint DEFAULT 0 NOT NULL,
-    stale_by xid8,
-    CONSTRAINT eligibility_state_singleton_check CHECK (singleton)
-);
-
-ALTER TABLE shifts_private.eligibility_state OWNER TO carepg_owner;
-
-COMMENT ON TABLE shifts_private.eligibility_state IS 'carepg: one row. Eligibility writers update it to serialise; stale_by marks a bulk change that bypassed maintenance.';
-
-COMMENT ON COLUMN shifts_private.eligibility_state.writes IS 'number of eligibility-changing statements maintained so far.';
-
-COMMENT ON COLUMN shifts_private.eligibility_state.stale_by IS 'transaction of a bulk change the triggers skipped; readers compute eligibility live until a refresh sees it.';
-
-CREATE MATERIALIZED VIEW shifts_private.eligible_pair AS
- WITH held AS (
-         SELECT d.worker_id,
-            array_agg(DISTINCT d.document_id) AS docs
-           FROM public."DocumentWorker" d
-          GROUP BY d.worker_id
-        ), holders AS (
-         SELECT d.document_id,
-            count(*) AS n
-           FROM public."DocumentWorker" d
-          GROUP BY d.document_id
-        ), needed AS (
-         SELECT r.facility_id,
-            array_agg(DISTINCT r.document_id) AS docs,
-            (array_agg(r.document_id ORDER BY COALESCE(h.n, (0)::bigint), r.document_id))[1] AS rarest
-           FROM (public."FacilityRequirement" r
-             LEFT JOIN holders h ON ((h.document_id = r.document_id)))
-          GROUP BY r.facility_id
-        )
- SELECT w.id AS worker_id,
-    f.id AS facility_id
-   FROM ((((needed n
-     JOIN public."Facility" f ON ((f.id = n.facility_id)))
-     JOIN ( SELECT DISTINCT d.worker_id,
-            d.document_id
-           FROM public."DocumentWorker" d) c ON ((c.document_id = n.rarest)))
-     JOIN held h ON ((h.worker_id = c.worker_id)))
-     JOIN public."Worker" w ON ((w.id = c.worker_id)))
-  WHERE (f.is_active AND w.is_active AND (h.docs @> n.docs))
-UNION ALL
- SELECT w.id AS worker_id,
-    f.id AS facility_id
-   FROM (public."Facility" f
-     CROSS JOIN public."Worker" w)
-  WHERE (f.is_active AND w.is_active AND (NOT (EXISTS ( SELECT
-           FROM public."FacilityRequirement" r
-          WHERE (r.facility_id = f.id)))))
-  WITH NO DATA;
-
-ALTER TABLE shifts_private.eligible_pair OWNER TO carepg_owner;
-
-COMMENT ON MATERIALIZED VIEW shifts_private.eligible_pair IS 'carepg: (worker, facility) pairs where an active worker holds every document an active facility requires. Refresh with shifts.refresh_eligibility().';
-
-CREATE FUNCTION shifts_private.patch_changed_pairs(worker_ids integer[], facility_ids integer[]) RETURNS void
-    LANGUAGE sql
+CREATE FUNCTION shifts_private.snapshot_excluding_self() RETURNS pg_snapshot
+    LANGUAGE plpgsql STABLE
     SET search_path TO 'pg_catalog', 'pg_temp'
-    BEGIN ATOMIC
- INSERT INTO shifts_private.eligibility_patch AS p (worker_id, facility_id, docs_ok, patched_by)  SELECT c.w,
-             c.f,
-             c.ok,
-             pg_current_xact_id() AS pg_current_xact_id
-            FROM ( SELECT pair.w,
-                     pair.f,
-                     (NOT (EXISTS ( SELECT
-                            FROM public."FacilityRequirement" r
-                           WHERE ((r.facility_id = pair.f) AND (r.document_id <> ALL (h.docs)))))) AS ok
-                    FROM (( SELECT DISTINCT u.w,
-                             u.f
-                            FROM UNNEST(patch_changed_pairs.worker_ids, patch_changed_pairs.facility_ids) u(w, f)) pair
-                      JOIN ( SELECT hw.w,
-                             COALESCE(( SELECT array_agg(d.document_id) AS array_agg
-                                    FROM public."DocumentWorker" d
-                                   WHERE (d.worker_id = hw.w)), '{}'::integer[]) AS docs
-                            FROM ( SELECT DISTINCT u.w
-                                    FROM unnest(patch_changed_pairs.worker_ids) u(w)) hw) h ON ((h.w = pair.w)))) c
-           WHERE (( SELECT (s.stale_by IS NOT NULL)
-                    FROM shifts_private.eligibility_state s) OR (EXISTS ( SELECT
-                    FROM shifts_private.eligibility_patch q
-                   WHERE ((q.worker_id = c.w) AND (q.facility_id = c.f)))) OR (c.ok IS DISTINCT FROM (EXISTS ( SELECT
-                    FROM shifts_private.eligible_pair e
-                   WHERE ((e.worker_id = c.w) AND (e.facility_id = c.f)))))) ON CONFLICT(worker_id, facility_id) DO UPDATE SET docs_ok = excluded.docs_ok, patched_by = excluded.patched_by;
-END;
+    AS $$
+DECLARE
+    now_seen constant pg_snapshot := pg_current_snapshot();
+    me constant xid8 := pg_current_xact_id_if_assigned();
+BEGIN
+    IF me IS NULL OR me >= pg_snapshot_xmax(now_seen) THEN
+        RETURN now_seen;  -- no xid yet, or one the snapshot already counts as not yet visible
+    END IF;
+    RETURN format('%s:%s:%s', pg_snapshot_xmin(now_seen), pg_snapshot_xmax(now_seen),
+                  (SELECT string_agg(x::text, ',' ORDER BY x)
+                   FROM (SELECT pg_snapshot_xip(now_seen) UNION SELECT me) AS u (x)))::pg_snapshot;
+END
+$$;
 
-ALTER FUNCTION shifts_private.patch_changed_pairs(worker_ids integer[], facility_ids integer[]) OWNER TO carepg_owner;
+ALTER FUNCTION shifts_private.snapshot_excluding_self() OWNER TO carepg_owner;
 
-COMMENT ON FUNCTION shifts_private.patch_changed_pairs(worker_ids integer[], facility_ids integer[]) IS 'carepg internal: like patch_pairs(), but skips pairs whose new value the view already gives (document and requirement changes only; activations must use patch_pairs()).';
-
-CREATE FUNCTION shifts_private.patch_pairs(worker_ids integer[], facility_ids integer[]) RETURNS void
-    LANGUAGE sql
-    SET search_path TO 'pg_catalog', 'pg_temp'
-    BEGIN ATOMIC
- INSERT INTO shifts_private.eligibility_patch AS p (worker_id, facility_id, docs_ok, patched_by)  SELECT DISTINCT pair.w,
-             pair.f,
-             shifts.docs_ok(pair.w, pair.f) AS docs_ok,
-             pg_current_xact_id() AS pg_current_xact_id
-            FROM UNNEST(patch_pairs.worker_ids, patch_pairs.facility_ids) pair(w, f) ON CONFLICT(worker_id, facility_id) DO UPDATE SET docs_ok = excluded.docs_ok, patched_by = excluded.patched_by;
-END;
-
-ALTER FUNCTION shifts_private.patch_pairs(worker_ids integer[], facility_ids integer[]) OWNER TO carepg_owner;
-
-COMMENT ON FUNCTION shifts_private.patch_pairs(worker_ids integer[], facility_ids integer[]) IS 'carepg internal: write the live document eligibility of the pairs (worker_ids[i], facility_ids[i]).';
+COMMENT ON FUNCTION shifts_private.snapshot_excluding_self() IS 'carepg internal: pg_current_snapshot() with the current transaction (if it has an xid) counted as in progress.';
 
 CREATE TABLE mrf.bcbs_plan_code (
     code text NOT NULL,
@@ -1541,6 +1626,16 @@ ALTER TABLE public."Document_id_seq" OWNER TO postgres;
 
 ALTER SEQUENCE public."Document_id_seq" OWNED BY public."Document".id;
 
+CREATE TABLE public."Facility" (
+    id integer NOT NULL,
+    name text NOT NULL,
+    is_active boolean DEFAULT false NOT NULL
+);
+
+ALTER TABLE public."Facility" OWNER TO postgres;
+
+COMMENT ON TABLE public."Facility" IS 'carepg: challenge table (Prisma). Facilities that post shifts; is_active gates eligibility.';
+
 CREATE SEQUENCE public."FacilityRequirement_id_seq"
     AS integer
     START WITH 1
@@ -1591,6 +1686,17 @@ ALTER TABLE public."Shift_id_seq" OWNER TO postgres;
 
 ALTER SEQUENCE public."Shift_id_seq" OWNED BY public."Shift".id;
 
+CREATE TABLE public."Worker" (
+    id integer NOT NULL,
+    name text NOT NULL,
+    is_active boolean DEFAULT false NOT NULL,
+    profession public."Profession" NOT NULL
+);
+
+ALTER TABLE public."Worker" OWNER TO postgres;
+
+COMMENT ON TABLE public."Worker" IS 'carepg: challenge table (Prisma). Healthcare professionals; is_active gates eligibility.';
+
 CREATE SEQUENCE public."Worker_id_seq"
     AS integer
     START WITH 1
@@ -1603,16 +1709,59 @@ ALTER TABLE public."Worker_id_seq" OWNER TO postgres;
 
 ALTER SEQUENCE public."Worker_id_seq" OWNED BY public."Worker".id;
 
-CREATE TABLE shifts_private.worker_claim_lock (
-    worker_id integer NOT NULL,
+CREATE MATERIALIZED VIEW shifts_private.eligible_pair AS
+ WITH held AS (
+         SELECT d.worker_id,
+            array_agg(DISTINCT d.document_id) AS docs
+           FROM public."DocumentWorker" d
+          GROUP BY d.worker_id
+        ), holders AS (
+         SELECT d.document_id,
+            count(*) AS n
+           FROM public."DocumentWorker" d
+          GROUP BY d.document_id
+        ), needed AS (
+         SELECT r.facility_id,
+            array_agg(DISTINCT r.document_id) AS docs,
+            (array_agg(r.document_id ORDER BY COALESCE(h.n, (0)::bigint), r.document_id))[1] AS rarest
+           FROM (public."FacilityRequirement" r
+             LEFT JOIN holders h ON ((h.document_id = r.document_id)))
+          GROUP BY r.facility_id
+        )
+ SELECT w.id AS worker_id,
+    f.id AS facility_id
+   FROM ((((needed n
+     JOIN public."Facility" f ON ((f.id = n.facility_id)))
+     JOIN ( SELECT DISTINCT d.worker_id,
+            d.document_id
+           FROM public."DocumentWorker" d) c ON ((c.document_id = n.rarest)))
+     JOIN held h ON ((h.worker_id = c.worker_id)))
+     JOIN public."Worker" w ON ((w.id = c.worker_id)))
+  WHERE (f.is_active AND w.is_active AND (h.docs @> n.docs))
+UNION ALL
+ SELECT w.id AS worker_id,
+    f.id AS facility_id
+   FROM (public."Facility" f
+     CROSS JOIN public."Worker" w)
+  WHERE (f.is_active AND w.is_active AND (NOT (EXISTS ( SELECT
+           FROM public."FacilityRequirement" r
+          WHERE (r.facility_id = f.id)))))
+  WITH NO DATA;
+
+ALTER TABLE shifts_private.eligible_pair OWNER TO carepg_owner;
+
+COMMENT ON MATERIALIZED VIEW shifts_private.eligible_pair IS 'carepg: (worker, facility) pairs where an active worker holds every document an active facility requires. Refresh with shifts.refresh_eligibility().';
+
+CREATE TABLE shifts_private.facility_lock (
+    facility_id integer NOT NULL,
     writes bigint DEFAULT 0 NOT NULL
 );
 
-ALTER TABLE shifts_private.worker_claim_lock OWNER TO carepg_owner;
+ALTER TABLE shifts_private.facility_lock OWNER TO carepg_owner;
 
-COMMENT ON TABLE shifts_private.worker_claim_lock IS 'carepg: one row per worker that claimed or released through shifts.claim_shift()/release_shift(); updating it serialises that worker''s claims.';
+COMMENT ON TABLE shifts_private.facility_lock IS 'carepg: one row per facility; claims at the facility share it, changes to its requirements or activation update it.';
 
-COMMENT ON COLUMN shifts_private.worker_claim_lock.writes IS 'claims and releases of this worker after the first.';
+COMMENT ON COLUMN shifts_private.facility_lock.writes IS 'changes to this facility''s requirements or activation after the first.';
 
 ALTER TABLE ONLY public."Document" ALTER COLUMN id SET DEFAULT nextval('public."Document_id_seq"'::regclass);
 
@@ -1677,14 +1826,14 @@ ALTER TABLE ONLY public."Shift"
 ALTER TABLE ONLY public."Worker"
     ADD CONSTRAINT "Worker_pkey" PRIMARY KEY (id);
 
-ALTER TABLE ONLY shifts_private.eligibility_patch
-    ADD CONSTRAINT eligibility_patch_pkey PRIMARY KEY (worker_id, facility_id);
-
 ALTER TABLE ONLY shifts_private.eligibility_state
     ADD CONSTRAINT eligibility_state_pkey PRIMARY KEY (singleton);
 
-ALTER TABLE ONLY shifts_private.worker_claim_lock
-    ADD CONSTRAINT worker_claim_lock_pkey PRIMARY KEY (worker_id);
+ALTER TABLE ONLY shifts_private.facility_lock
+    ADD CONSTRAINT facility_lock_pkey PRIMARY KEY (facility_id);
+
+ALTER TABLE ONLY shifts_private.worker_lock
+    ADD CONSTRAINT worker_lock_pkey PRIMARY KEY (worker_id);
 
 CREATE INDEX plan_entry_run_brin ON mrf_private.plan_entry USING brin (run_id) WITH (autosummarize='on');
 
@@ -1715,6 +1864,18 @@ COMMENT ON INDEX public.carepg_shift_open_profession_facility_start_idx IS 'care
 CREATE INDEX carepg_shift_open_profession_start_idx ON public."Shift" USING btree (profession, start, id) INCLUDE (facility_id, "end") WHERE ((worker_id IS NULL) AND (NOT is_deleted));
 
 COMMENT ON INDEX public.carepg_shift_open_profession_start_idx IS 'carepg: open shifts by profession in (start, id) order, covering the answer''s columns; serves workers eligible at many facilities.';
+
+CREATE INDEX change_log_broad_xid_idx ON shifts_private.change_log USING btree (xid) WHERE (kind = ANY (ARRAY['requirements'::text, 'facility'::text, 'everything'::text]));
+
+COMMENT ON INDEX shifts_private.change_log_broad_xid_idx IS 'carepg: changes that concern every worker, since a snapshot.';
+
+CREATE INDEX change_log_worker_xid_idx ON shifts_private.change_log USING btree (worker_id, xid) WHERE (worker_id IS NOT NULL);
+
+COMMENT ON INDEX shifts_private.change_log_worker_xid_idx IS 'carepg: a worker''s changes since a snapshot.';
+
+CREATE INDEX change_log_xid_idx ON shifts_private.change_log USING btree (xid);
+
+COMMENT ON INDEX shifts_private.change_log_xid_idx IS 'carepg: every change since a snapshot; pruning by age.';
 
 CREATE UNIQUE INDEX eligible_pair_worker_facility_key ON shifts_private.eligible_pair USING btree (worker_id, facility_id);
 
@@ -1864,7 +2025,11 @@ GRANT SELECT ON TABLE public."DocumentWorker" TO carepg_owner;
 
 GRANT SELECT ON TABLE public."FacilityRequirement" TO carepg_owner;
 
+REVOKE ALL ON FUNCTION shifts_private.facilities_with_documents(worker_id integer, facility_ids integer[]) FROM PUBLIC;
+
 REVOKE ALL ON FUNCTION shifts.docs_ok(worker_id integer, facility_id integer) FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION shifts.eligibility_status(OUT refreshed_at timestamp with time zone, OUT unseen_changes bigint, OUT live_everywhere boolean) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION shifts.eligible_facility_ids(worker_id integer) FROM PUBLIC;
 
@@ -1877,7 +2042,15 @@ REVOKE ALL ON FUNCTION shifts.schedule_refresh(schedule text) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION shifts.unschedule_refresh() FROM PUBLIC;
 
-REVOKE ALL ON FUNCTION shifts_private.begin_eligibility_write() FROM PUBLIC;
+REVOKE ALL ON FUNCTION shifts_private.lock_facilities(facility_ids integer[]) FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION shifts_private.lock_facility_shared(facility_id integer) FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION shifts_private.lock_workers(worker_ids integer[]) FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION shifts_private.log_everything() FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION shifts_private.maintenance_deferred() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION shifts_private.on_document_worker_change() FROM PUBLIC;
 
@@ -1889,13 +2062,7 @@ REVOKE ALL ON FUNCTION shifts_private.on_truncate() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION shifts_private.on_worker_change() FROM PUBLIC;
 
-GRANT SELECT ON TABLE public."Facility" TO carepg_owner;
-
-GRANT SELECT ON TABLE public."Worker" TO carepg_owner;
-
-REVOKE ALL ON FUNCTION shifts_private.patch_changed_pairs(worker_ids integer[], facility_ids integer[]) FROM PUBLIC;
-
-REVOKE ALL ON FUNCTION shifts_private.patch_pairs(worker_ids integer[], facility_ids integer[]) FROM PUBLIC;
+REVOKE ALL ON FUNCTION shifts_private.snapshot_excluding_self() FROM PUBLIC;
 
 GRANT SELECT ON TABLE mrf.bcbs_plan_code TO carepg_reader;
 
@@ -1903,8 +2070,12 @@ GRANT SELECT ON TABLE mrf.file_class TO carepg_reader;
 
 GRANT SELECT ON TABLE mrf.us_state TO carepg_reader;
 
+GRANT SELECT ON TABLE public."Facility" TO carepg_owner;
+
 GRANT SELECT ON TABLE public."Shift" TO carepg_owner;
 
 GRANT UPDATE(worker_id) ON TABLE public."Shift" TO carepg_owner;
+
+GRANT SELECT ON TABLE public."Worker" TO carepg_owner;
 
 ALTER DEFAULT PRIVILEGES FOR ROLE carepg_owner REVOKE ALL ON FUNCTIONS  FROM PUBLIC;

@@ -213,16 +213,16 @@ def test_claims_and_changes_released_together_never_fail_otherwise(market, conne
     assert seen  # (which side wins is up to the scheduler)
 
 
-def test_a_writer_waiting_for_claims_is_not_overtaken_by_later_claims(market, connections):
-    """Claims share the eligibility serialisation point; a writer waiting for it must go before the claims that
-    come after it, or a steady stream of claims could hold document uploads off for ever."""
+def test_a_facility_change_waiting_for_claims_is_not_overtaken_by_later_claims(market, connections):
+    """Claims at a facility share its lock; a change to the facility waiting for it must go before the claims
+    that come after it, or a steady stream of claims could hold a requirement change off for ever."""
     first, writer, later, watcher = connections(1, autocommit=False) + connections(3)
     w, other = market["workers"][0], market["workers"][1]
     s1, s2 = b.shift(watcher, market["fac"]), b.shift(watcher, market["fac"], start=T0 + 24 * HOUR)
-    assert outcome(first, CLAIM, (w, s1)) == "ok"  # open: holds the point shared
+    assert outcome(first, CLAIM, (w, s1)) == "ok"  # open: shares the facility's lock
     extra = b.document(watcher)
-    write = in_thread(lambda: outcome(writer, 'INSERT INTO "DocumentWorker" (worker_id, document_id) VALUES (%s, %s)',
-                                      (other, extra)))  # fmt: skip
+    write = in_thread(lambda: outcome(writer, 'INSERT INTO "FacilityRequirement" (facility_id, document_id) '
+                                      "VALUES (%s, %s)", (market["fac"], extra)))  # fmt: skip
     claim = None
     try:
         assert waits_for_a_lock(watcher, writer.info.backend_pid, write[1])
@@ -233,7 +233,8 @@ def test_a_writer_waiting_for_claims_is_not_overtaken_by_later_claims(market, co
         write[0].join(30)
         if claim:
             claim[0].join(30)
-    assert write[2] == ["ok"] and claim[2] == ["ok"]
+    # The writer went first: the later claim then sees the new requirement, which nobody holds.
+    assert write[2] == ["ok"] and claim[2] == ["CP403:documents"]
 
 
 @pytest.mark.parametrize("rival", ["another worker, the same shift", "the same worker, an overlapping shift"])

@@ -322,7 +322,7 @@ def test_bulk_changes_fall_back_to_live_answers_until_a_refresh(db_url):
         conn.execute("""INSERT INTO "Shift" (start, "end", profession, facility_id) VALUES (%s, %s, 'CNA', %s)""",
                      (T0, T0 + dt.timedelta(hours=5), fac))  # fmt: skip
         conn.execute("SELECT shifts.refresh_eligibility(false)")
-        stale = lambda: conn.execute("SELECT stale_by IS NOT NULL FROM shifts_private.eligibility_state").fetchone()[0]  # noqa: E731
+        stale = lambda: conn.execute("SELECT live_everywhere FROM shifts.eligibility_status()").fetchone()[0]  # noqa: E731
         available = lambda: conn.execute("SELECT count(*) FROM shifts.available_shifts(%s)", (w,)).fetchone()[0]  # noqa: E731
         assert available() == 1 and not stale()
 

@@ -21,37 +21,38 @@ runner = CliRunner()
 CAREPG = str(Path(sys.executable).with_name("carepg"))
 
 
-def patches(url: str) -> int:
+def unseen(url: str) -> int:
+    """Logged changes the view does not include yet (readers recheck them live)."""
     with psycopg.connect(url) as conn:
-        return conn.execute("SELECT count(*) FROM shifts_private.eligibility_patch").fetchone()[0]
+        return conn.execute("SELECT unseen_changes FROM shifts.eligibility_status()").fetchone()[0]
 
 
-def make_patch(url: str) -> None:
+def make_change(url: str) -> None:
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("""INSERT INTO "Facility" (name, is_active) VALUES ('f', true)""")
         conn.execute("""INSERT INTO "Worker" (name, is_active, profession) VALUES ('w', true, 'LVN')""")
 
 
-def test_refresh_once_folds_patches_into_the_view(db_url, monkeypatch):
-    make_patch(db_url)
-    assert patches(db_url) > 0
+def test_refresh_once_folds_changes_into_the_view(db_url, monkeypatch):
+    make_change(db_url)
+    assert unseen(db_url) > 0
     monkeypatch.setenv("DATABASE_URL", db_url)
     result = runner.invoke(app, ["refresh"])
     assert result.exit_code == 0, result.output
-    assert patches(db_url) == 0
+    assert unseen(db_url) == 0
     with psycopg.connect(db_url) as conn:
         assert conn.execute("SELECT count(*) FROM shifts_private.eligible_pair").fetchone()[0] == 1
 
 
 def test_refresh_every_logs_each_run_and_stops_on_sigterm(db_url):
-    make_patch(db_url)
+    make_change(db_url)
     env = {**os.environ, "DATABASE_URL": db_url}
     proc = subprocess.Popen([CAREPG, "refresh", "--every", "0.2"], env=env, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 30
-        while patches(db_url) and time.monotonic() < deadline:
+        while unseen(db_url) and time.monotonic() < deadline:
             time.sleep(0.1)
-        assert patches(db_url) == 0
+        assert unseen(db_url) == 0
         time.sleep(0.5)
         proc.send_signal(signal.SIGTERM)
         _, stderr = proc.communicate(timeout=30)

@@ -15,8 +15,8 @@ PROFILES = {"challenge": ("seed/challenge.sql", 2_000_000), "large": ("seed/larg
 CHALLENGE_SHIFTS = PROFILES["challenge"][1]
 DEFAULT_SEED = 20230201
 MAX_SHIFTS = 1_000_000_000  # "Shift".id is a 32-bit serial
-# The eligibility writers' advisory lock (sql/shifts_private/eligibility_maintenance.sql), on purpose: a seed is
-# one large eligibility write, so claims and document changes wait for it, and a second seed queues behind it.
+# Seeds take turns on advisory lock ('care', 2) (the registry of keys: sql/shifts_private/locks.sql): a second seed
+# waits, then finds the first one's data.
 SEED_LOCK = (0x63617265, 2)
 
 

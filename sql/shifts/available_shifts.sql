@@ -4,11 +4,11 @@
 --   CP404  the worker does not exist
 --   CP400  an argument is out of range (max_rows, an inverted window, half a cursor)
 --
--- How it answers fast: it reads the worker (unknown or inactive: done), its eligible facilities (view + patches)
--- and its claimed shifts as one tsmultirange, then takes one of two plans, both reading only open shifts from a
--- covering partial index in (start, id) order (index-only) and stopping after max_rows. The overlap rule tests
--- each candidate against the claims in memory (one probe of carepg_shift_claimed_range_idx instead of one per
--- candidate: 16-20 ms -> 1.4 ms for a first page at 20M shifts).
+-- How it answers fast: it reads the worker (unknown or inactive: done), its eligible facilities (the view, with
+-- what changed since rechecked live) and its claimed shifts as one tsmultirange, then takes one of two plans,
+-- both reading only open shifts from a covering partial index in (start, id) order (index-only) and stopping
+-- after max_rows. The overlap rule tests each candidate against the claims in memory (one probe of
+-- carepg_shift_claimed_range_idx instead of one per candidate: 16-20 ms -> 1.4 ms for a first page at 20M shifts).
 --
 -- SECURITY DEFINER, so carepg_api and carepg_reader get answers without reading any table: it returns only what
 -- it is written to return, and nothing in it is up to the caller (fixed search_path, qualified names, no dynamic

@@ -10,25 +10,26 @@
 -- Claiming a shift the worker already holds returns it with newly_claimed = false and changes nothing, so a
 -- retried request is safe (the other rules are not checked again: the claim exists; release_shift ends it).
 --
--- Concurrency. Three locks, always taken in this order and held until the transaction ends (release_shift takes
--- 1 and 3, eligibility writers take only 2, so no two of carepg's functions can wait for each other in a cycle):
---   1. the worker's row of shifts_private.worker_claim_lock (upserted): one worker's claims and releases go one at
---      a time, so two claims cannot book overlapping shifts;
---   2. the eligibility serialisation point, shared: advisory lock (1667330661, 2) ('care' as an int4, 2), then the
---      one row of shifts_private.eligibility_state FOR SHARE. Every eligibility write (a document or requirement
---      change, an activation or deactivation, a change of profession) takes both exclusively first, so it waits
---      for the claims in flight and they wait for it; claims only share them and never wait for each other here,
---      and a waiting writer goes before claims that come after it;
+-- Concurrency. Three locks, always taken in this order and held until the transaction ends (locks.sql):
+--   1. the worker's row of shifts_private.worker_lock, exclusively: one worker's claims and releases go one at a
+--      time (two claims cannot book overlapping shifts), and a change to that worker's eligibility (documents,
+--      activation, profession) waits for a claim in flight, and a claim for such a change;
+--   2. the shift's facility's row of shifts_private.facility_lock, shared (behind the facility's advisory queue,
+--      so a waiting change goes before later claims): claims at one facility never wait for each other, and a
+--      change to its requirements or activation waits for the claims in flight there, and they for it;
 --   3. the shift's row, FOR UPDATE: claims of one shift, and the application's own writes of that row, go one at
 --      a time.
--- Each later statement reads with a fresh snapshot (READ COMMITTED; the function is VOLATILE), so the rules are
--- checked against everything committed before the locks were granted, and nothing that could change the answer
--- commits before this transaction does: a claim racing a document removal, a requirement change, a deactivation
--- or a deletion of the shift is ordered entirely before it or refused. Under REPEATABLE READ or SERIALIZABLE the
--- snapshot is the transaction's, and locking a row changed since then fails with SQLSTATE 40001 (retry the
--- transaction), which covers every one of those races.
--- A transaction that writes eligibility (2) or a "Shift" row (3) before calling claim_shift takes the locks out of
--- this order and can deadlock with another claim; PostgreSQL then aborts one of them (40P01).
+-- Nothing else: a claim waits for no other worker's changes and no other facility's. release_shift takes 1 and 3,
+-- the eligibility triggers take 1 (a worker's change) or 2 (a facility's), so no two of carepg's functions can
+-- wait for each other in a cycle. Each later statement reads with a fresh snapshot (READ COMMITTED; the function
+-- is VOLATILE), so the rules are checked against everything committed before the locks were granted, and nothing
+-- that could change the answer commits before this transaction does: a claim racing a document removal, a
+-- requirement change, a deactivation or a deletion of the shift is ordered entirely before it or refused. Under
+-- REPEATABLE READ or SERIALIZABLE the snapshot is the transaction's, and locking a row changed since then fails
+-- with SQLSTATE 40001 (retry the transaction), which covers every one of those races.
+-- A transaction that changes a facility or writes a "Shift" row and then claims, or changes one worker's
+-- eligibility while another session claims for that worker at a facility the transaction changed, takes the locks
+-- out of this order and can deadlock with a claim; PostgreSQL then aborts one of them (40P01).
 --
 -- SECURITY DEFINER, so carepg_api and other callers claim without any table privilege: carepg_owner may update
 -- only "Shift".worker_id, and nothing in here is up to the caller (fixed search_path, qualified names, no dynamic
@@ -62,18 +63,13 @@ DECLARE
     facility record;
     missing integer[];
     clash integer;
+    locked_facility integer;
 BEGIN
     IF claim_shift.worker_id IS NULL THEN
         RAISE EXCEPTION 'worker NULL does not exist' USING ERRCODE = 'CP404';
     END IF;
     -- 1. This worker's turn.
-    INSERT INTO shifts_private.worker_claim_lock AS l (worker_id) VALUES (claim_shift.worker_id)
-    ON CONFLICT ON CONSTRAINT worker_claim_lock_pkey DO UPDATE SET writes = l.writes + 1;
-    -- 2. No eligibility write in flight, and none until we commit (the advisory lock queues us fairly with the
-    --    writers, the row makes a REPEATABLE READ claim fail if one committed since its snapshot; see
-    --    shifts_private.begin_eligibility_write).
-    PERFORM pg_advisory_xact_lock_shared(1667330661, 2);
-    PERFORM FROM shifts_private.eligibility_state FOR SHARE;
+    PERFORM shifts_private.lock_workers(ARRAY[claim_shift.worker_id]);
 
     SELECT w.is_active, w.profession INTO worker
     FROM public."Worker" AS w
@@ -81,14 +77,23 @@ BEGIN
     IF NOT FOUND THEN
         RAISE EXCEPTION 'worker % does not exist', claim_shift.worker_id USING ERRCODE = 'CP404';
     END IF;
-    -- 3. The shift. After a wait, FOR UPDATE returns the row as the other transaction left it.
-    SELECT s.id, s.start, s."end", s.profession, s.is_deleted, s.facility_id, s.worker_id INTO shift
-    FROM public."Shift" AS s
-    WHERE s.id = claim_shift.shift_id
-    FOR UPDATE;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION 'shift % does not exist', coalesce(claim_shift.shift_id::text, 'NULL') USING ERRCODE = 'CP404';
-    END IF;
+    -- 2. The facility's share, then 3. the shift. After a wait, FOR UPDATE returns the row as the other
+    -- transaction left it; should that have moved the shift to another facility, share that one too.
+    SELECT s.facility_id INTO locked_facility FROM public."Shift" AS s WHERE s.id = claim_shift.shift_id;
+    LOOP
+        IF locked_facility IS NOT NULL THEN
+            PERFORM shifts_private.lock_facility_shared(locked_facility);
+        END IF;
+        SELECT s.id, s.start, s."end", s.profession, s.is_deleted, s.facility_id, s.worker_id INTO shift
+        FROM public."Shift" AS s
+        WHERE s.id = claim_shift.shift_id
+        FOR UPDATE;
+        IF NOT FOUND THEN
+            RAISE EXCEPTION 'shift % does not exist', coalesce(claim_shift.shift_id::text, 'NULL') USING ERRCODE = 'CP404';
+        END IF;
+        EXIT WHEN shift.facility_id IS NOT DISTINCT FROM locked_facility;
+        locked_facility := shift.facility_id;
+    END LOOP;
     SELECT f.name, f.is_active INTO facility FROM public."Facility" AS f WHERE f.id = shift.facility_id;
 
     IF shift.is_deleted THEN
@@ -156,7 +161,7 @@ $function$;
 COMMENT ON FUNCTION shifts.claim_shift(integer, integer) IS
 $comment$Claim a shift for a worker, atomically, if and only if shifts.available_shifts() would offer it to them now; returns it (the columns of available_shifts and newly_claimed). Claiming a shift the worker already holds returns it with newly_claimed = false and changes nothing.
 Errors: CP404 unknown worker or shift; CP409 taken by another worker (DETAIL taken) or overlapping a shift the worker holds (overlap); CP403 the worker may not take it (DETAIL shift_deleted, worker_inactive, facility_inactive, profession, documents).
-Locks, in order: the worker's claim row; advisory lock (1667330661, 2) shared and shifts_private.eligibility_state FOR SHARE; the shift FOR UPDATE. Under REPEATABLE READ or SERIALIZABLE a race is a serialization failure (40001): retry.$comment$;
+Locks, in order: the worker's row of shifts_private.worker_lock; the shift's facility's row of shifts_private.facility_lock, shared; the shift FOR UPDATE. It waits only for changes of that worker or that facility. Under REPEATABLE READ or SERIALIZABLE a race is a serialization failure (40001): retry.$comment$;
 GRANT EXECUTE ON FUNCTION shifts.claim_shift(integer, integer) TO carepg_api;
 
 RESET ROLE;

@@ -1,6 +1,6 @@
 -- purpose: a pg_cron job that refreshes the eligibility view, where the server has pg_cron (the CLI's
 -- `carepg refresh --schedule CRON`). Refreshing is only housekeeping (answers are exact without it); the job
--- keeps the patch table small. Run by carepg_owner's members; the job runs as the role that scheduled it.
+-- keeps readers from rechecking old changes. Run by carepg_owner's members; the job runs as the role that scheduled it.
 --
 -- pg_cron needs shared_preload_libraries = 'pg_cron' and runs jobs in the database named by
 -- cron.database_name; the function says which of those is missing instead of failing obscurely.

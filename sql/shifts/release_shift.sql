@@ -2,8 +2,8 @@
 -- everyone shifts.available_shifts() offers it to.
 --
 -- Errors: CP404 when the worker does not exist, the shift does not exist, or the worker does not hold it.
--- Locks (claim_shift.sql explains the order): 1. the worker's row of shifts_private.worker_claim_lock, 3. the
--- shift's row FOR UPDATE. A release changes no eligibility, so it does not wait for eligibility writers.
+-- Locks (claim_shift.sql explains the order): 1. the worker's row of shifts_private.worker_lock, 3. the shift's
+-- row FOR UPDATE. A release depends on no facility, so it does not wait for changes to one.
 -- SECURITY DEFINER for the same reasons as claim_shift.
 
 SET LOCAL ROLE carepg_owner;
@@ -22,8 +22,7 @@ BEGIN
     IF release_shift.worker_id IS NULL THEN
         RAISE EXCEPTION 'worker NULL does not exist' USING ERRCODE = 'CP404';
     END IF;
-    INSERT INTO shifts_private.worker_claim_lock AS l (worker_id) VALUES (release_shift.worker_id)
-    ON CONFLICT ON CONSTRAINT worker_claim_lock_pkey DO UPDATE SET writes = l.writes + 1;
+    PERFORM shifts_private.lock_workers(ARRAY[release_shift.worker_id]);
 
     SELECT s.worker_id INTO holder
     FROM public."Shift" AS s
@@ -49,7 +48,7 @@ $function$;
 
 COMMENT ON FUNCTION shifts.release_shift(integer, integer) IS
 $comment$Give back a shift the worker holds: it is offered again at once to every worker shifts.available_shifts() would offer it to.
-Errors: CP404 unknown worker, unknown shift, or a shift the worker does not hold. Locks the worker's claim row, then the shift FOR UPDATE.$comment$;
+Errors: CP404 unknown worker, unknown shift, or a shift the worker does not hold. Locks the worker's row of shifts_private.worker_lock, then the shift FOR UPDATE.$comment$;
 GRANT EXECUTE ON FUNCTION shifts.release_shift(integer, integer) TO carepg_api;
 
 RESET ROLE;

@@ -1,50 +1,53 @@
--- purpose: eligibility that is never stale: the patches that override shifts_private.eligible_pair between
--- refreshes, and the one row that serialises eligibility writers.
+-- purpose: where the view stands: the snapshot shifts_private.eligible_pair was computed from, so readers know
+-- which rows of shifts_private.change_log it already includes. Written by refreshes only.
 --
--- Statement-level triggers on the four tables that decide eligibility (public/eligibility_triggers.sql) write,
--- for every (worker, facility) pair a change may affect, the live truth of "the worker holds every document the
--- facility requires" as a patch. Readers (shifts.eligible_facility_ids) take a patch where one exists and the
--- view otherwise, and read the active flags live, so every call answers what the committed tables say.
--- shifts.refresh_eligibility() folds the patches it has seen into the view and deletes them.
---
--- Why it is right under concurrency:
---  * Every eligibility-changing statement first updates the one row of eligibility_state. That row lock
---    serialises writers: under READ COMMITTED the second writer waits, then recomputes with a fresh snapshot
---    that includes the first writer's commit; under REPEATABLE READ / SERIALIZABLE it gets a serialization
---    failure (40001) and the application retries, as it must for any such conflict.
---  * Claims (shifts.claim_shift) share the row (FOR SHARE), so a writer waits for the claims in flight and claims
---    wait for a writer; an advisory lock taken before the row keeps that fair (begin_eligibility_write).
---  * Patches carry the writing transaction's id. A refresh notes its snapshot before recomputing the view and
---    then deletes only the patches that snapshot already saw, so a patch written during the refresh survives.
---  * Bulk paths that bypass the triggers (TRUNCATE, or carepg.eligibility_maintenance = 'deferred' for a seed)
---    mark the state stale; until the next refresh, readers compute eligibility live for the worker.
+-- Readers (shifts.eligible_facility_ids) take the view for a worker, except for the pairs that unseen changes may
+-- have changed, which they compute from the live tables; the active flags and professions are always read live.
+-- A refresh notes a snapshot before it recomputes the view (the recomputation takes a later one, so it includes
+-- everything the noted snapshot does) and stores it here when it commits: a change committed during the refresh
+-- stays unseen and keeps being rechecked. Writers never touch this row, so they never wait for a refresh, nor a
+-- refresh for them.
 
 SET LOCAL ROLE carepg_owner;
 
-CREATE TABLE shifts_private.eligibility_patch (
-    worker_id integer NOT NULL,
-    facility_id integer NOT NULL,
-    docs_ok boolean NOT NULL,
-    patched_by xid8 NOT NULL DEFAULT pg_current_xact_id(),
-    PRIMARY KEY (worker_id, facility_id)
-);
-COMMENT ON TABLE shifts_private.eligibility_patch IS
-    'carepg: live document eligibility of pairs changed since the last refresh of shifts_private.eligible_pair; overrides the view.';
-COMMENT ON COLUMN shifts_private.eligibility_patch.docs_ok IS
-    'true when the worker holds every document the facility requires (active flags are read live, not here).';
-COMMENT ON COLUMN shifts_private.eligibility_patch.patched_by IS
-    'transaction that wrote this value; a refresh deletes the patches its snapshot had seen.';
-
 CREATE TABLE shifts_private.eligibility_state (
     singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),
-    writes bigint NOT NULL DEFAULT 0,
-    stale_by xid8
+    -- Until the first refresh, every logged change counts as unseen (the view was built when carepg was installed).
+    view_snapshot pg_snapshot NOT NULL DEFAULT '1:1:',
+    refreshed_at timestamptz,
+    pruned_below xid8 NOT NULL DEFAULT '0'
 );
 COMMENT ON TABLE shifts_private.eligibility_state IS
-    'carepg: one row. Eligibility writers update it to serialise; stale_by marks a bulk change that bypassed maintenance.';
-COMMENT ON COLUMN shifts_private.eligibility_state.writes IS 'number of eligibility-changing statements maintained so far.';
-COMMENT ON COLUMN shifts_private.eligibility_state.stale_by IS
-    'transaction of a bulk change the triggers skipped; readers compute eligibility live until a refresh sees it.';
+    'carepg: one row: the snapshot shifts_private.eligible_pair was computed from (changes it does not include are rechecked live).';
+COMMENT ON COLUMN shifts_private.eligibility_state.view_snapshot IS
+    'the snapshot the last refresh noted before recomputing the view; change_log rows invisible to it are unseen.';
+COMMENT ON COLUMN shifts_private.eligibility_state.refreshed_at IS 'when the last refresh ran (NULL: never since carepg was installed).';
+COMMENT ON COLUMN shifts_private.eligibility_state.pruned_below IS
+    'change_log rows of transactions below this xid may have been deleted (all were folded into the view and past the retention).';
 INSERT INTO shifts_private.eligibility_state DEFAULT VALUES;
+
+-- The current snapshot, with this transaction's own xid counted as in progress. A snapshot never lists its own
+-- transaction, so pg_visible_in_snapshot() would call this transaction's later changes visible: a refresh (or a
+-- migration) that writes changes after noting its snapshot must still see them as unseen.
+CREATE OR REPLACE FUNCTION shifts_private.snapshot_excluding_self()
+RETURNS pg_snapshot
+LANGUAGE plpgsql
+STABLE
+SET search_path = pg_catalog, pg_temp
+AS $function$
+DECLARE
+    now_seen constant pg_snapshot := pg_current_snapshot();
+    me constant xid8 := pg_current_xact_id_if_assigned();
+BEGIN
+    IF me IS NULL OR me >= pg_snapshot_xmax(now_seen) THEN
+        RETURN now_seen;  -- no xid yet, or one the snapshot already counts as not yet visible
+    END IF;
+    RETURN format('%s:%s:%s', pg_snapshot_xmin(now_seen), pg_snapshot_xmax(now_seen),
+                  (SELECT string_agg(x::text, ',' ORDER BY x)
+                   FROM (SELECT pg_snapshot_xip(now_seen) UNION SELECT me) AS u (x)))::pg_snapshot;
+END
+$function$;
+COMMENT ON FUNCTION shifts_private.snapshot_excluding_self() IS
+    'carepg internal: pg_current_snapshot() with the current transaction (if it has an xid) counted as in progress.';
 
 RESET ROLE;

@@ -1,15 +1,53 @@
 -- purpose: the functions behind the eligibility triggers on the application's tables (public/eligibility_triggers.sql).
 --
+-- Each statement that may change who is eligible where takes the locks of the workers or facilities it changes
+-- (locks.sql: only claims of those workers, or at those facilities, and other changes of the same keys wait for
+-- it) and logs one row per worker or facility in shifts_private.change_log. Nothing is recomputed here: readers
+-- recheck what the log names from the live tables, in their own snapshot (change_log.sql says why that is exact).
+--
+-- Where the cost of a write goes (challenge data, 8 concurrent writers each toggling a document of its own
+-- worker, PERFORMANCE.md has the figures and the command): the bare insert or delete, the statement-level
+-- trigger's transition table, one upsert of the worker's lock row and one insert into the log. Recomputing each
+-- changed pair at write time, as an earlier design did, needed every writer to agree with every other on the
+-- pairs they shared (a document gained at the moment a facility starts requiring it), hence one lock for the whole
+-- marketplace: 0.11x the bare application's write throughput, and a slow application transaction stalled every
+-- other writer and claim.
+--
 -- SECURITY DEFINER: they run as carepg_owner, whoever writes the table, so an application role with nothing but
 -- its own DML rights keeps writing as before and never needs a privilege on carepg's schemas. That is safe
 -- because nothing in them is up to the caller: search_path is fixed to pg_catalog (pg_temp last, and never
 -- searched for functions or operators), every other name is schema-qualified, there is no dynamic SQL, and the
 -- only inputs are the statement's transition tables. Nobody may call them directly (EXECUTE is not granted,
 -- and the schema is private); a trigger does not need EXECUTE to fire.
+--
+-- SET carepg.eligibility_maintenance = 'deferred' (a bulk load, such as carepg seed) logs one 'everything' row per
+-- statement and takes no per-key locks: readers then compute every worker's eligibility live until a refresh.
+-- Such a load is not ordered with claims in flight; it is meant for loading, not for a live marketplace.
 
 SET LOCAL ROLE carepg_owner;
 
--- A worker gained or lost documents: only the facilities requiring those documents can change.
+CREATE OR REPLACE FUNCTION shifts_private.maintenance_deferred()
+RETURNS boolean
+LANGUAGE sql
+STABLE
+SET search_path = pg_catalog, pg_temp
+RETURN coalesce(current_setting('carepg.eligibility_maintenance', true), '') = 'deferred';
+COMMENT ON FUNCTION shifts_private.maintenance_deferred() IS
+    'carepg internal: true when this transaction set carepg.eligibility_maintenance = ''deferred'' (a bulk load).';
+
+-- A bulk load: one row that tells every reader to compute live until the next refresh.
+CREATE OR REPLACE FUNCTION shifts_private.log_everything()
+RETURNS void
+LANGUAGE sql
+VOLATILE
+SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+    INSERT INTO shifts_private.change_log (kind) VALUES ('everything');
+END;
+COMMENT ON FUNCTION shifts_private.log_everything() IS
+    'carepg internal: log a change that may concern every pair (readers compute live until the next refresh).';
+
+-- Workers gained or lost documents: lock each worker, log which documents.
 CREATE OR REPLACE FUNCTION shifts_private.on_document_worker_change()
 RETURNS trigger
 LANGUAGE plpgsql
@@ -18,34 +56,40 @@ SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $function$
 DECLARE
-    changed_w integer[] := '{}';
-    changed_d integer[] := '{}';
-    pair_w integer[];
-    pair_f integer[];
+    changed_w integer[];
+    changed_d integer[];
 BEGIN
-    IF TG_OP IN ('INSERT', 'UPDATE') THEN
-        SELECT changed_w || array_agg(n.worker_id), changed_d || array_agg(n.document_id)
-        INTO changed_w, changed_d FROM new_rows AS n;
+    IF TG_OP = 'INSERT' THEN
+        SELECT array_agg(n.worker_id), array_agg(n.document_id) INTO changed_w, changed_d FROM new_rows AS n;
+    ELSIF TG_OP = 'DELETE' THEN
+        SELECT array_agg(o.worker_id), array_agg(o.document_id) INTO changed_w, changed_d FROM old_rows AS o;
+    ELSE
+        SELECT array_agg(c.w), array_agg(c.d) INTO changed_w, changed_d
+        FROM (SELECT n.worker_id, n.document_id FROM new_rows AS n
+              UNION ALL
+              SELECT o.worker_id, o.document_id FROM old_rows AS o) AS c (w, d);
     END IF;
-    IF TG_OP IN ('DELETE', 'UPDATE') THEN
-        SELECT changed_w || array_agg(o.worker_id), changed_d || array_agg(o.document_id)
-        INTO changed_w, changed_d FROM old_rows AS o;
-    END IF;
-    IF cardinality(changed_w) = 0 OR NOT shifts_private.begin_eligibility_write() THEN
+    IF changed_w IS NULL THEN
         RETURN NULL;
     END IF;
-    SELECT array_agg(c.w), array_agg(c.f) INTO pair_w, pair_f
-    FROM (SELECT DISTINCT ch.w, r.facility_id AS f
-          FROM unnest(changed_w, changed_d) AS ch (w, d)
-          JOIN public."FacilityRequirement" AS r ON r.document_id = ch.d) AS c;
-    PERFORM shifts_private.patch_changed_pairs(pair_w, pair_f);
+    IF shifts_private.maintenance_deferred() THEN
+        PERFORM shifts_private.log_everything();
+        RETURN NULL;
+    END IF;
+    PERFORM shifts_private.lock_workers(changed_w);
+    INSERT INTO shifts_private.change_log (kind, worker_id, document_ids)
+    SELECT 'documents', c.w, array_agg(DISTINCT c.d ORDER BY c.d)
+    FROM unnest(changed_w, changed_d) AS c (w, d)
+    WHERE c.w IS NOT NULL AND c.d IS NOT NULL
+    GROUP BY c.w
+    ORDER BY c.w;
     RETURN NULL;
 END
 $function$;
 COMMENT ON FUNCTION shifts_private.on_document_worker_change() IS
-    'carepg internal: after DocumentWorker changes, re-check each changed worker at the facilities requiring the changed documents.';
+    'carepg internal: after DocumentWorker changes, lock each changed worker and log the documents it gained or lost.';
 
--- A facility's requirements changed: every worker with a stake in that facility can change.
+-- Facilities' requirements changed: lock each facility, log it.
 CREATE OR REPLACE FUNCTION shifts_private.on_facility_requirement_change()
 RETURNS trigger
 LANGUAGE plpgsql
@@ -54,41 +98,38 @@ SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $function$
 DECLARE
-    changed_f integer[] := '{}';
-    pair_w integer[];
-    pair_f integer[];
+    changed_f integer[];
 BEGIN
-    IF TG_OP IN ('INSERT', 'UPDATE') THEN
-        SELECT changed_f || array_agg(n.facility_id) INTO changed_f FROM new_rows AS n;
+    IF TG_OP = 'INSERT' THEN
+        SELECT array_agg(n.facility_id) INTO changed_f FROM new_rows AS n;
+    ELSIF TG_OP = 'DELETE' THEN
+        SELECT array_agg(o.facility_id) INTO changed_f FROM old_rows AS o;
+    ELSE
+        SELECT array_agg(c.f) INTO changed_f
+        FROM (SELECT n.facility_id FROM new_rows AS n UNION ALL SELECT o.facility_id FROM old_rows AS o) AS c (f);
     END IF;
-    IF TG_OP IN ('DELETE', 'UPDATE') THEN
-        SELECT changed_f || array_agg(o.facility_id) INTO changed_f FROM old_rows AS o;
-    END IF;
-    IF cardinality(changed_f) = 0 OR NOT shifts_private.begin_eligibility_write() THEN
+    IF changed_f IS NULL THEN
         RETURN NULL;
     END IF;
-    -- Active workers, plus any worker that already has a patch there (it must stay true).
-    SELECT array_agg(c.w), array_agg(c.f) INTO pair_w, pair_f
-    FROM (SELECT w.id AS w, f.f
-          FROM (SELECT DISTINCT unnest(changed_f) AS f) AS f
-          CROSS JOIN public."Worker" AS w
-          WHERE w.is_active
-          UNION
-          SELECT p.worker_id, p.facility_id
-          FROM shifts_private.eligibility_patch AS p
-          WHERE p.facility_id = ANY (changed_f)) AS c;
-    PERFORM shifts_private.patch_changed_pairs(pair_w, pair_f);
+    IF shifts_private.maintenance_deferred() THEN
+        PERFORM shifts_private.log_everything();
+        RETURN NULL;
+    END IF;
+    PERFORM shifts_private.lock_facilities(changed_f);
+    INSERT INTO shifts_private.change_log (kind, facility_id)
+    SELECT DISTINCT 'requirements', f.id FROM unnest(changed_f) AS f (id) WHERE f.id IS NOT NULL ORDER BY 2;
     RETURN NULL;
 END
 $function$;
 COMMENT ON FUNCTION shifts_private.on_facility_requirement_change() IS
-    'carepg internal: after FacilityRequirement changes, re-check the changed facilities for every active worker.';
+    'carepg internal: after FacilityRequirement changes, lock each changed facility and log that its requirements changed.';
 
--- A worker appeared or became active (or changed id): the view may not know it, or know it from before a
--- deactivation during which its facilities' requirements changed. A deactivation or a change of profession needs
--- no patch (readers check Worker.is_active and profession live), but it takes the serialisation point all the
--- same, so that a claim in flight (shifts.claim_shift, which shares that row) is ordered entirely before or after
--- it.
+-- Workers appeared, changed activation, profession or id.
+--  * new, activated, or under a new id: the view may not know the worker, or know it from before a deactivation
+--    during which its documents or facilities changed: log 'worker' (readers recheck it everywhere);
+--  * deactivated or another profession: readers read those live; log 'worker_state' all the same, and lock the
+--    worker, so that a claim in flight (shifts.claim_shift) is ordered entirely before or after the change.
+-- Other columns (a name) change nothing and take nothing.
 CREATE OR REPLACE FUNCTION shifts_private.on_worker_change()
 RETURNS trigger
 LANGUAGE plpgsql
@@ -97,40 +138,51 @@ SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $function$
 DECLARE
-    activated integer[];
-    pair_w integer[];
-    pair_f integer[];
+    changed integer[];
 BEGIN
     IF TG_OP = 'INSERT' THEN
-        SELECT array_agg(n.id) INTO activated FROM new_rows AS n WHERE n.is_active;
-    ELSE  -- UPDATE: newly active, or an active worker under a new id
-        SELECT array_agg(n.id) INTO activated
-        FROM new_rows AS n
-        WHERE n.is_active
-          AND NOT EXISTS (SELECT FROM old_rows AS o WHERE o.id = n.id AND o.is_active);
-        IF activated IS NULL
-           AND EXISTS (SELECT FROM old_rows AS o
-                       WHERE o.is_active
-                         AND NOT EXISTS (SELECT FROM new_rows AS n
-                                         WHERE n.id = o.id AND n.is_active AND n.profession = o.profession)) THEN
-            PERFORM shifts_private.begin_eligibility_write();  -- deactivated or changed profession
+        SELECT array_agg(n.id) INTO changed FROM new_rows AS n WHERE n.is_active;
+        IF changed IS NULL THEN
             RETURN NULL;
         END IF;
-    END IF;
-    IF activated IS NULL OR NOT shifts_private.begin_eligibility_write() THEN
+        IF shifts_private.maintenance_deferred() THEN
+            PERFORM shifts_private.log_everything();
+            RETURN NULL;
+        END IF;
+        INSERT INTO shifts_private.change_log (kind, worker_id)
+        SELECT DISTINCT 'worker', w.id FROM unnest(changed) AS w (id) ORDER BY 2;
         RETURN NULL;
     END IF;
-    -- Every facility, eligible or not: a view row from before a deactivation may be out of date by now.
-    SELECT array_agg(a.w), array_agg(f.id) INTO pair_w, pair_f
-    FROM unnest(activated) AS a (w)
-    CROSS JOIN public."Facility" AS f;
-    PERFORM shifts_private.patch_pairs(pair_w, pair_f);
+    -- UPDATE. Transition tables do not pair old and new rows; an id is a key, so pair them by id, and count a
+    -- row whose id changed as its old id gone and its new id new.
+    SELECT array_agg(c.id ORDER BY c.id) INTO changed
+    FROM (SELECT n.id FROM new_rows AS n
+          LEFT JOIN old_rows AS o ON o.id = n.id
+          WHERE o.id IS NULL OR n.is_active IS DISTINCT FROM o.is_active OR n.profession IS DISTINCT FROM o.profession
+          UNION
+          SELECT o.id FROM old_rows AS o
+          WHERE NOT EXISTS (SELECT FROM new_rows AS n WHERE n.id = o.id)) AS c;
+    IF changed IS NULL THEN
+        RETURN NULL;
+    END IF;
+    IF shifts_private.maintenance_deferred() THEN
+        PERFORM shifts_private.log_everything();
+        RETURN NULL;
+    END IF;
+    PERFORM shifts_private.lock_workers(changed);
+    INSERT INTO shifts_private.change_log (kind, worker_id)
+    SELECT CASE WHEN n.is_active AND NOT coalesce(o.is_active, false) THEN 'worker' ELSE 'worker_state' END, c.id
+    FROM unnest(changed) AS c (id)
+    LEFT JOIN new_rows AS n ON n.id = c.id
+    LEFT JOIN old_rows AS o ON o.id = c.id
+    ORDER BY c.id;
     RETURN NULL;
 END
 $function$;
 COMMENT ON FUNCTION shifts_private.on_worker_change() IS
-    'carepg internal: when a worker is inserted or activated, patch its eligibility at every facility; a deactivation or change of profession only takes the serialisation point.';
+    'carepg internal: when workers appear, change activation, profession or id, lock them (updates) and log them.';
 
+-- Facilities appeared, changed activation or id.
 CREATE OR REPLACE FUNCTION shifts_private.on_facility_change()
 RETURNS trigger
 LANGUAGE plpgsql
@@ -139,40 +191,41 @@ SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $function$
 DECLARE
-    activated integer[];
-    pair_w integer[];
-    pair_f integer[];
+    changed integer[];
 BEGIN
     IF TG_OP = 'INSERT' THEN
-        SELECT array_agg(n.id) INTO activated FROM new_rows AS n WHERE n.is_active;
+        SELECT array_agg(n.id) INTO changed FROM new_rows AS n;
     ELSE
-        SELECT array_agg(n.id) INTO activated
-        FROM new_rows AS n
-        WHERE n.is_active
-          AND NOT EXISTS (SELECT FROM old_rows AS o WHERE o.id = n.id AND o.is_active);
-        IF activated IS NULL
-           AND EXISTS (SELECT FROM old_rows AS o
-                       WHERE o.is_active AND NOT EXISTS (SELECT FROM new_rows AS n WHERE n.id = o.id AND n.is_active)) THEN
-            PERFORM shifts_private.begin_eligibility_write();  -- deactivated: order it with claims in flight
-            RETURN NULL;
-        END IF;
+        SELECT array_agg(c.id ORDER BY c.id) INTO changed
+        FROM (SELECT n.id FROM new_rows AS n
+              LEFT JOIN old_rows AS o ON o.id = n.id
+              WHERE o.id IS NULL OR n.is_active IS DISTINCT FROM o.is_active
+              UNION
+              SELECT o.id FROM old_rows AS o
+              WHERE NOT EXISTS (SELECT FROM new_rows AS n WHERE n.id = o.id)) AS c;
     END IF;
-    IF activated IS NULL OR NOT shifts_private.begin_eligibility_write() THEN
+    IF changed IS NULL THEN
         RETURN NULL;
     END IF;
-    -- Every active worker, eligible or not (an inactive one is patched when it is activated).
-    SELECT array_agg(w.id), array_agg(a.f) INTO pair_w, pair_f
-    FROM unnest(activated) AS a (f)
-    CROSS JOIN public."Worker" AS w
-    WHERE w.is_active;
-    PERFORM shifts_private.patch_pairs(pair_w, pair_f);
+    IF shifts_private.maintenance_deferred() THEN
+        PERFORM shifts_private.log_everything();
+        RETURN NULL;
+    END IF;
+    -- Every facility gets its lock row as it appears (claims share it, and under REPEATABLE READ a row a claim
+    -- cannot see would order nothing); an update locks it.
+    PERFORM shifts_private.lock_facilities(changed);
+    INSERT INTO shifts_private.change_log (kind, facility_id)
+    SELECT CASE WHEN n.is_active THEN 'facility' ELSE 'facility_state' END, c.id  -- active now: new, activated or renumbered
+    FROM unnest(changed) AS c (id)
+    LEFT JOIN new_rows AS n ON n.id = c.id
+    ORDER BY c.id;
     RETURN NULL;
 END
 $function$;
 COMMENT ON FUNCTION shifts_private.on_facility_change() IS
-    'carepg internal: when a facility is inserted or activated, patch its eligibility for every active worker; a deactivation only takes the serialisation point.';
+    'carepg internal: when facilities appear, change activation or id, lock them and log them.';
 
--- TRUNCATE has no transition tables: fall back to live answers until the next refresh.
+-- TRUNCATE has no transition tables: every reader computes live until the next refresh.
 CREATE OR REPLACE FUNCTION shifts_private.on_truncate()
 RETURNS trigger
 LANGUAGE plpgsql
@@ -181,8 +234,7 @@ SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $function$
 BEGIN
-    PERFORM pg_advisory_xact_lock(1667330661, 2);  -- as begin_eligibility_write() does
-    UPDATE shifts_private.eligibility_state SET stale_by = pg_current_xact_id(), writes = writes + 1;
+    PERFORM shifts_private.log_everything();
     RETURN NULL;
 END
 $function$;

@@ -10,7 +10,7 @@
 -- one step ("held documents" array contains "required documents" array). At the large profile (80,000 x 1,900
 -- active pairs) that is ~4.6 s instead of ~180 s for the double NOT EXISTS over every pair, with the same rows.
 -- The two branches are disjoint and each yields a pair once, so UNION ALL keeps the unique index valid.
--- Patches (eligibility_state.sql) make answers exact between refreshes.
+-- Readers recheck what changed since (change_log.sql), so answers are exact between refreshes.
 
 SET LOCAL ROLE carepg_owner;
 
