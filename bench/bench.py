@@ -201,7 +201,7 @@ def ensure_naive_twin(url: str) -> str:
     with psycopg.connect(admin, autocommit=True) as conn:
         row = conn.execute(
             "SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = %s", (twin,)).fetchone()
-        if row and row[0] == marker:
+        if row and row[0] == marker and _is_carepg_free(with_db(url, twin)):
             return with_db(url, twin)
         print(f"building the naive twin {twin} ...", flush=True)
         conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(twin)))
@@ -214,15 +214,41 @@ def ensure_naive_twin(url: str) -> str:
         for (name,) in conn.execute("SELECT indexrelid::regclass::text FROM pg_index i JOIN pg_class c ON "
                                     "c.oid = i.indexrelid WHERE c.relname LIKE 'carepg%%'").fetchall():
             conn.execute(f"DROP INDEX {name}")
-        conn.execute("DROP SCHEMA shifts CASCADE")  # the view, the functions and, with them, the triggers
-        conn.execute("DROP SCHEMA IF EXISTS carepg_ext CASCADE")
+        # Every carepg schema: the functions, the view, the change log and, with the trigger functions in
+        # shifts_private, the triggers on the application's tables.
+        for schema in ("shifts", "shifts_private", "mrf", "mrf_private", "carepg_ext"):
+            conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
         conn.execute("DROP TABLE IF EXISTS alembic_version")
         left = conn.execute("SELECT count(*) FROM pg_indexes WHERE schemaname = 'public' AND indexname NOT LIKE "
                             "'%%_pkey'").fetchone()[0]
         assert left == 0, "the naive twin must have primary keys only"
+        assert_carepg_free(conn)
         conn.execute("VACUUM (ANALYZE)")
         conn.execute(sql.SQL("COMMENT ON DATABASE {} IS {}").format(sql.Identifier(twin), sql.Literal(marker)))
     return twin_url
+
+
+def _is_carepg_free(url: str) -> bool:
+    with psycopg.connect(url, autocommit=True) as conn:
+        try:
+            assert_carepg_free(conn)
+        except AssertionError:
+            return False
+    return True
+
+
+def assert_carepg_free(conn: psycopg.Connection) -> None:
+    """Nothing of carepg's may be left in a baseline database: no trigger on the application's tables (foreign
+    keys' internal triggers aside), no function or schema of carepg's."""
+    triggers = conn.execute("SELECT tgrelid::regclass::text || ' ' || tgname FROM pg_trigger WHERE NOT tgisinternal"
+                            ).fetchall()
+    assert not triggers, f"carepg triggers left in the baseline: {triggers}"
+    functions = conn.execute("SELECT p.oid::regprocedure::text FROM pg_proc p JOIN pg_namespace n ON n.oid = "
+                             "p.pronamespace WHERE n.nspname NOT IN ('pg_catalog', 'information_schema')").fetchall()
+    assert not functions, f"functions left in the baseline: {functions}"
+    schemas = conn.execute("SELECT nspname FROM pg_namespace WHERE nspname IN "
+                           "('shifts', 'shifts_private', 'mrf', 'mrf_private', 'carepg_ext')").fetchall()
+    assert not schemas, f"carepg schemas left in the baseline: {schemas}"
 
 
 # --- measurements --------------------------------------------------------------------------------------------
@@ -643,6 +669,180 @@ def bench_claims(url: str, seconds: float) -> dict:
     return out
 
 
+# --- who waits for whom: the host application's writes beside carepg ---------------------------------------------
+
+WRITERS = 8
+# carepg's triggers on the application's tables (public/eligibility_triggers.sql): what "triggers off" disables.
+CAREPG_TRIGGERS = [(t, f"carepg_eligibility_{op}") for t in ("DocumentWorker", "FacilityRequirement")
+                   for op in ("insert", "update", "delete", "truncate")] + \
+                  [(t, f"carepg_eligibility_{op}") for t in ("Worker", "Facility") for op in ("insert", "update", "truncate")]
+
+
+def _carepg_triggers(url: str, enabled: bool) -> None:
+    with psycopg.connect(url, autocommit=True) as conn:
+        for table, trigger in CAREPG_TRIGGERS:
+            conn.execute(sql.SQL("ALTER TABLE {} {} TRIGGER {}").format(
+                sql.Identifier(table), sql.SQL("ENABLE" if enabled else "DISABLE"), sql.Identifier(trigger)))
+
+
+def _writer_pairs(url: str, n: int) -> list[tuple[int, int]]:
+    """n distinct active workers, each with a document it does not hold (toggling it changes its eligibility)."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        return conn.execute(
+            "SELECT w.id, d.id FROM \"Worker\" w CROSS JOIN LATERAL (SELECT x.id FROM \"Document\" x WHERE NOT EXISTS "
+            "(SELECT FROM \"DocumentWorker\" h WHERE h.worker_id = w.id AND h.document_id = x.id) ORDER BY x.id "
+            "LIMIT 1) d WHERE w.is_active AND w.name NOT LIKE 'carepg-bench%%' ORDER BY w.id LIMIT %s", (n,)).fetchall()
+
+
+def _toggle_script(pairs: list[tuple[int, int]]) -> str:
+    """pgbench: each client toggles its own worker's document (insert it, delete it again): two autocommit writes."""
+    case = lambda i: "CASE " + " ".join(f"WHEN :client_id = {k} THEN {p[i]}" for k, p in enumerate(pairs)) + " END"  # noqa: E731
+    return (f"\\set w {case(0)}\n\\set d {case(1)}\n"
+            "INSERT INTO \"DocumentWorker\" (worker_id, document_id) VALUES (:w, :d) RETURNING id AS row_id \\gset\n"
+            "DELETE FROM \"DocumentWorker\" WHERE id = :row_id;\n")
+
+
+def _toggle_writes(url: str, pairs: list[tuple[int, int]], clients: int, seconds: float) -> float:
+    """Document writes per second (two per pgbench transaction) of `clients` writers, each on its own worker."""
+    with tempfile.TemporaryDirectory() as tmp:
+        script = Path(tmp) / "toggle.sql"
+        script.write_text(_toggle_script(pairs[:clients]))
+        out = subprocess.run(["pgbench", "-n", "-M", "prepared", "-c", str(clients), "-j", str(min(clients, 2)),
+                              "-T", str(max(1, int(seconds))), "-f", str(script), url],
+                             capture_output=True, text=True, cwd=tmp)
+    if out.returncode != 0:
+        raise RuntimeError(f"pgbench failed: {out.stderr}")
+    return 2 * float(re.search(r"tps = ([0-9.]+)", out.stdout).group(1))
+
+
+def _claim_latencies(url: str, worker: int, shifts: list[int], stop: threading.Event) -> list[float]:
+    """One claimer on a warm connection: claim and release its own shifts in turn until stopped (claim latency)."""
+    lat: list[float] = []
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(CLAIM_SQL, (worker, shifts[0]), prepare=True).fetchone()
+        conn.execute(RELEASE_SQL, (worker, shifts[0]), prepare=True).fetchone()
+        i = 0
+        while not stop.is_set():
+            s = shifts[i % len(shifts)]
+            i += 1
+            t = time.perf_counter()
+            conn.execute(CLAIM_SQL, (worker, s), prepare=True).fetchone()
+            lat.append((time.perf_counter() - t) * 1000)
+            conn.execute(RELEASE_SQL, (worker, s), prepare=True).fetchone()
+    return lat
+
+
+def _held_open(url: str, holder_sql: str, probes: dict[str, tuple[str, tuple]], hold_s: float) -> dict[str, float]:
+    """Run holder_sql in a transaction and keep it open hold_s seconds; meanwhile time each probe (autocommit, one
+    after another). The milliseconds each probe took."""
+    waited: dict[str, float] = {}
+    with psycopg.connect(url) as holder, psycopg.connect(url, autocommit=True) as probe:
+        cur = holder.execute(holder_sql)
+        if cur.description:
+            cur.fetchall()
+        opened = time.perf_counter()
+        for name, (query, params) in probes.items():
+            t = time.perf_counter()
+            cur = probe.execute(query, params)
+            if cur.description:
+                cur.fetchall()
+            waited[name] = (time.perf_counter() - t) * 1000
+        time.sleep(max(0.0, hold_s - (time.perf_counter() - opened)))
+        holder.rollback()
+    return waited
+
+
+def bench_contention(url: str, seconds: float, rounds: int = 3) -> dict:
+    """The application's document writes with carepg's triggers on and off (same database, same statements),
+    1 and 8 writers on distinct workers; claim latency alone and while 8 writers run; and what other workers and
+    facilities wait while one application transaction holds a change of A (or F1) open for two seconds."""
+    pairs = _writer_pairs(url, WRITERS)
+    assert len(pairs) == WRITERS, "not enough active workers to give each writer its own"
+    workers, plans, _ = _claim_plan(url, 2)
+    out: dict = {"writers": WRITERS, "seconds": seconds, "rounds": rounds, "pairs": pairs}
+    try:
+        with psycopg.connect(url, autocommit=True) as conn:  # readers start from a view that knows the bench workers
+            conn.execute("SELECT shifts.refresh_eligibility()")
+        runs: dict[str, list[float]] = {"carepg_1": [], "carepg_8": [], "off_1": [], "off_8": []}
+        for _ in range(rounds):  # alternate, so drift on a shared machine hits both sides alike
+            for side in ("carepg", "off"):
+                _carepg_triggers(url, side == "carepg")
+                try:
+                    runs[f"{side}_1"].append(_toggle_writes(url, pairs, 1, seconds))
+                    runs[f"{side}_8"].append(_toggle_writes(url, pairs, WRITERS, seconds))
+                finally:
+                    _carepg_triggers(url, True)
+        med = {k: statistics.median(v) for k, v in runs.items()}
+        out["writes_per_s"] = runs
+        out["median"] = med
+        out["ratio_8_vs_off"] = med["carepg_8"] / med["off_8"]
+        out["ratio_8_vs_1"] = med["carepg_8"] / med["carepg_1"]
+        print(f"  document writes/s: carepg 1 writer {med['carepg_1']:,.0f}, 8 writers {med['carepg_8']:,.0f} "
+              f"({out['ratio_8_vs_1']:.2f}x one); triggers off: 1 writer {med['off_1']:,.0f}, 8 writers "
+              f"{med['off_8']:,.0f}; carepg / off with 8 writers {out['ratio_8_vs_off']:.2f}x", flush=True)
+
+        # Claim latency, alone and while 8 writers run (the claimer is not one of the writers' workers).
+        def claims_during(during) -> list[float]:
+            stop = threading.Event()
+            box: list[list[float]] = []
+            t = threading.Thread(target=lambda: box.append(_claim_latencies(url, workers[0], plans[0], stop)))
+            t.start()
+            try:
+                during()
+            finally:
+                stop.set()
+                t.join()
+            return box[0]
+        alone = claims_during(lambda: time.sleep(seconds))
+        loaded = claims_during(lambda: _toggle_writes(url, pairs, WRITERS, seconds))
+        out["claims_alone"], out["claims_with_writers"] = _latency(alone), _latency(loaded)
+        print(f"  claim latency: alone p50 {out['claims_alone']['p50']:.2f} ms p99 {out['claims_alone']['p99']:.2f} ms; "
+              f"with {WRITERS} document writers p50 {out['claims_with_writers']['p50']:.2f} ms p99 "
+              f"{out['claims_with_writers']['p99']:.2f} ms", flush=True)
+
+        # One slow application transaction: each kind of change held open 2 s; what others wait meanwhile.
+        with psycopg.connect(url, autocommit=True) as conn:
+            a, b_worker = workers
+            a_shift, b_shift = plans[0][0], plans[1][-1]
+            f1, f2 = conn.execute('SELECT facility_id FROM "Shift" WHERE id = %s', (a_shift,)).fetchone()[0], None
+            f2 = conn.execute('SELECT facility_id FROM "Shift" WHERE id = ANY (%s) AND facility_id <> %s LIMIT 1',
+                              (plans[1], f1)).fetchone()[0]  # fmt: skip
+            b_shift = conn.execute('SELECT id FROM "Shift" WHERE id = ANY (%s) AND facility_id = %s LIMIT 1',
+                                   (plans[1], f2)).fetchone()[0]  # fmt: skip
+            doc_b = conn.execute('SELECT id FROM "Document" ORDER BY id LIMIT 1').fetchone()[0]
+            spare = conn.execute("INSERT INTO \"Document\" (name, is_active) VALUES ('carepg-bench spare', true) "
+                                 "RETURNING id").fetchone()[0]
+        holders = {
+            "a document of worker A removed": f'DELETE FROM "DocumentWorker" WHERE worker_id = {a} '
+                                              f'AND document_id = {doc_b}',
+            "worker A deactivated": f'UPDATE "Worker" SET is_active = false WHERE id = {a}',
+            "a requirement added at facility F1": f'INSERT INTO "FacilityRequirement" (facility_id, document_id) '
+                                                  f'VALUES ({f1}, {spare})',
+            "facility F1 deactivated": f'UPDATE "Facility" SET is_active = false WHERE id = {f1}',
+            "worker A claiming a shift at F1": f"SELECT * FROM shifts.claim_shift({a}, {a_shift})",
+        }
+        probes = {
+            "worker B claims a shift at F2": ("SELECT * FROM shifts.claim_shift(%s, %s)", (b_worker, b_shift)),
+            "worker B releases it": ("SELECT shifts.release_shift(%s, %s)", (b_worker, b_shift)),
+            "a document write for worker B": ('INSERT INTO "DocumentWorker" (worker_id, document_id) VALUES (%s, %s)',
+                                              (b_worker, spare)),
+            "a read for worker B": ("SELECT count(*) FROM shifts.available_shifts(%s)", (b_worker,)),
+        }
+        out["held_open"] = {}
+        for name, holder in holders.items():
+            out["held_open"][name] = _held_open(url, holder, probes, 2.0)
+            with psycopg.connect(url, autocommit=True) as conn:  # the probes' document and claim, undone
+                conn.execute('DELETE FROM "DocumentWorker" WHERE document_id = %s', (spare,))
+        for name, waits in out["held_open"].items():
+            print(f"  while {name} stays open 2 s: " + ", ".join(f"{k} {v:.1f} ms" for k, v in waits.items()),
+                  flush=True)
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute('DELETE FROM "Document" WHERE id = %s', (spare,))
+    finally:
+        _drop_claimers(url, workers)
+    return out
+
+
 def explain(url: str, w: dict) -> dict:
     """The plans inside the function (auto_explain, nested statements) for the first and the deep page."""
     plans = {}
@@ -792,7 +992,7 @@ def write_report(r: dict, path: Path) -> None:
           f"run: the largest of {r['memory'].get('processes', '?')} processes "
           f"{r['memory'].get('max_hwm_kb', 0) / 1024:,.0f} MB; the benchmark's own backend "
           f"{r['memory']['bench_backend_hwm_kb'] / 1024:,.0f} MB.", "",
-          *claims_report(r), "## Plans", "", "The hot statement inside `shifts.available_shifts`, first page (auto_explain, ANALYZE, "
+          *claims_report(r), *contention_report(r), "## Plans", "", "The hot statement inside `shifts.available_shifts`, first page (auto_explain, ANALYZE, "
           "BUFFERS):", "", "```", tidy_plan(r["explain"]["first"]), "```", "", "Deep page:", "", "```",
           tidy_plan(r["explain"]["deep"]), "```", "", "The naive query, first page:", "", "```",
           tidy_plan(r["explain_naive"]),
@@ -800,6 +1000,36 @@ def write_report(r: dict, path: Path) -> None:
           "| index | scans |", "|---|---:|"]
     L += [f"| `{k}` | {v:,} |" for k, v in r["explain"]["index_scans"].items()]
     path.write_text("\n".join(L) + "\n")
+
+
+def contention_report(r: dict) -> list[str]:
+    c = r.get("contention")
+    if not c:
+        return []
+    m = c["median"]
+    rows = lambda k: " / ".join(f"{v:,.0f}" for v in c["writes_per_s"][k])  # noqa: E731
+    probes = list(next(iter(c["held_open"].values())))
+    return ["## The application's writes beside carepg", "",
+            f"The application's own statements, as pgbench clients (`-M prepared`, autocommit): each writer toggles a "
+            f"document of its own worker (insert it, delete it again: two writes). Same database, same statements, "
+            f"carepg's triggers enabled, then disabled (`ALTER TABLE ... DISABLE TRIGGER carepg_eligibility_*`), "
+            f"alternating, {c['rounds']} rounds of {c['seconds']:.0f} s; medians."
+            + (f" Measured by `{r['contention_command']}` on {r['contention_date']} (load average when it ended: "
+               f"{' '.join(r.get('contention_loadavg', []))})." if r.get("contention_command") else ""), "",
+            "| writers | carepg's triggers on | off | on / off |", "|---:|---:|---:|---:|",
+            f"| 1 | {m['carepg_1']:,.0f} writes/s ({rows('carepg_1')}) | {m['off_1']:,.0f} ({rows('off_1')}) | "
+            f"{m['carepg_1'] / m['off_1']:.2f}x |",
+            f"| {c['writers']} | {m['carepg_8']:,.0f} writes/s ({rows('carepg_8')}) | {m['off_8']:,.0f} ({rows('off_8')}) | "
+            f"**{c['ratio_8_vs_off']:.2f}x** |", "",
+            f"With carepg, {c['writers']} writers do **{c['ratio_8_vs_1']:.2f}x** what one does. A claim meanwhile "
+            f"(another worker, claim then release, one connection): p50 {c['claims_with_writers']['p50']:.2f} ms, "
+            f"**p99 {c['claims_with_writers']['p99']:.2f} ms** ({c['claims_with_writers']['n']:,} claims); alone p50 "
+            f"{c['claims_alone']['p50']:.2f} ms, p99 {c['claims_alone']['p99']:.2f} ms.", "",
+            "One application transaction holds a change open for 2 s; meanwhile, one after another, for other workers "
+            "and another facility (milliseconds each took):", "",
+            "| held open | " + " | ".join(probes) + " |", "|---|" + "---:|" * len(probes),
+            *[f"| {name} | " + " | ".join(f"{waits[p]:.1f}" for p in probes) + " |"
+              for name, waits in c["held_open"].items()], ""]
 
 
 def claims_report(r: dict) -> list[str]:
@@ -842,6 +1072,9 @@ def main() -> None:
                     "call at the large profile whatever the number of shifts: see PERFORMANCE.md)")
     ap.add_argument("--only-maintenance", action="store_true",
                     help="re-measure only the single-document changes and update the saved report")
+    ap.add_argument("--only-contention", action="store_true",
+                    help="only the host application's writes beside carepg (triggers on/off, 1 and 8 writers), claims "
+                         "while they run, and what a held-open change makes others wait; merged into the saved report")
     ap.add_argument("--only-claims", action="store_true",
                     help="re-measure only the write path (claims) and update the saved report")
     ap.add_argument("--rewrite", metavar="JSON", help="only rewrite the markdown report from a saved .json")
@@ -854,6 +1087,20 @@ def main() -> None:
         report["maintenance"] = bench_maintenance(url, ensure_naive_twin(url), args.changes)
         report["maintenance_command"] = "python bench/bench.py " + " ".join(sys.argv[1:])
         report["maintenance_date"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+        saved.write_text(json.dumps(report, indent=1, default=str))
+        write_report(report, saved.with_suffix(".md"))
+        return
+    if args.only_contention:
+        url = db.resolve_url(start=True)
+        migrations.upgrade(url)
+        shifts = args.shifts or {"challenge": seed_mod.CHALLENGE_SHIFTS}.get(args.profile, 20_000_000)
+        ensure_seeded(url, args.profile, shifts, args.seed)
+        saved = RESULTS / f"{args.profile}-{shifts}.json"
+        report = json.loads(saved.read_text())
+        report["contention"] = bench_contention(url, args.seconds)
+        report["contention_command"] = "python bench/bench.py " + " ".join(sys.argv[1:])
+        report["contention_date"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+        report["contention_loadavg"] = Path("/proc/loadavg").read_text().split()[:3]
         saved.write_text(json.dumps(report, indent=1, default=str))
         write_report(report, saved.with_suffix(".md"))
         return
@@ -894,6 +1141,7 @@ def main() -> None:
         report["maintenance"] = bench_maintenance(url, naive_url, args.changes)
         report["refresh"] = bench_refresh(url, w["worker"])
         report["claims"] = bench_claims(url, args.seconds)
+        report["contention"] = bench_contention(url, args.seconds)
         report["explain"] = explain(url, w)
         report["explain_naive"] = explain_naive(naive_url, w) if page_naive_url else "(skipped: --skip-naive)"
         report["sizes"] = sizes(url)
