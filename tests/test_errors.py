@@ -92,6 +92,24 @@ def test_not_migrated_means_a_carepg_object_is_missing(postgresql, statement, ex
     assert (type(mapped) if mapped else None) is expected, (raised.value.sqlstate, str(raised.value))
 
 
+def test_a_column_gone_under_a_carepg_function_is_unavailable_not_a_bug(postgresql):
+    """A migration that changes a column carepg's functions read can land between a session's compilation of a
+    function and its statement: the statement fails with 42703 (undefined column) inside that function. That is the
+    schema changing (503, retry); the same error from the application's own SQL stays a bug."""
+    postgresql.execute("CREATE FUNCTION shifts_private.reads_a_dropped_column() RETURNS void LANGUAGE plpgsql AS "
+                       "$$ BEGIN PERFORM s.no_such_column FROM shifts_private.eligibility_state AS s; END $$")
+    with pytest.raises(psycopg.Error) as raised:
+        postgresql.execute("SELECT shifts_private.reads_a_dropped_column()")
+    postgresql.rollback()
+    assert raised.value.sqlstate == "42703"
+    mapped = errors.from_database(raised.value)
+    assert type(mapped) is errors.ServerUnavailable and "retry" in mapped.message and "\n" not in mapped.message
+    with pytest.raises(psycopg.Error) as raised:
+        postgresql.execute('SELECT no_such_column FROM "Worker"')
+    postgresql.rollback()
+    assert errors.from_database(raised.value) is None
+
+
 def test_a_serialization_failure_is_a_conflict_to_retry(db_url):
     """What a REPEATABLE READ claim that lost a race gets (40001), and a deadlock victim (40P01): retry."""
     with psycopg.connect(db_url, autocommit=True) as setup:

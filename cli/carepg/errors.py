@@ -237,6 +237,11 @@ def _translate(err: psycopg.Error) -> CarepgError | None:
         return SQLSTATE_ERRORS[sqlstate](f"{primary} ({hint})" if hint else primary)
     if sqlstate in {"42P01", "42883", "3F000", "42704"} and _names_carepg_object(primary):
         return SchemaMissing(f"the database is missing carepg's schema ({primary}): {MIGRATE_HINT}")
+    if sqlstate == "42703" and _inside_carepg_function(err):
+        # A column one of carepg's functions reads is gone or not there yet: a migration is changing the schema
+        # between the function's compilation and its statement.
+        return ServerUnavailable(f"the database schema changed under the query ({_first_line(primary)[:200]}): a "
+                                 f"migration is running; retry")
     if sqlstate == "XX000" and primary.startswith("cache lookup failed"):
         # An object the statement had resolved was dropped while it ran: a migration is changing the schema.
         return ServerUnavailable(f"the database schema changed under the query ({_first_line(primary)[:200]}): a "
@@ -258,6 +263,12 @@ def _names_carepg_object(message: str) -> bool:
     return any(f'"{schema}' in message or f" {schema}." in message or f"schema {schema} " in message
                or message.endswith(f"schema {schema}") for schema in _CAREPG_SCHEMAS) or any(
         f'"{table}"' in message or f'"public.{table}"' in message for table in _CHALLENGE_TABLES)  # fmt: skip
+
+
+def _inside_carepg_function(err: psycopg.Error) -> bool:
+    """Was the error raised by a statement of one of carepg's own functions (its CONTEXT says so)?"""
+    context = err.diag.context or ""
+    return any(f"function {schema}." in context for schema in _CAREPG_SCHEMAS)
 
 
 def _first_line(text: str) -> str:
