@@ -1065,8 +1065,19 @@ CREATE FUNCTION shifts_private.lock_facilities(facility_ids integer[]) RETURNS v
     AS $$
 DECLARE
     id integer;
+    taken boolean;
 BEGIN
     FOR id IN SELECT DISTINCT f.id FROM unnest(facility_ids) AS f (id) WHERE f.id IS NOT NULL ORDER BY f.id LOOP
+        BEGIN
+            PERFORM FROM shifts_private.facility_lock AS l WHERE l.facility_id = id FOR NO KEY UPDATE NOWAIT;
+            taken := FOUND;
+        EXCEPTION WHEN lock_not_available THEN
+            taken := false;
+        END;
+        IF taken THEN
+            UPDATE shifts_private.facility_lock AS l SET writes = l.writes + 1 WHERE l.facility_id = id;
+            CONTINUE;
+        END IF;
         PERFORM pg_advisory_lock(1667653987, id);  -- ('cfac', id): hold the queue while we wait for the row
         BEGIN
             INSERT INTO shifts_private.facility_lock AS l (facility_id) VALUES (id)
@@ -1082,7 +1093,7 @@ $$;
 
 ALTER FUNCTION shifts_private.lock_facilities(facility_ids integer[]) OWNER TO carepg_owner;
 
-COMMENT ON FUNCTION shifts_private.lock_facilities(facility_ids integer[]) IS 'carepg internal: lock the facilities'' rows of shifts_private.facility_lock exclusively, in id order, until the transaction ends (each behind advisory lock (''cfac'', id) while it waits).';
+COMMENT ON FUNCTION shifts_private.lock_facilities(facility_ids integer[]) IS 'carepg internal: lock the facilities'' rows of shifts_private.facility_lock exclusively, in id order, until the transaction ends (behind advisory lock (''cfac'', id) while it has to wait).';
 
 CREATE FUNCTION shifts_private.lock_facility_shared(facility_id integer) RETURNS void
     LANGUAGE plpgsql
