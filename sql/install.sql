@@ -22,6 +22,7 @@
 \ir shifts_private/eligible_pair.sql
 \ir shifts/docs_ok.sql
 \ir shifts_private/eligibility_triggers.sql
+\ir shifts_private/shift_triggers.sql
 \ir shifts/eligible_facility_ids.sql
 \ir shifts/available_shifts.sql
 \ir shifts/available_shifts_json.sql
@@ -30,10 +31,12 @@
 \ir shifts/claim_shift.sql
 \ir shifts/release_shift.sql
 \ir shifts/claimed_shifts.sql
+\ir shifts/available_shift_changes.sql
 \ir shifts/refresh_eligibility.sql
 \ir shifts/eligibility_status.sql
 \ir shifts/refresh_schedule.sql
 \ir public/eligibility_triggers.sql
+\ir public/shift_triggers.sql
 
 \ir mrf_private/schema.sql
 \ir mrf/schema.sql

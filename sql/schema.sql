@@ -21,7 +21,7 @@ CREATE SCHEMA shifts;
 
 ALTER SCHEMA shifts OWNER TO carepg_owner;
 
-COMMENT ON SCHEMA shifts IS 'carepg: open shifts. API: available_shifts(), available_shifts_json(), count_available_shifts(), available_shifts_by_day(), claim_shift(), release_shift(), claimed_shifts(), refresh_eligibility(), eligibility_status(), schedule_refresh(), unschedule_refresh(), eligible_facility_ids(), docs_ok().';
+COMMENT ON SCHEMA shifts IS 'carepg: open shifts. API: available_shifts(), available_shifts_json(), count_available_shifts(), available_shifts_by_day(), claim_shift(), release_shift(), claimed_shifts(), available_shift_changes(), available_shift_changes_for(), refresh_eligibility(), eligibility_status(), schedule_refresh(), unschedule_refresh(), eligible_facility_ids(), docs_ok().';
 
 CREATE SCHEMA shifts_private;
 
@@ -290,6 +290,144 @@ $$;
 ALTER FUNCTION mrf.state_of_name(name text, OUT state text, OUT evidence text) OWNER TO carepg_owner;
 
 COMMENT ON FUNCTION mrf.state_of_name(name text, OUT state text, OUT evidence text) IS 'State of a file key or display name, with the rule that gave it: ST_ prefix (Anthem S3 files), BCBS plan code, or YYYY-MM_ST_ (lookup display names).';
+
+CREATE FUNCTION shifts.available_shift_changes(worker_id integer, after text DEFAULT NULL::text, start_from timestamp without time zone DEFAULT NULL::timestamp without time zone, start_to timestamp without time zone DEFAULT NULL::timestamp without time zone) RETURNS TABLE(change text, shift_id integer, facility_id integer, facility_name text, start timestamp without time zone, "end" timestamp without time zone, profession public."Profession", cursor text)
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+BEGIN
+    IF NOT EXISTS (SELECT FROM public."Worker" AS w WHERE w.id = available_shift_changes.worker_id) THEN
+        RAISE EXCEPTION 'worker % does not exist', coalesce(available_shift_changes.worker_id::text, 'NULL')
+            USING ERRCODE = 'CP404';
+    END IF;
+    RETURN QUERY
+    SELECT c.change, c.shift_id, c.facility_id, c.facility_name, c.start, c."end", c.profession, c.cursor
+    FROM shifts.available_shift_changes_for(ARRAY[available_shift_changes.worker_id], ARRAY[start_from],
+                                            ARRAY[start_to], after) AS c;
+END
+$$;
+
+ALTER FUNCTION shifts.available_shift_changes(worker_id integer, after text, start_from timestamp without time zone, start_to timestamp without time zone) OWNER TO carepg_owner;
+
+COMMENT ON FUNCTION shifts.available_shift_changes(worker_id integer, after text, start_from timestamp without time zone, start_to timestamp without time zone) IS 'What changed since the cursor `after` in what shifts.available_shifts(worker_id, start_from, start_to) returns: rows (''available'', the shift as available_shifts returns it now), (''unavailable'', shift_id), or (''reset'': refetch), then one last row (''cursor'', ..., cursor) with the cursor to pass next time.
+Start with after = NULL (only the cursor), read the shifts, then call it again with each cursor: the shifts plus the changes equal available_shifts at every moment. Changes are kept 15 minutes after a refresh includes them; an older cursor gets ''reset''.
+Errors: CP404 unknown worker; CP400 a malformed cursor or an inverted window.';
+
+CREATE FUNCTION shifts.available_shift_changes_for(worker_ids integer[], start_froms timestamp without time zone[], start_tos timestamp without time zone[], after text) RETURNS TABLE(subscriber integer, change text, shift_id integer, facility_id integer, facility_name text, start timestamp without time zone, "end" timestamp without time zone, profession public."Profession", cursor text)
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+DECLARE
+    subscribers constant integer := coalesce(cardinality(worker_ids), 0);
+    since pg_snapshot;
+    since_xmax xid8;
+    since_in_flight xid8[];
+    -- This call's snapshot, this transaction counted as in flight: its own changes are sent once it commits.
+    next_cursor constant text := shifts_private.change_cursor(shifts_private.snapshot_excluding_self());
+BEGIN
+    IF subscribers > 10000
+       OR coalesce(cardinality(start_froms), 0) <> subscribers OR coalesce(cardinality(start_tos), 0) <> subscribers THEN
+        RAISE EXCEPTION 'worker_ids, start_froms and start_tos must have the same length, at most 10000'
+            USING ERRCODE = 'CP400';
+    END IF;
+    IF EXISTS (SELECT FROM unnest(start_froms, start_tos) AS w (f, t) WHERE w.f > w.t) THEN
+        RAISE EXCEPTION 'a window''s start is after its end' USING ERRCODE = 'CP400',
+            HINT = 'the window is start_from <= start < start_to';
+    END IF;
+    since := shifts_private.parse_change_cursor(after);
+    IF since IS NOT NULL AND subscribers > 0 THEN
+        since_xmax := pg_snapshot_xmax(since);
+        since_in_flight := ARRAY(SELECT pg_snapshot_xip(since));
+        IF pg_snapshot_xmin(since) < (SELECT s.pruned_below FROM shifts_private.eligibility_state AS s)
+           OR EXISTS (SELECT FROM shifts_private.change_log AS c
+                      WHERE (c.xid >= since_xmax OR c.xid = ANY (since_in_flight))
+                        AND c.kind IN ('everything', 'many_shifts')) THEN
+            -- Older than the log keeps, or a bulk change: everybody refetches.
+            RETURN QUERY
+            SELECT s.n::integer, 'reset', NULL::integer, NULL::integer, NULL::text, NULL::timestamp,
+                   NULL::timestamp, NULL::public."Profession", next_cursor
+            FROM generate_series(1, subscribers) AS s (n);
+        ELSIF EXISTS (SELECT FROM shifts_private.change_log AS c
+                      WHERE c.xid >= since_xmax OR c.xid = ANY (since_in_flight)) THEN
+            RETURN QUERY
+            WITH changes AS MATERIALIZED (
+                SELECT c.* FROM shifts_private.change_log AS c
+                WHERE c.xid >= since_xmax OR c.xid = ANY (since_in_flight)
+            ), subs AS (
+                SELECT s.n::integer AS n, s.w, s.f, s.t
+                FROM unnest(worker_ids, start_froms, start_tos) WITH ORDINALITY AS s (w, f, t, n)
+            ), workers AS MATERIALIZED (
+                SELECT w.id, w.profession, w.is_active,
+                       coalesce((SELECT array_agg(d.document_id) FROM public."DocumentWorker" AS d
+                                 WHERE d.worker_id = w.id), '{}') AS held
+                FROM public."Worker" AS w
+                WHERE w.id IN (SELECT s.w FROM subs AS s)
+            ), refetch AS MATERIALIZED (
+                -- The worker's own documents, state or claims changed; or a facility's requirements changed so
+                -- that the worker's answer there flips; or a facility it may work at was (de)activated.
+                SELECT k.id FROM workers AS k
+                WHERE EXISTS (SELECT FROM changes AS c
+                              WHERE c.worker_id = k.id AND c.kind IN ('documents', 'worker', 'worker_state', 'shift'))
+                   OR (k.is_active AND EXISTS (
+                           SELECT FROM changes AS c
+                           WHERE c.kind = 'requirements'
+                             AND (c.document_ids <@ k.held) IS DISTINCT FROM (c.previous_document_ids <@ k.held)))
+                   OR (k.is_active AND EXISTS (
+                           SELECT FROM changes AS c
+                           WHERE c.kind IN ('facility', 'facility_state') AND shifts.docs_ok(k.id, c.facility_id)))
+            ), listening AS MATERIALIZED (
+                -- Workers that hear of single shifts: active, not refetching; where they may work now.
+                SELECT k.id, k.profession, shifts.eligible_facility_ids(k.id) AS facilities
+                FROM workers AS k
+                WHERE k.is_active AND k.id NOT IN (SELECT r.id FROM refetch AS r)
+                  AND EXISTS (SELECT FROM changes AS c WHERE c.kind = 'shift' AND c.profession = k.profession)
+            ), candidates AS (
+                SELECT DISTINCT l.id AS w, c.shift_id
+                FROM listening AS l
+                JOIN changes AS c ON c.kind = 'shift' AND c.profession = l.profession
+                                 AND c.facility_id = ANY (l.facilities)
+            ), evaluated AS MATERIALIZED (
+                SELECT x.w, x.shift_id, s.facility_id, f.name AS facility_name, s.start, s."end", s.profession,
+                       s.id IS NOT NULL AND EXISTS (
+                           SELECT FROM shifts.available_shifts(x.w, s.start, s.start + interval '1 microsecond',
+                                                               s.start, s.id - 1, 1) AS a
+                           WHERE a.shift_id = s.id) AS available
+                FROM candidates AS x
+                LEFT JOIN public."Shift" AS s ON s.id = x.shift_id
+                LEFT JOIN public."Facility" AS f ON f.id = s.facility_id
+            )
+            SELECT q.n, q.change, q.shift_id, q.facility_id, q.facility_name, q.start, q."end", q.profession,
+                   next_cursor
+            FROM (
+                SELECT s.n, 'reset' AS change, NULL::integer AS shift_id, NULL::integer AS facility_id,
+                       NULL::text AS facility_name, NULL::timestamp AS start, NULL::timestamp AS "end",
+                       NULL::public."Profession" AS profession
+                FROM subs AS s
+                WHERE s.w IN (SELECT r.id FROM refetch AS r) OR s.w NOT IN (SELECT k.id FROM workers AS k)
+                UNION ALL
+                SELECT s.n, CASE WHEN e.available THEN 'available' ELSE 'unavailable' END, e.shift_id,
+                       e.facility_id, e.facility_name, e.start, e."end", e.profession
+                FROM subs AS s
+                JOIN evaluated AS e ON e.w = s.w
+                -- In the subscriber's window now, or in one of the images the change logged (it may have left).
+                WHERE (e.start >= coalesce(s.f, '-infinity') AND e.start < coalesce(s.t, 'infinity'))
+                   OR EXISTS (SELECT FROM changes AS c
+                              WHERE c.kind = 'shift' AND c.shift_id = e.shift_id
+                                AND c.start >= coalesce(s.f, '-infinity') AND c.start < coalesce(s.t, 'infinity'))
+            ) AS q
+            ORDER BY q.n, q.start NULLS FIRST, q.shift_id;
+        END IF;
+    END IF;
+    RETURN QUERY SELECT NULL::integer, 'cursor', NULL::integer, NULL::integer, NULL::text, NULL::timestamp,
+                        NULL::timestamp, NULL::public."Profession", next_cursor;
+END
+$$;
+
+ALTER FUNCTION shifts.available_shift_changes_for(worker_ids integer[], start_froms timestamp without time zone[], start_tos timestamp without time zone[], after text) OWNER TO carepg_owner;
+
+COMMENT ON FUNCTION shifts.available_shift_changes_for(worker_ids integer[], start_froms timestamp without time zone[], start_tos timestamp without time zone[], after text) IS 'What changed since the cursor `after` in what shifts.available_shifts(worker_ids[i], start_froms[i], start_tos[i]) returns, for many subscribers at once (at most 10000; a worker may appear several times).
+Rows: (subscriber = i, change, shift...) with change ''available'' (the shift, as available_shifts would return it now), ''unavailable'' (look it up no more), or ''reset'' (refetch: too much changed to list, or the cursor is older than the feed keeps); then one last row (NULL, ''cursor'', ..., cursor) with the cursor to pass next time. Every row carries that cursor. Pass after = NULL to get only the current cursor.
+Errors: CP400 a malformed or foreign cursor, arrays of different lengths, an inverted window. Call it in its own transaction: changes of the calling transaction are sent once it commits.';
 
 CREATE FUNCTION shifts.available_shifts(worker_id integer, start_from timestamp without time zone DEFAULT NULL::timestamp without time zone, start_to timestamp without time zone DEFAULT NULL::timestamp without time zone, after_start timestamp without time zone DEFAULT NULL::timestamp without time zone, after_id integer DEFAULT NULL::integer, max_rows integer DEFAULT 100) RETURNS TABLE(shift_id integer, facility_id integer, facility_name text, start timestamp without time zone, "end" timestamp without time zone, profession public."Profession")
     LANGUAGE plpgsql STABLE SECURITY DEFINER PARALLEL SAFE
@@ -813,30 +951,43 @@ CREATE TABLE shifts_private.change_log (
     facility_id integer,
     document_ids integer[],
     logged_at timestamp with time zone DEFAULT statement_timestamp() NOT NULL,
+    previous_document_ids integer[],
+    shift_id integer,
+    profession public."Profession",
+    start timestamp without time zone,
+    "end" timestamp without time zone,
     CONSTRAINT change_log_kind_check CHECK (
 CASE kind
     WHEN 'documents'::text THEN ((worker_id IS NOT NULL) AND (document_ids IS NOT NULL) AND (facility_id IS NULL))
     WHEN 'worker'::text THEN ((worker_id IS NOT NULL) AND (facility_id IS NULL))
     WHEN 'worker_state'::text THEN ((worker_id IS NOT NULL) AND (facility_id IS NULL))
-    WHEN 'requirements'::text THEN ((facility_id IS NOT NULL) AND (worker_id IS NULL))
+    WHEN 'requirements'::text THEN ((facility_id IS NOT NULL) AND (worker_id IS NULL) AND (document_ids IS NOT NULL) AND (previous_document_ids IS NOT NULL))
     WHEN 'facility'::text THEN ((facility_id IS NOT NULL) AND (worker_id IS NULL))
     WHEN 'facility_state'::text THEN ((facility_id IS NOT NULL) AND (worker_id IS NULL))
     WHEN 'everything'::text THEN ((worker_id IS NULL) AND (facility_id IS NULL))
+    WHEN 'shift'::text THEN (shift_id IS NOT NULL)
+    WHEN 'many_shifts'::text THEN ((worker_id IS NULL) AND (facility_id IS NULL) AND (shift_id IS NULL))
     ELSE false
 END)
 );
 
 ALTER TABLE shifts_private.change_log OWNER TO carepg_owner;
 
-COMMENT ON TABLE shifts_private.change_log IS 'carepg: one row per worker or facility whose eligibility a statement may have changed, with the writing transaction; readers recheck those live until the view includes them.';
+COMMENT ON TABLE shifts_private.change_log IS 'carepg: one row per worker, facility or shift a statement changed, with the writing transaction; eligibility readers recheck those live until the view includes them, and the push feed reads it.';
 
 COMMENT ON COLUMN shifts_private.change_log.xid IS 'the transaction that made the change (visible exactly when its change is).';
 
-COMMENT ON COLUMN shifts_private.change_log.kind IS 'documents, worker, worker_state (a worker''s), requirements, facility, facility_state (a facility''s), or everything.';
+COMMENT ON COLUMN shifts_private.change_log.kind IS 'documents, worker, worker_state (a worker''s), requirements, facility, facility_state (a facility''s), shift, many_shifts or everything.';
 
-COMMENT ON COLUMN shifts_private.change_log.document_ids IS 'kind documents: the documents gained or lost.';
+COMMENT ON COLUMN shifts_private.change_log.worker_id IS 'the worker whose documents or state changed; kind shift: the worker holding the shift in this image (NULL: open).';
+
+COMMENT ON COLUMN shifts_private.change_log.document_ids IS 'kind documents: the documents gained or lost; kind requirements: the documents the facility requires now.';
 
 COMMENT ON COLUMN shifts_private.change_log.logged_at IS 'when the statement ran; a refresh deletes folded rows older than the retention.';
+
+COMMENT ON COLUMN shifts_private.change_log.previous_document_ids IS 'kind requirements: the documents the facility required before the statement.';
+
+COMMENT ON COLUMN shifts_private.change_log.shift_id IS 'kind shift: the shift; facility_id, profession, start, "end" and worker_id are one image of it (before or after the statement).';
 
 CREATE TABLE shifts_private.eligibility_state (
     singleton boolean DEFAULT true NOT NULL,
@@ -1059,6 +1210,15 @@ ALTER FUNCTION shifts.unschedule_refresh() OWNER TO carepg_owner;
 
 COMMENT ON FUNCTION shifts.unschedule_refresh() IS 'Remove the pg_cron job installed by shifts.schedule_refresh(); false when there was none.';
 
+CREATE FUNCTION shifts_private.change_cursor(seen pg_snapshot) RETURNS text
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    RETURN ((pg_snapshot_xmax(seen))::text || COALESCE(('-'::text || (SELECT string_agg((x.x)::text, '.'::text ORDER BY x.x) AS string_agg FROM pg_snapshot_xip(change_cursor.seen) x(x))), ''::text));
+
+ALTER FUNCTION shifts_private.change_cursor(seen pg_snapshot) OWNER TO carepg_owner;
+
+COMMENT ON FUNCTION shifts_private.change_cursor(seen pg_snapshot) IS 'carepg internal: a snapshot as a change-feed cursor, "<xmax>[-<xid>.<xid>...]".';
+
 CREATE FUNCTION shifts_private.lock_facilities(facility_ids integer[]) RETURNS void
     LANGUAGE plpgsql
     SET search_path TO 'pg_catalog', 'pg_temp'
@@ -1254,15 +1414,22 @@ CREATE FUNCTION shifts_private.on_facility_requirement_change() RETURNS trigger
     SET search_path TO 'pg_catalog', 'pg_temp'
     AS $$
 DECLARE
+    -- (facility, document, how many of its rows this statement removed: -1 per inserted row, +1 per deleted one)
     changed_f integer[];
+    changed_d integer[];
+    undone integer[];
 BEGIN
     IF TG_OP = 'INSERT' THEN
-        SELECT array_agg(n.facility_id) INTO changed_f FROM new_rows AS n;
+        SELECT array_agg(n.facility_id), array_agg(n.document_id), array_agg(-1) INTO changed_f, changed_d, undone
+        FROM new_rows AS n;
     ELSIF TG_OP = 'DELETE' THEN
-        SELECT array_agg(o.facility_id) INTO changed_f FROM old_rows AS o;
+        SELECT array_agg(o.facility_id), array_agg(o.document_id), array_agg(1) INTO changed_f, changed_d, undone
+        FROM old_rows AS o;
     ELSE
-        SELECT array_agg(c.f) INTO changed_f
-        FROM (SELECT n.facility_id FROM new_rows AS n UNION ALL SELECT o.facility_id FROM old_rows AS o) AS c (f);
+        SELECT array_agg(c.f), array_agg(c.d), array_agg(c.n) INTO changed_f, changed_d, undone
+        FROM (SELECT n.facility_id, n.document_id, -1 FROM new_rows AS n
+              UNION ALL
+              SELECT o.facility_id, o.document_id, 1 FROM old_rows AS o) AS c (f, d, n);
     END IF;
     IF changed_f IS NULL THEN
         RETURN NULL;
@@ -1272,15 +1439,93 @@ BEGIN
         RETURN NULL;
     END IF;
     PERFORM shifts_private.lock_facilities(changed_f);
-    INSERT INTO shifts_private.change_log (kind, facility_id)
-    SELECT DISTINCT 'requirements', f.id FROM unnest(changed_f) AS f (id) WHERE f.id IS NOT NULL ORDER BY 2;
+    -- After the lock, a fresh snapshot: what the facility requires now includes every change committed before ours.
+    -- Before this statement: now, with its inserted rows taken away and its deleted rows put back (as counts, so
+    -- a duplicate requirement row changes nothing).
+    INSERT INTO shifts_private.change_log (kind, facility_id, document_ids, previous_document_ids)
+    SELECT 'requirements', f.id,
+           (SELECT coalesce(array_agg(DISTINCT r.document_id ORDER BY r.document_id), '{}')
+            FROM public."FacilityRequirement" AS r WHERE r.facility_id = f.id),
+           (SELECT coalesce(array_agg(x.d ORDER BY x.d), '{}')
+            FROM (SELECT c.d
+                  FROM (SELECT r.document_id, 1 FROM public."FacilityRequirement" AS r WHERE r.facility_id = f.id
+                        UNION ALL
+                        SELECT u.d, u.n FROM unnest(changed_f, changed_d, undone) AS u (f, d, n) WHERE u.f = f.id)
+                       AS c (d, n)
+                  GROUP BY c.d
+                  HAVING sum(c.n) > 0) AS x)
+    FROM (SELECT DISTINCT u.f FROM unnest(changed_f) AS u (f) WHERE u.f IS NOT NULL) AS f (id)
+    ORDER BY f.id;
     RETURN NULL;
 END
 $$;
 
 ALTER FUNCTION shifts_private.on_facility_requirement_change() OWNER TO carepg_owner;
 
-COMMENT ON FUNCTION shifts_private.on_facility_requirement_change() IS 'carepg internal: after FacilityRequirement changes, lock each changed facility and log that its requirements changed.';
+COMMENT ON FUNCTION shifts_private.on_facility_requirement_change() IS 'carepg internal: after FacilityRequirement changes, lock each changed facility and log what it requires now and required before.';
+
+CREATE FUNCTION shifts_private.on_shift_change() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+DECLARE
+    -- More rows than a subscriber would want listed: they refetch instead.
+    listed_at_most constant integer := 1000;
+    changed bigint;
+BEGIN
+    IF TG_OP = 'TRUNCATE' OR shifts_private.maintenance_deferred() THEN
+        INSERT INTO shifts_private.change_log (kind) VALUES ('many_shifts');
+        RETURN NULL;
+    END IF;
+    IF TG_OP = 'INSERT' THEN
+        SELECT count(*) INTO changed FROM new_rows;
+        IF changed > listed_at_most THEN
+            INSERT INTO shifts_private.change_log (kind) VALUES ('many_shifts');
+        ELSIF changed > 0 THEN
+            INSERT INTO shifts_private.change_log (kind, shift_id, facility_id, profession, start, "end", worker_id)
+            SELECT 'shift', n.id, n.facility_id, n.profession, n.start, n."end", n.worker_id FROM new_rows AS n;
+        END IF;
+    ELSIF TG_OP = 'DELETE' THEN
+        SELECT count(*) INTO changed FROM old_rows;
+        IF changed > listed_at_most THEN
+            INSERT INTO shifts_private.change_log (kind) VALUES ('many_shifts');
+        ELSIF changed > 0 THEN
+            INSERT INTO shifts_private.change_log (kind, shift_id, facility_id, profession, start, "end", worker_id)
+            SELECT 'shift', o.id, o.facility_id, o.profession, o.start, o."end", o.worker_id FROM old_rows AS o;
+        END IF;
+    ELSE
+        -- Pair images by id (a key); an id that changed counts as one shift gone and another new.
+        SELECT count(*) INTO changed
+        FROM new_rows AS n FULL JOIN old_rows AS o ON o.id = n.id
+        WHERE n IS DISTINCT FROM o;
+        IF changed > listed_at_most THEN
+            INSERT INTO shifts_private.change_log (kind) VALUES ('many_shifts');
+        ELSIF changed > 0 THEN
+            INSERT INTO shifts_private.change_log (kind, shift_id, facility_id, profession, start, "end", worker_id)
+            SELECT 'shift', i.id, i.facility_id, i.profession, i.start, i."end", i.worker_id
+            FROM new_rows AS n
+            FULL JOIN old_rows AS o ON o.id = n.id
+            CROSS JOIN LATERAL (
+                SELECT n.id, n.facility_id, n.profession, n.start, n."end", n.worker_id
+                WHERE n.id IS NOT NULL
+                UNION ALL
+                SELECT o.id, o.facility_id, o.profession, o.start, o."end", o.worker_id
+                WHERE o.id IS NOT NULL
+                  AND (n.id IS NULL
+                       OR (o.worker_id IS NOT NULL AND o.worker_id IS DISTINCT FROM n.worker_id)
+                       OR (o.facility_id, o.profession, o.start, o."end")
+                          IS DISTINCT FROM (n.facility_id, n.profession, n.start, n."end"))
+            ) AS i (id, facility_id, profession, start, "end", worker_id)
+            WHERE n IS DISTINCT FROM o;
+        END IF;
+    END IF;
+    RETURN NULL;
+END
+$$;
+
+ALTER FUNCTION shifts_private.on_shift_change() OWNER TO carepg_owner;
+
+COMMENT ON FUNCTION shifts_private.on_shift_change() IS 'carepg internal: after "Shift" changes, log each changed shift (its images that matter) for the push feed, or one many_shifts row for a bulk change.';
 
 CREATE FUNCTION shifts_private.on_truncate() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER
@@ -1346,6 +1591,46 @@ $$;
 ALTER FUNCTION shifts_private.on_worker_change() OWNER TO carepg_owner;
 
 COMMENT ON FUNCTION shifts_private.on_worker_change() IS 'carepg internal: when workers appear, change activation, profession or id, lock them (updates) and log them.';
+
+CREATE FUNCTION shifts_private.parse_change_cursor(cursor text) RETURNS pg_snapshot
+    LANGUAGE plpgsql STABLE PARALLEL SAFE
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $_$
+DECLARE
+    xmax xid8;
+    in_flight xid8[];
+BEGIN
+    IF cursor IS NULL THEN
+        RETURN NULL;
+    END IF;
+    -- At most a thousand transactions in flight (max_connections bounds them), each at most 19 digits.
+    IF length(cursor) > 20019 OR cursor !~ '^[0-9]{1,19}(-[0-9]{1,19}(\.[0-9]{1,19}){0,999})?$' THEN
+        RAISE EXCEPTION 'invalid change cursor %', quote_literal(left(cursor, 40))
+            USING ERRCODE = 'CP400', HINT = 'pass the cursor of the last change you received unchanged';
+    END IF;
+    xmax := split_part(cursor, '-', 1)::xid8;
+    in_flight := string_to_array(nullif(split_part(cursor, '-', 2), ''), '.')::xid8[];
+    IF EXISTS (SELECT FROM unnest(in_flight) WITH ORDINALITY AS x (id, n)
+               WHERE x.id >= xmax OR x.id <= coalesce(in_flight[x.n - 1], '0')) THEN
+        RAISE EXCEPTION 'invalid change cursor %', quote_literal(left(cursor, 40))
+            USING ERRCODE = 'CP400', HINT = 'pass the cursor of the last change you received unchanged';
+    END IF;
+    -- No cursor this server issued names a transaction that has not started yet. (One a little newer than this
+    -- call's snapshot is fine: another session read the feed a moment later. It gets changes again, harmlessly.)
+    BEGIN
+        PERFORM pg_xact_status((xmax::text::numeric - 1)::text::xid8) WHERE xmax > '1';
+    EXCEPTION WHEN invalid_parameter_value THEN
+        RAISE EXCEPTION 'invalid change cursor %: it names transactions that have not started',
+            quote_literal(left(cursor, 40))
+            USING ERRCODE = 'CP400', HINT = 'pass the cursor of the last change you received unchanged';
+    END;
+    RETURN format('%s:%s:%s', coalesce(in_flight[1], xmax), xmax, array_to_string(in_flight, ','))::pg_snapshot;
+END
+$_$;
+
+ALTER FUNCTION shifts_private.parse_change_cursor(cursor text) OWNER TO carepg_owner;
+
+COMMENT ON FUNCTION shifts_private.parse_change_cursor(cursor text) IS 'carepg internal: a change-feed cursor back to its snapshot; CP400 for one this feed could not have issued.';
 
 CREATE FUNCTION shifts_private.snapshot_excluding_self() RETURNS pg_snapshot
     LANGUAGE plpgsql STABLE
@@ -1948,6 +2233,22 @@ CREATE TRIGGER carepg_eligibility_update AFTER UPDATE ON public."Worker" REFEREN
 
 COMMENT ON TRIGGER carepg_eligibility_update ON public."Worker" IS 'carepg: keep eligibility fresh.';
 
+CREATE TRIGGER carepg_shift_delete AFTER DELETE ON public."Shift" REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION shifts_private.on_shift_change();
+
+COMMENT ON TRIGGER carepg_shift_delete ON public."Shift" IS 'carepg: tell subscribers of deleted shifts.';
+
+CREATE TRIGGER carepg_shift_insert AFTER INSERT ON public."Shift" REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION shifts_private.on_shift_change();
+
+COMMENT ON TRIGGER carepg_shift_insert ON public."Shift" IS 'carepg: tell subscribers of new shifts.';
+
+CREATE TRIGGER carepg_shift_truncate AFTER TRUNCATE ON public."Shift" FOR EACH STATEMENT EXECUTE FUNCTION shifts_private.on_shift_change();
+
+COMMENT ON TRIGGER carepg_shift_truncate ON public."Shift" IS 'carepg: tell subscribers to refetch.';
+
+CREATE TRIGGER carepg_shift_update AFTER UPDATE ON public."Shift" REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION shifts_private.on_shift_change();
+
+COMMENT ON TRIGGER carepg_shift_update ON public."Shift" IS 'carepg: tell subscribers of claimed, released, deleted or moved shifts.';
+
 ALTER TABLE ONLY mrf.bcbs_plan_code
     ADD CONSTRAINT bcbs_plan_code_state_fkey FOREIGN KEY (state) REFERENCES mrf.us_state(code);
 
@@ -2009,6 +2310,14 @@ REVOKE ALL ON FUNCTION mrf.start_ingest(source text, size_bytes bigint) FROM PUB
 REVOKE ALL ON FUNCTION mrf.state_of_name(name text, OUT state text, OUT evidence text) FROM PUBLIC;
 GRANT ALL ON FUNCTION mrf.state_of_name(name text, OUT state text, OUT evidence text) TO carepg_reader;
 
+REVOKE ALL ON FUNCTION shifts.available_shift_changes(worker_id integer, after text, start_from timestamp without time zone, start_to timestamp without time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION shifts.available_shift_changes(worker_id integer, after text, start_from timestamp without time zone, start_to timestamp without time zone) TO carepg_api;
+GRANT ALL ON FUNCTION shifts.available_shift_changes(worker_id integer, after text, start_from timestamp without time zone, start_to timestamp without time zone) TO carepg_reader;
+
+REVOKE ALL ON FUNCTION shifts.available_shift_changes_for(worker_ids integer[], start_froms timestamp without time zone[], start_tos timestamp without time zone[], after text) FROM PUBLIC;
+GRANT ALL ON FUNCTION shifts.available_shift_changes_for(worker_ids integer[], start_froms timestamp without time zone[], start_tos timestamp without time zone[], after text) TO carepg_api;
+GRANT ALL ON FUNCTION shifts.available_shift_changes_for(worker_ids integer[], start_froms timestamp without time zone[], start_tos timestamp without time zone[], after text) TO carepg_reader;
+
 REVOKE ALL ON FUNCTION shifts.available_shifts(worker_id integer, start_from timestamp without time zone, start_to timestamp without time zone, after_start timestamp without time zone, after_id integer, max_rows integer) FROM PUBLIC;
 GRANT ALL ON FUNCTION shifts.available_shifts(worker_id integer, start_from timestamp without time zone, start_to timestamp without time zone, after_start timestamp without time zone, after_id integer, max_rows integer) TO carepg_api;
 GRANT ALL ON FUNCTION shifts.available_shifts(worker_id integer, start_from timestamp without time zone, start_to timestamp without time zone, after_start timestamp without time zone, after_id integer, max_rows integer) TO carepg_reader;
@@ -2053,6 +2362,8 @@ REVOKE ALL ON FUNCTION shifts.schedule_refresh(schedule text) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION shifts.unschedule_refresh() FROM PUBLIC;
 
+REVOKE ALL ON FUNCTION shifts_private.change_cursor(seen pg_snapshot) FROM PUBLIC;
+
 REVOKE ALL ON FUNCTION shifts_private.lock_facilities(facility_ids integer[]) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION shifts_private.lock_facility_shared(facility_id integer) FROM PUBLIC;
@@ -2069,9 +2380,13 @@ REVOKE ALL ON FUNCTION shifts_private.on_facility_change() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION shifts_private.on_facility_requirement_change() FROM PUBLIC;
 
+REVOKE ALL ON FUNCTION shifts_private.on_shift_change() FROM PUBLIC;
+
 REVOKE ALL ON FUNCTION shifts_private.on_truncate() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION shifts_private.on_worker_change() FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION shifts_private.parse_change_cursor(cursor text) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION shifts_private.snapshot_excluding_self() FROM PUBLIC;
 

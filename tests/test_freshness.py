@@ -60,6 +60,7 @@ MUTATIONS = {
     "release_fn": st.tuples(st.just("release_fn"), small, small),
     "delete_shift": st.tuples(st.just("delete_shift"), small),
     "restore_shift": st.tuples(st.just("restore_shift"), small),
+    "move_shift": st.tuples(st.just("move_shift"), small, st.integers(0, 11)),  # another start hour
     "new_shift": st.tuples(st.just("new_shift"), shift_spec),
     "new_worker": st.tuples(st.just("new_worker"), st.booleans(), st.sampled_from(PROFESSIONS)),
     "new_facility": st.tuples(st.just("new_facility"), st.booleans()),
@@ -149,6 +150,10 @@ def apply(conn, op) -> None:
         run('UPDATE "Shift" SET is_deleted = true WHERE id = %s', (pick(shift_ids, args[0]),))
     elif kind == "restore_shift":
         run('UPDATE "Shift" SET is_deleted = false WHERE id = %s', (pick(shift_ids, args[0]),))
+    elif kind == "move_shift":
+        start = T0 + dt.timedelta(hours=args[1] % 12)  # still on T0's day, as the checks expect
+        run('UPDATE "Shift" SET start = %s, "end" = %s + ("end" - start) WHERE id = %s',
+            (start, start, pick(shift_ids, args[0])))  # fmt: skip
     elif kind == "new_shift":
         insert_shift(conn, args[0], facs, workers)
     elif kind == "new_worker":

@@ -82,14 +82,15 @@ def test_up_down_up_on_an_empty_database(empty_db_url):
     assert migrated["tables"] == sorted(CHALLENGE_TABLES)
     assert migrated["views"] == ["eligible_pair"]
     shifts_api = [f for f in migrated["functions"] if f.startswith("shifts.")]
-    assert shifts_api == ["shifts.available_shifts", "shifts.available_shifts_by_day", "shifts.available_shifts_json",
+    assert shifts_api == ["shifts.available_shift_changes", "shifts.available_shift_changes_for",
+                          "shifts.available_shifts", "shifts.available_shifts_by_day", "shifts.available_shifts_json",
                           "shifts.claim_shift", "shifts.claimed_shifts", "shifts.count_available_shifts",
                           "shifts.docs_ok", "shifts.eligibility_status", "shifts.eligible_facility_ids",
                           "shifts.refresh_eligibility",
                           "shifts.release_shift", "shifts.schedule_refresh", "shifts.unschedule_refresh"]  # fmt: skip
     assert migrated["schemas"] == ["carepg_ext", "mrf", "mrf_private", "shifts", "shifts_private"]
     assert len(migrated["indexes"]) == 7
-    assert len(migrated["triggers"]) == 14
+    assert len(migrated["triggers"]) == 18
     assert migrations.current(empty_db_url) == migrations.head()
 
     migrations.downgrade(empty_db_url, "base")

@@ -89,7 +89,8 @@ $function$;
 COMMENT ON FUNCTION shifts_private.on_document_worker_change() IS
     'carepg internal: after DocumentWorker changes, lock each changed worker and log the documents it gained or lost.';
 
--- Facilities' requirements changed: lock each facility, log it.
+-- Facilities' requirements changed: lock each facility, log what it requires now and what it required before the
+-- statement (the push feed tells a subscriber to refetch only when its worker's answer there flips).
 CREATE OR REPLACE FUNCTION shifts_private.on_facility_requirement_change()
 RETURNS trigger
 LANGUAGE plpgsql
@@ -98,15 +99,22 @@ SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $function$
 DECLARE
+    -- (facility, document, how many of its rows this statement removed: -1 per inserted row, +1 per deleted one)
     changed_f integer[];
+    changed_d integer[];
+    undone integer[];
 BEGIN
     IF TG_OP = 'INSERT' THEN
-        SELECT array_agg(n.facility_id) INTO changed_f FROM new_rows AS n;
+        SELECT array_agg(n.facility_id), array_agg(n.document_id), array_agg(-1) INTO changed_f, changed_d, undone
+        FROM new_rows AS n;
     ELSIF TG_OP = 'DELETE' THEN
-        SELECT array_agg(o.facility_id) INTO changed_f FROM old_rows AS o;
+        SELECT array_agg(o.facility_id), array_agg(o.document_id), array_agg(1) INTO changed_f, changed_d, undone
+        FROM old_rows AS o;
     ELSE
-        SELECT array_agg(c.f) INTO changed_f
-        FROM (SELECT n.facility_id FROM new_rows AS n UNION ALL SELECT o.facility_id FROM old_rows AS o) AS c (f);
+        SELECT array_agg(c.f), array_agg(c.d), array_agg(c.n) INTO changed_f, changed_d, undone
+        FROM (SELECT n.facility_id, n.document_id, -1 FROM new_rows AS n
+              UNION ALL
+              SELECT o.facility_id, o.document_id, 1 FROM old_rows AS o) AS c (f, d, n);
     END IF;
     IF changed_f IS NULL THEN
         RETURN NULL;
@@ -116,13 +124,28 @@ BEGIN
         RETURN NULL;
     END IF;
     PERFORM shifts_private.lock_facilities(changed_f);
-    INSERT INTO shifts_private.change_log (kind, facility_id)
-    SELECT DISTINCT 'requirements', f.id FROM unnest(changed_f) AS f (id) WHERE f.id IS NOT NULL ORDER BY 2;
+    -- After the lock, a fresh snapshot: what the facility requires now includes every change committed before ours.
+    -- Before this statement: now, with its inserted rows taken away and its deleted rows put back (as counts, so
+    -- a duplicate requirement row changes nothing).
+    INSERT INTO shifts_private.change_log (kind, facility_id, document_ids, previous_document_ids)
+    SELECT 'requirements', f.id,
+           (SELECT coalesce(array_agg(DISTINCT r.document_id ORDER BY r.document_id), '{}')
+            FROM public."FacilityRequirement" AS r WHERE r.facility_id = f.id),
+           (SELECT coalesce(array_agg(x.d ORDER BY x.d), '{}')
+            FROM (SELECT c.d
+                  FROM (SELECT r.document_id, 1 FROM public."FacilityRequirement" AS r WHERE r.facility_id = f.id
+                        UNION ALL
+                        SELECT u.d, u.n FROM unnest(changed_f, changed_d, undone) AS u (f, d, n) WHERE u.f = f.id)
+                       AS c (d, n)
+                  GROUP BY c.d
+                  HAVING sum(c.n) > 0) AS x)
+    FROM (SELECT DISTINCT u.f FROM unnest(changed_f) AS u (f) WHERE u.f IS NOT NULL) AS f (id)
+    ORDER BY f.id;
     RETURN NULL;
 END
 $function$;
 COMMENT ON FUNCTION shifts_private.on_facility_requirement_change() IS
-    'carepg internal: after FacilityRequirement changes, lock each changed facility and log that its requirements changed.';
+    'carepg internal: after FacilityRequirement changes, lock each changed facility and log what it requires now and required before.';
 
 -- Workers appeared, changed activation, profession or id.
 --  * new, activated, or under a new id: the view may not know the worker, or know it from before a deactivation

@@ -1,0 +1,418 @@
+-- purpose: push. Shifts inserted, claimed, released, deleted or moved are logged in shifts_private.change_log
+-- (triggers on "Shift"), requirement changes log what the facility requires before and after, and
+-- shifts.available_shift_changes() / available_shift_changes_for() read the log from a cursor: what changed in
+-- what available_shifts() returns, evaluated now.
+
+SET LOCAL ROLE carepg_owner;
+
+ALTER TABLE shifts_private.change_log
+    ADD COLUMN previous_document_ids integer[],
+    ADD COLUMN shift_id integer,
+    ADD COLUMN profession public."Profession",
+    ADD COLUMN start timestamp,
+    ADD COLUMN "end" timestamp;
+-- Requirement changes logged before this revision name no documents (no subscriber can have a cursor that old).
+UPDATE shifts_private.change_log SET document_ids = '{}', previous_document_ids = '{}' WHERE kind = 'requirements';
+ALTER TABLE shifts_private.change_log
+    DROP CONSTRAINT change_log_kind_check,
+    ADD CONSTRAINT change_log_kind_check CHECK (
+        CASE kind
+            WHEN 'documents' THEN worker_id IS NOT NULL AND document_ids IS NOT NULL AND facility_id IS NULL
+            WHEN 'worker' THEN worker_id IS NOT NULL AND facility_id IS NULL
+            WHEN 'worker_state' THEN worker_id IS NOT NULL AND facility_id IS NULL
+            WHEN 'requirements' THEN facility_id IS NOT NULL AND worker_id IS NULL
+                                     AND document_ids IS NOT NULL AND previous_document_ids IS NOT NULL
+            WHEN 'facility' THEN facility_id IS NOT NULL AND worker_id IS NULL
+            WHEN 'facility_state' THEN facility_id IS NOT NULL AND worker_id IS NULL
+            WHEN 'everything' THEN worker_id IS NULL AND facility_id IS NULL
+            WHEN 'shift' THEN shift_id IS NOT NULL
+            WHEN 'many_shifts' THEN worker_id IS NULL AND facility_id IS NULL AND shift_id IS NULL
+            ELSE false
+        END);
+COMMENT ON TABLE shifts_private.change_log IS
+    'carepg: one row per worker, facility or shift a statement changed, with the writing transaction; eligibility readers recheck those live until the view includes them, and the push feed reads it.';
+COMMENT ON COLUMN shifts_private.change_log.xid IS 'the transaction that made the change (visible exactly when its change is).';
+COMMENT ON COLUMN shifts_private.change_log.kind IS
+    'documents, worker, worker_state (a worker''s), requirements, facility, facility_state (a facility''s), shift, many_shifts or everything.';
+COMMENT ON COLUMN shifts_private.change_log.worker_id IS
+    'the worker whose documents or state changed; kind shift: the worker holding the shift in this image (NULL: open).';
+COMMENT ON COLUMN shifts_private.change_log.document_ids IS
+    'kind documents: the documents gained or lost; kind requirements: the documents the facility requires now.';
+COMMENT ON COLUMN shifts_private.change_log.previous_document_ids IS
+    'kind requirements: the documents the facility required before the statement.';
+COMMENT ON COLUMN shifts_private.change_log.shift_id IS
+    'kind shift: the shift; facility_id, profession, start, "end" and worker_id are one image of it (before or after the statement).';
+COMMENT ON COLUMN shifts_private.change_log.logged_at IS 'when the statement ran; a refresh deletes folded rows older than the retention.';
+COMMENT ON INDEX shifts_private.change_log_xid_idx IS 'carepg: every change since a snapshot; pruning by age.';
+
+-- Facilities' requirements changed: lock each facility, log what it requires now and what it required before the
+-- statement (the push feed tells a subscriber to refetch only when its worker's answer there flips).
+CREATE OR REPLACE FUNCTION shifts_private.on_facility_requirement_change()
+RETURNS trigger
+LANGUAGE plpgsql
+VOLATILE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $function$
+DECLARE
+    -- (facility, document, how many of its rows this statement removed: -1 per inserted row, +1 per deleted one)
+    changed_f integer[];
+    changed_d integer[];
+    undone integer[];
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        SELECT array_agg(n.facility_id), array_agg(n.document_id), array_agg(-1) INTO changed_f, changed_d, undone
+        FROM new_rows AS n;
+    ELSIF TG_OP = 'DELETE' THEN
+        SELECT array_agg(o.facility_id), array_agg(o.document_id), array_agg(1) INTO changed_f, changed_d, undone
+        FROM old_rows AS o;
+    ELSE
+        SELECT array_agg(c.f), array_agg(c.d), array_agg(c.n) INTO changed_f, changed_d, undone
+        FROM (SELECT n.facility_id, n.document_id, -1 FROM new_rows AS n
+              UNION ALL
+              SELECT o.facility_id, o.document_id, 1 FROM old_rows AS o) AS c (f, d, n);
+    END IF;
+    IF changed_f IS NULL THEN
+        RETURN NULL;
+    END IF;
+    IF shifts_private.maintenance_deferred() THEN
+        PERFORM shifts_private.log_everything();
+        RETURN NULL;
+    END IF;
+    PERFORM shifts_private.lock_facilities(changed_f);
+    -- After the lock, a fresh snapshot: what the facility requires now includes every change committed before ours.
+    -- Before this statement: now, with its inserted rows taken away and its deleted rows put back (as counts, so
+    -- a duplicate requirement row changes nothing).
+    INSERT INTO shifts_private.change_log (kind, facility_id, document_ids, previous_document_ids)
+    SELECT 'requirements', f.id,
+           (SELECT coalesce(array_agg(DISTINCT r.document_id ORDER BY r.document_id), '{}')
+            FROM public."FacilityRequirement" AS r WHERE r.facility_id = f.id),
+           (SELECT coalesce(array_agg(x.d ORDER BY x.d), '{}')
+            FROM (SELECT c.d
+                  FROM (SELECT r.document_id, 1 FROM public."FacilityRequirement" AS r WHERE r.facility_id = f.id
+                        UNION ALL
+                        SELECT u.d, u.n FROM unnest(changed_f, changed_d, undone) AS u (f, d, n) WHERE u.f = f.id)
+                       AS c (d, n)
+                  GROUP BY c.d
+                  HAVING sum(c.n) > 0) AS x)
+    FROM (SELECT DISTINCT u.f FROM unnest(changed_f) AS u (f) WHERE u.f IS NOT NULL) AS f (id)
+    ORDER BY f.id;
+    RETURN NULL;
+END
+$function$;
+COMMENT ON FUNCTION shifts_private.on_facility_requirement_change() IS
+    'carepg internal: after FacilityRequirement changes, lock each changed facility and log what it requires now and required before.';
+
+CREATE OR REPLACE FUNCTION shifts_private.on_shift_change()
+RETURNS trigger
+LANGUAGE plpgsql
+VOLATILE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $function$
+DECLARE
+    -- More rows than a subscriber would want listed: they refetch instead.
+    listed_at_most constant integer := 1000;
+    changed bigint;
+BEGIN
+    IF TG_OP = 'TRUNCATE' OR shifts_private.maintenance_deferred() THEN
+        INSERT INTO shifts_private.change_log (kind) VALUES ('many_shifts');
+        RETURN NULL;
+    END IF;
+    IF TG_OP = 'INSERT' THEN
+        SELECT count(*) INTO changed FROM new_rows;
+        IF changed > listed_at_most THEN
+            INSERT INTO shifts_private.change_log (kind) VALUES ('many_shifts');
+        ELSIF changed > 0 THEN
+            INSERT INTO shifts_private.change_log (kind, shift_id, facility_id, profession, start, "end", worker_id)
+            SELECT 'shift', n.id, n.facility_id, n.profession, n.start, n."end", n.worker_id FROM new_rows AS n;
+        END IF;
+    ELSIF TG_OP = 'DELETE' THEN
+        SELECT count(*) INTO changed FROM old_rows;
+        IF changed > listed_at_most THEN
+            INSERT INTO shifts_private.change_log (kind) VALUES ('many_shifts');
+        ELSIF changed > 0 THEN
+            INSERT INTO shifts_private.change_log (kind, shift_id, facility_id, profession, start, "end", worker_id)
+            SELECT 'shift', o.id, o.facility_id, o.profession, o.start, o."end", o.worker_id FROM old_rows AS o;
+        END IF;
+    ELSE
+        -- Pair images by id (a key); an id that changed counts as one shift gone and another new.
+        SELECT count(*) INTO changed
+        FROM new_rows AS n FULL JOIN old_rows AS o ON o.id = n.id
+        WHERE n IS DISTINCT FROM o;
+        IF changed > listed_at_most THEN
+            INSERT INTO shifts_private.change_log (kind) VALUES ('many_shifts');
+        ELSIF changed > 0 THEN
+            INSERT INTO shifts_private.change_log (kind, shift_id, facility_id, profession, start, "end", worker_id)
+            SELECT 'shift', i.id, i.facility_id, i.profession, i.start, i."end", i.worker_id
+            FROM new_rows AS n
+            FULL JOIN old_rows AS o ON o.id = n.id
+            CROSS JOIN LATERAL (
+                SELECT n.id, n.facility_id, n.profession, n.start, n."end", n.worker_id
+                WHERE n.id IS NOT NULL
+                UNION ALL
+                SELECT o.id, o.facility_id, o.profession, o.start, o."end", o.worker_id
+                WHERE o.id IS NOT NULL
+                  AND (n.id IS NULL
+                       OR (o.worker_id IS NOT NULL AND o.worker_id IS DISTINCT FROM n.worker_id)
+                       OR (o.facility_id, o.profession, o.start, o."end")
+                          IS DISTINCT FROM (n.facility_id, n.profession, n.start, n."end"))
+            ) AS i (id, facility_id, profession, start, "end", worker_id)
+            WHERE n IS DISTINCT FROM o;
+        END IF;
+    END IF;
+    RETURN NULL;
+END
+$function$;
+COMMENT ON FUNCTION shifts_private.on_shift_change() IS
+    'carepg internal: after "Shift" changes, log each changed shift (its images that matter) for the push feed, or one many_shifts row for a bulk change.';
+
+-- A snapshot as a cursor: "<xmax>[-<xip>.<xip>...]".
+CREATE OR REPLACE FUNCTION shifts_private.change_cursor(seen pg_snapshot)
+RETURNS text
+LANGUAGE sql
+IMMUTABLE
+PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+RETURN pg_snapshot_xmax(seen)::text
+       || coalesce('-' || (SELECT string_agg(x::text, '.' ORDER BY x) FROM pg_snapshot_xip(seen) AS x), '');
+COMMENT ON FUNCTION shifts_private.change_cursor(pg_snapshot) IS
+    'carepg internal: a snapshot as a change-feed cursor, "<xmax>[-<xid>.<xid>...]".';
+
+-- A cursor back to its snapshot; CP400 for anything that is not one this feed could have issued.
+CREATE OR REPLACE FUNCTION shifts_private.parse_change_cursor(cursor text)
+RETURNS pg_snapshot
+LANGUAGE plpgsql
+STABLE
+PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $function$
+DECLARE
+    xmax xid8;
+    in_flight xid8[];
+BEGIN
+    IF cursor IS NULL THEN
+        RETURN NULL;
+    END IF;
+    -- At most a thousand transactions in flight (max_connections bounds them), each at most 19 digits.
+    IF length(cursor) > 20019 OR cursor !~ '^[0-9]{1,19}(-[0-9]{1,19}(\.[0-9]{1,19})*)?$' THEN
+        RAISE EXCEPTION 'invalid change cursor %', quote_literal(left(cursor, 40))
+            USING ERRCODE = 'CP400', HINT = 'pass the cursor of the last change you received unchanged';
+    END IF;
+    xmax := split_part(cursor, '-', 1)::xid8;
+    in_flight := string_to_array(nullif(split_part(cursor, '-', 2), ''), '.')::xid8[];
+    IF cardinality(in_flight) > 1000 OR EXISTS (SELECT FROM unnest(in_flight) WITH ORDINALITY AS x (id, n)
+               WHERE x.id >= xmax OR x.id <= coalesce(in_flight[x.n - 1], '0')) THEN
+        RAISE EXCEPTION 'invalid change cursor %', quote_literal(left(cursor, 40))
+            USING ERRCODE = 'CP400', HINT = 'pass the cursor of the last change you received unchanged';
+    END IF;
+    -- No cursor this server issued names a transaction that has not started yet. (One a little newer than this
+    -- call's snapshot is fine: another session read the feed a moment later. It gets changes again, harmlessly.)
+    BEGIN
+        PERFORM pg_xact_status((xmax::text::numeric - 1)::text::xid8) WHERE xmax > '1';
+    EXCEPTION WHEN invalid_parameter_value THEN
+        RAISE EXCEPTION 'invalid change cursor %: it names transactions that have not started',
+            quote_literal(left(cursor, 40))
+            USING ERRCODE = 'CP400', HINT = 'pass the cursor of the last change you received unchanged';
+    END;
+    RETURN format('%s:%s:%s', coalesce(in_flight[1], xmax), xmax, array_to_string(in_flight, ','))::pg_snapshot;
+END
+$function$;
+COMMENT ON FUNCTION shifts_private.parse_change_cursor(text) IS
+    'carepg internal: a change-feed cursor back to its snapshot; CP400 for one this feed could not have issued.';
+
+CREATE OR REPLACE FUNCTION shifts.available_shift_changes_for(
+    worker_ids integer[],
+    start_froms timestamp[],
+    start_tos timestamp[],
+    after text
+)
+RETURNS TABLE (
+    subscriber integer,
+    change text,
+    shift_id integer,
+    facility_id integer,
+    facility_name text,
+    start timestamp,
+    "end" timestamp,
+    profession public."Profession",
+    cursor text
+)
+LANGUAGE plpgsql
+STABLE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $function$
+DECLARE
+    subscribers constant integer := coalesce(cardinality(worker_ids), 0);
+    since pg_snapshot;
+    since_xmax xid8;
+    since_in_flight xid8[];
+    -- This call's snapshot, this transaction counted as in flight: its own changes are sent once it commits.
+    next_cursor constant text := shifts_private.change_cursor(shifts_private.snapshot_excluding_self());
+BEGIN
+    IF subscribers > 10000
+       OR coalesce(cardinality(start_froms), 0) <> subscribers OR coalesce(cardinality(start_tos), 0) <> subscribers THEN
+        RAISE EXCEPTION 'worker_ids, start_froms and start_tos must have the same length, at most 10000'
+            USING ERRCODE = 'CP400';
+    END IF;
+    IF EXISTS (SELECT FROM unnest(start_froms, start_tos) AS w (f, t) WHERE w.f > w.t) THEN
+        RAISE EXCEPTION 'a window''s start is after its end' USING ERRCODE = 'CP400',
+            HINT = 'the window is start_from <= start < start_to';
+    END IF;
+    since := shifts_private.parse_change_cursor(after);
+    IF since IS NOT NULL AND subscribers > 0 THEN
+        since_xmax := pg_snapshot_xmax(since);
+        since_in_flight := ARRAY(SELECT pg_snapshot_xip(since));
+        IF pg_snapshot_xmin(since) < (SELECT s.pruned_below FROM shifts_private.eligibility_state AS s)
+           OR EXISTS (SELECT FROM shifts_private.change_log AS c
+                      WHERE (c.xid >= since_xmax OR c.xid = ANY (since_in_flight))
+                        AND c.kind IN ('everything', 'many_shifts')) THEN
+            -- Older than the log keeps, or a bulk change: everybody refetches.
+            RETURN QUERY
+            SELECT s.n::integer, 'reset', NULL::integer, NULL::integer, NULL::text, NULL::timestamp,
+                   NULL::timestamp, NULL::public."Profession", next_cursor
+            FROM generate_series(1, subscribers) AS s (n);
+        ELSIF EXISTS (SELECT FROM shifts_private.change_log AS c
+                      WHERE c.xid >= since_xmax OR c.xid = ANY (since_in_flight)) THEN
+            RETURN QUERY
+            WITH changes AS MATERIALIZED (
+                SELECT c.* FROM shifts_private.change_log AS c
+                WHERE c.xid >= since_xmax OR c.xid = ANY (since_in_flight)
+            ), subs AS (
+                SELECT s.n::integer AS n, s.w, s.f, s.t
+                FROM unnest(worker_ids, start_froms, start_tos) WITH ORDINALITY AS s (w, f, t, n)
+            ), workers AS MATERIALIZED (
+                SELECT w.id, w.profession, w.is_active,
+                       coalesce((SELECT array_agg(d.document_id) FROM public."DocumentWorker" AS d
+                                 WHERE d.worker_id = w.id), '{}') AS held
+                FROM public."Worker" AS w
+                WHERE w.id IN (SELECT s.w FROM subs AS s)
+            ), refetch AS MATERIALIZED (
+                -- The worker's own documents, state or claims changed; or a facility's requirements changed so
+                -- that the worker's answer there flips; or a facility it may work at was (de)activated.
+                SELECT k.id FROM workers AS k
+                WHERE EXISTS (SELECT FROM changes AS c
+                              WHERE c.worker_id = k.id AND c.kind IN ('documents', 'worker', 'worker_state', 'shift'))
+                   OR (k.is_active AND EXISTS (
+                           SELECT FROM changes AS c
+                           WHERE c.kind = 'requirements'
+                             AND (c.document_ids <@ k.held) IS DISTINCT FROM (c.previous_document_ids <@ k.held)))
+                   OR (k.is_active AND EXISTS (
+                           SELECT FROM changes AS c
+                           WHERE c.kind IN ('facility', 'facility_state') AND shifts.docs_ok(k.id, c.facility_id)))
+            ), listening AS MATERIALIZED (
+                -- Workers that hear of single shifts: active, not refetching; where they may work now.
+                SELECT k.id, k.profession, shifts.eligible_facility_ids(k.id) AS facilities
+                FROM workers AS k
+                WHERE k.is_active AND k.id NOT IN (SELECT r.id FROM refetch AS r)
+                  AND EXISTS (SELECT FROM changes AS c WHERE c.kind = 'shift' AND c.profession = k.profession)
+            ), candidates AS (
+                SELECT DISTINCT l.id AS w, c.shift_id
+                FROM listening AS l
+                JOIN changes AS c ON c.kind = 'shift' AND c.profession = l.profession
+                                 AND c.facility_id = ANY (l.facilities)
+            ), evaluated AS MATERIALIZED (
+                SELECT x.w, x.shift_id, s.facility_id, f.name AS facility_name, s.start, s."end", s.profession,
+                       s.id IS NOT NULL AND EXISTS (
+                           SELECT FROM shifts.available_shifts(x.w, s.start, s.start + interval '1 microsecond',
+                                                               s.start, s.id - 1, 1) AS a
+                           WHERE a.shift_id = s.id) AS available
+                FROM candidates AS x
+                LEFT JOIN public."Shift" AS s ON s.id = x.shift_id
+                LEFT JOIN public."Facility" AS f ON f.id = s.facility_id
+            )
+            SELECT q.n, q.change, q.shift_id, q.facility_id, q.facility_name, q.start, q."end", q.profession,
+                   next_cursor
+            FROM (
+                SELECT s.n, 'reset' AS change, NULL::integer AS shift_id, NULL::integer AS facility_id,
+                       NULL::text AS facility_name, NULL::timestamp AS start, NULL::timestamp AS "end",
+                       NULL::public."Profession" AS profession
+                FROM subs AS s
+                WHERE s.w IN (SELECT r.id FROM refetch AS r) OR s.w NOT IN (SELECT k.id FROM workers AS k)
+                UNION ALL
+                SELECT s.n,
+                       CASE WHEN e.available AND e.start >= coalesce(s.f, '-infinity')
+                                 AND e.start < coalesce(s.t, 'infinity') THEN 'available' ELSE 'unavailable' END,
+                       e.shift_id,
+                       e.facility_id, e.facility_name, e.start, e."end", e.profession
+                FROM subs AS s
+                JOIN evaluated AS e ON e.w = s.w
+                -- In the subscriber's window now, or in one of the images the change logged (it may have left).
+                WHERE (e.start >= coalesce(s.f, '-infinity') AND e.start < coalesce(s.t, 'infinity'))
+                   OR EXISTS (SELECT FROM changes AS c
+                              WHERE c.kind = 'shift' AND c.shift_id = e.shift_id
+                                AND c.start >= coalesce(s.f, '-infinity') AND c.start < coalesce(s.t, 'infinity'))
+            ) AS q
+            ORDER BY q.n, q.start NULLS FIRST, q.shift_id;
+        END IF;
+    END IF;
+    RETURN QUERY SELECT NULL::integer, 'cursor', NULL::integer, NULL::integer, NULL::text, NULL::timestamp,
+                        NULL::timestamp, NULL::public."Profession", next_cursor;
+END
+$function$;
+COMMENT ON FUNCTION shifts.available_shift_changes_for(integer[], timestamp[], timestamp[], text) IS
+$comment$What changed since the cursor `after` in what shifts.available_shifts(worker_ids[i], start_froms[i], start_tos[i]) returns, for many subscribers at once (at most 10000; a worker may appear several times).
+Rows: (subscriber = i, change, shift...) with change 'available' (the shift, as available_shifts would return it now), 'unavailable' (look it up no more), or 'reset' (refetch: too much changed to list, or the cursor is older than the feed keeps); then one last row (NULL, 'cursor', ..., cursor) with the cursor to pass next time. Every row carries that cursor. Pass after = NULL to get only the current cursor.
+Errors: CP400 a malformed or foreign cursor, arrays of different lengths, an inverted window. Call it in its own transaction: changes of the calling transaction are sent once it commits.$comment$;
+GRANT EXECUTE ON FUNCTION shifts.available_shift_changes_for(integer[], timestamp[], timestamp[], text)
+    TO carepg_api, carepg_reader;
+
+CREATE OR REPLACE FUNCTION shifts.available_shift_changes(
+    worker_id integer,
+    after text DEFAULT NULL,
+    start_from timestamp DEFAULT NULL,
+    start_to timestamp DEFAULT NULL
+)
+RETURNS TABLE (
+    change text,
+    shift_id integer,
+    facility_id integer,
+    facility_name text,
+    start timestamp,
+    "end" timestamp,
+    profession public."Profession",
+    cursor text
+)
+LANGUAGE plpgsql
+STABLE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $function$
+BEGIN
+    IF NOT EXISTS (SELECT FROM public."Worker" AS w WHERE w.id = available_shift_changes.worker_id) THEN
+        RAISE EXCEPTION 'worker % does not exist', coalesce(available_shift_changes.worker_id::text, 'NULL')
+            USING ERRCODE = 'CP404';
+    END IF;
+    RETURN QUERY
+    SELECT c.change, c.shift_id, c.facility_id, c.facility_name, c.start, c."end", c.profession, c.cursor
+    FROM shifts.available_shift_changes_for(ARRAY[available_shift_changes.worker_id], ARRAY[start_from],
+                                            ARRAY[start_to], after) AS c;
+END
+$function$;
+COMMENT ON FUNCTION shifts.available_shift_changes(integer, text, timestamp, timestamp) IS
+$comment$What changed since the cursor `after` in what shifts.available_shifts(worker_id, start_from, start_to) returns: rows ('available', the shift as available_shifts returns it now), ('unavailable', shift_id), or ('reset': refetch), then one last row ('cursor', ..., cursor) with the cursor to pass next time.
+Start with after = NULL (only the cursor), read the shifts, then call it again with each cursor: the shifts plus the changes equal available_shifts at every moment. Changes are kept 15 minutes after a refresh includes them; an older cursor gets 'reset'.
+Errors: CP404 unknown worker; CP400 a malformed cursor or an inverted window.$comment$;
+GRANT EXECUTE ON FUNCTION shifts.available_shift_changes(integer, text, timestamp, timestamp)
+    TO carepg_api, carepg_reader;
+
+COMMENT ON SCHEMA shifts IS
+    'carepg: open shifts. API: available_shifts(), available_shifts_json(), count_available_shifts(), available_shifts_by_day(), claim_shift(), release_shift(), claimed_shifts(), available_shift_changes(), available_shift_changes_for(), refresh_eligibility(), eligibility_status(), schedule_refresh(), unschedule_refresh(), eligible_facility_ids(), docs_ok().';
+
+RESET ROLE;
+
+CREATE TRIGGER carepg_shift_insert AFTER INSERT ON public."Shift"
+    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION shifts_private.on_shift_change();
+CREATE TRIGGER carepg_shift_update AFTER UPDATE ON public."Shift"
+    REFERENCING NEW TABLE AS new_rows OLD TABLE AS old_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION shifts_private.on_shift_change();
+CREATE TRIGGER carepg_shift_delete AFTER DELETE ON public."Shift"
+    REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION shifts_private.on_shift_change();
+CREATE TRIGGER carepg_shift_truncate AFTER TRUNCATE ON public."Shift"
+    FOR EACH STATEMENT EXECUTE FUNCTION shifts_private.on_shift_change();
+
+COMMENT ON TRIGGER carepg_shift_insert ON public."Shift" IS 'carepg: tell subscribers of new shifts.';
+COMMENT ON TRIGGER carepg_shift_update ON public."Shift" IS 'carepg: tell subscribers of claimed, released, deleted or moved shifts.';
+COMMENT ON TRIGGER carepg_shift_delete ON public."Shift" IS 'carepg: tell subscribers of deleted shifts.';
+COMMENT ON TRIGGER carepg_shift_truncate ON public."Shift" IS 'carepg: tell subscribers to refetch.';
