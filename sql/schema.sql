@@ -21,7 +21,7 @@ CREATE SCHEMA shifts;
 
 ALTER SCHEMA shifts OWNER TO carepg_owner;
 
-COMMENT ON SCHEMA shifts IS 'carepg: open shifts. API: available_shifts(), available_shifts_json(), count_available_shifts(), available_shifts_by_day(), claim_shift(), release_shift(), claimed_shifts(), available_shift_changes(), available_shift_changes_for(), refresh_eligibility(), eligibility_status(), schedule_refresh(), unschedule_refresh(), eligible_facility_ids(), docs_ok().';
+COMMENT ON SCHEMA shifts IS 'carepg: open shifts. API: available_shifts(), available_shifts_json(), count_available_shifts(), available_shifts_by_day(), claim_shift(), release_shift(), claimed_shifts(), available_shift_changes(), available_shift_changes_for(), shift_changes_since(), refresh_eligibility(), eligibility_status(), schedule_refresh(), unschedule_refresh(), eligible_facility_ids(), docs_ok().';
 
 CREATE SCHEMA shifts_private;
 
@@ -405,7 +405,10 @@ BEGIN
                 FROM subs AS s
                 WHERE s.w IN (SELECT r.id FROM refetch AS r) OR s.w NOT IN (SELECT k.id FROM workers AS k)
                 UNION ALL
-                SELECT s.n, CASE WHEN e.available THEN 'available' ELSE 'unavailable' END, e.shift_id,
+                SELECT s.n,
+                       CASE WHEN e.available AND e.start >= coalesce(s.f, '-infinity')
+                                 AND e.start < coalesce(s.t, 'infinity') THEN 'available' ELSE 'unavailable' END,
+                       e.shift_id,
                        e.facility_id, e.facility_name, e.start, e."end", e.profession
                 FROM subs AS s
                 JOIN evaluated AS e ON e.w = s.w
@@ -1191,6 +1194,23 @@ ALTER FUNCTION shifts.schedule_refresh(schedule text) OWNER TO carepg_owner;
 COMMENT ON FUNCTION shifts.schedule_refresh(schedule text) IS 'Install (or replace) the pg_cron job ''carepg-refresh-eligibility'' running shifts.refresh_eligibility() on a cron schedule, e.g. ''*/5 * * * *''; returns the job id.
 Errors: CP501 when pg_cron is not usable here (the message says why and how to fix it).';
 
+CREATE FUNCTION shifts.shift_changes_since(after text) RETURNS boolean
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+DECLARE
+    since constant pg_snapshot := shifts_private.parse_change_cursor(after);
+BEGIN
+    RETURN since IS NULL OR EXISTS (
+        SELECT FROM shifts_private.change_log AS c
+        WHERE c.xid >= pg_snapshot_xmax(since) OR c.xid = ANY (ARRAY(SELECT pg_snapshot_xip(since))));
+END
+$$;
+
+ALTER FUNCTION shifts.shift_changes_since(after text) OWNER TO carepg_owner;
+
+COMMENT ON FUNCTION shifts.shift_changes_since(after text) IS 'Has anything been logged since the cursor (true for NULL)? A cheap probe before calling shifts.available_shift_changes() or available_shift_changes_for(). Errors: CP400 a malformed cursor.';
+
 CREATE FUNCTION shifts.unschedule_refresh() RETURNS boolean
     LANGUAGE plpgsql
     SET search_path TO 'pg_catalog', 'pg_temp'
@@ -1604,13 +1624,13 @@ BEGIN
         RETURN NULL;
     END IF;
     -- At most a thousand transactions in flight (max_connections bounds them), each at most 19 digits.
-    IF length(cursor) > 20019 OR cursor !~ '^[0-9]{1,19}(-[0-9]{1,19}(\.[0-9]{1,19}){0,999})?$' THEN
+    IF length(cursor) > 20019 OR cursor !~ '^[0-9]{1,19}(-[0-9]{1,19}(\.[0-9]{1,19})*)?$' THEN
         RAISE EXCEPTION 'invalid change cursor %', quote_literal(left(cursor, 40))
             USING ERRCODE = 'CP400', HINT = 'pass the cursor of the last change you received unchanged';
     END IF;
     xmax := split_part(cursor, '-', 1)::xid8;
     in_flight := string_to_array(nullif(split_part(cursor, '-', 2), ''), '.')::xid8[];
-    IF EXISTS (SELECT FROM unnest(in_flight) WITH ORDINALITY AS x (id, n)
+    IF cardinality(in_flight) > 1000 OR EXISTS (SELECT FROM unnest(in_flight) WITH ORDINALITY AS x (id, n)
                WHERE x.id >= xmax OR x.id <= coalesce(in_flight[x.n - 1], '0')) THEN
         RAISE EXCEPTION 'invalid change cursor %', quote_literal(left(cursor, 40))
             USING ERRCODE = 'CP400', HINT = 'pass the cursor of the last change you received unchanged';
@@ -2359,6 +2379,10 @@ REVOKE ALL ON FUNCTION shifts.release_shift(worker_id integer, shift_id integer)
 GRANT ALL ON FUNCTION shifts.release_shift(worker_id integer, shift_id integer) TO carepg_api;
 
 REVOKE ALL ON FUNCTION shifts.schedule_refresh(schedule text) FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION shifts.shift_changes_since(after text) FROM PUBLIC;
+GRANT ALL ON FUNCTION shifts.shift_changes_since(after text) TO carepg_api;
+GRANT ALL ON FUNCTION shifts.shift_changes_since(after text) TO carepg_reader;
 
 REVOKE ALL ON FUNCTION shifts.unschedule_refresh() FROM PUBLIC;
 

@@ -87,7 +87,7 @@ def test_up_down_up_on_an_empty_database(empty_db_url):
                           "shifts.claim_shift", "shifts.claimed_shifts", "shifts.count_available_shifts",
                           "shifts.docs_ok", "shifts.eligibility_status", "shifts.eligible_facility_ids",
                           "shifts.refresh_eligibility",
-                          "shifts.release_shift", "shifts.schedule_refresh", "shifts.unschedule_refresh"]  # fmt: skip
+                          "shifts.release_shift", "shifts.schedule_refresh", "shifts.shift_changes_since", "shifts.unschedule_refresh"]  # fmt: skip
     assert migrated["schemas"] == ["carepg_ext", "mrf", "mrf_private", "shifts", "shifts_private"]
     assert len(migrated["indexes"]) == 7
     assert len(migrated["triggers"]) == 18

@@ -27,18 +27,25 @@ CLAIMED = ("shifts.claimed_shifts(integer,timestamp without time zone,timestamp 
 CLAIM = "shifts.claim_shift(integer,integer)"
 RELEASE = "shifts.release_shift(integer,integer)"
 NETWORK_FILES = "mrf.network_files(text,text,text)"
+CHANGES = "shifts.available_shift_changes(integer,text,timestamp without time zone,timestamp without time zone)"
+CHANGES_FOR = ("shifts.available_shift_changes_for(integer[],timestamp without time zone[],"
+               "timestamp without time zone[],text)")  # fmt: skip
+CHANGES_SINCE = "shifts.shift_changes_since(text)"
+FEED = {CHANGES, CHANGES_FOR, CHANGES_SINCE}
 
 # The documented grants (README, "Roles and privileges").
-API_FUNCTIONS = {AVAILABLE, AVAILABLE_JSON, COUNT, BY_DAY, CLAIMED, CLAIM, RELEASE}
-READER_FUNCTIONS = {AVAILABLE, AVAILABLE_JSON, COUNT, BY_DAY, CLAIMED, NETWORK_FILES, "mrf.plan_types_of_name(text)",
+API_FUNCTIONS = {AVAILABLE, AVAILABLE_JSON, COUNT, BY_DAY, CLAIMED, CLAIM, RELEASE, *FEED}
+READER_FUNCTIONS = {AVAILABLE, AVAILABLE_JSON, COUNT, BY_DAY, CLAIMED, *FEED, NETWORK_FILES, "mrf.plan_types_of_name(text)",
                     "mrf.lookup_plan_type(text)", "mrf.state_of_name(text)",
                     "mrf.issuer_of_description(text,text)"}  # fmt: skip
 READER_RELATIONS = {"mrf.us_state", "mrf.bcbs_plan_code", "mrf.file_class"}
 TRIGGER_FUNCTIONS = {
-    *(f"shifts_private.on_{t}_change()" for t in ("document_worker", "facility_requirement", "worker", "facility")),
+    *(f"shifts_private.on_{t}_change()" for t in ("document_worker", "facility_requirement", "worker", "facility",
+                                                   "shift")),
     "shifts_private.on_truncate()",
 }
-DEFINER_FUNCTIONS = {AVAILABLE, AVAILABLE_JSON, COUNT, BY_DAY, CLAIMED, CLAIM, RELEASE, NETWORK_FILES, *TRIGGER_FUNCTIONS}
+DEFINER_FUNCTIONS = {AVAILABLE, AVAILABLE_JSON, COUNT, BY_DAY, CLAIMED, CLAIM, RELEASE, *FEED, NETWORK_FILES,
+                     *TRIGGER_FUNCTIONS}
 CHALLENGE_TABLES = ["Worker", "Facility", "Document", "FacilityRequirement", "DocumentWorker", "Shift"]
 
 

@@ -9,6 +9,7 @@ SET LOCAL ROLE carepg_owner;
 
 DROP FUNCTION shifts.available_shift_changes(integer, text, timestamp, timestamp);
 DROP FUNCTION shifts.available_shift_changes_for(integer[], timestamp[], timestamp[], text);
+DROP FUNCTION shifts.shift_changes_since(text);
 DROP FUNCTION shifts_private.parse_change_cursor(text);
 DROP FUNCTION shifts_private.change_cursor(pg_snapshot);
 DROP FUNCTION shifts_private.on_shift_change();

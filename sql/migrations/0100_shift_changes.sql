@@ -221,6 +221,26 @@ $function$;
 COMMENT ON FUNCTION shifts_private.parse_change_cursor(text) IS
     'carepg internal: a change-feed cursor back to its snapshot; CP400 for one this feed could not have issued.';
 
+-- Is there anything since the cursor? One probe of the log's xid index: what a poller asks before the real call.
+CREATE OR REPLACE FUNCTION shifts.shift_changes_since(after text)
+RETURNS boolean
+LANGUAGE plpgsql
+STABLE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $function$
+DECLARE
+    since constant pg_snapshot := shifts_private.parse_change_cursor(after);
+BEGIN
+    RETURN since IS NULL OR EXISTS (
+        SELECT FROM shifts_private.change_log AS c
+        WHERE c.xid >= pg_snapshot_xmax(since) OR c.xid = ANY (ARRAY(SELECT pg_snapshot_xip(since))));
+END
+$function$;
+COMMENT ON FUNCTION shifts.shift_changes_since(text) IS
+$comment$Has anything been logged since the cursor (true for NULL)? A cheap probe before calling shifts.available_shift_changes() or available_shift_changes_for(). Errors: CP400 a malformed cursor.$comment$;
+GRANT EXECUTE ON FUNCTION shifts.shift_changes_since(text) TO carepg_api, carepg_reader;
+
 CREATE OR REPLACE FUNCTION shifts.available_shift_changes_for(
     worker_ids integer[],
     start_froms timestamp[],
@@ -398,7 +418,7 @@ GRANT EXECUTE ON FUNCTION shifts.available_shift_changes(integer, text, timestam
     TO carepg_api, carepg_reader;
 
 COMMENT ON SCHEMA shifts IS
-    'carepg: open shifts. API: available_shifts(), available_shifts_json(), count_available_shifts(), available_shifts_by_day(), claim_shift(), release_shift(), claimed_shifts(), available_shift_changes(), available_shift_changes_for(), refresh_eligibility(), eligibility_status(), schedule_refresh(), unschedule_refresh(), eligible_facility_ids(), docs_ok().';
+    'carepg: open shifts. API: available_shifts(), available_shifts_json(), count_available_shifts(), available_shifts_by_day(), claim_shift(), release_shift(), claimed_shifts(), available_shift_changes(), available_shift_changes_for(), shift_changes_since(), refresh_eligibility(), eligibility_status(), schedule_refresh(), unschedule_refresh(), eligible_facility_ids(), docs_ok().';
 
 RESET ROLE;
 
