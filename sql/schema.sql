@@ -319,6 +319,8 @@ CREATE FUNCTION shifts.available_shift_changes_for(worker_ids integer[], start_f
     AS $$
 DECLARE
     subscribers constant integer := coalesce(cardinality(worker_ids), 0);
+    -- Shifts listed one by one for a worker in one call, at most; past that its subscribers get 'reset'.
+    listed_at_most constant integer := 250;
     since pg_snapshot;
     since_xmax xid8;
     since_in_flight xid8[];
@@ -381,11 +383,14 @@ BEGIN
                 FROM workers AS k
                 WHERE k.is_active AND k.id NOT IN (SELECT r.id FROM refetch AS r)
                   AND EXISTS (SELECT FROM changes AS c WHERE c.kind = 'shift' AND c.profession = k.profession)
-            ), candidates AS (
+            ), candidates AS MATERIALIZED (
                 SELECT DISTINCT l.id AS w, c.shift_id
                 FROM listening AS l
                 JOIN changes AS c ON c.kind = 'shift' AND c.profession = l.profession
                                  AND c.facility_id = ANY (l.facilities)
+            ), too_many AS MATERIALIZED (
+                -- More shifts than are worth listing one by one: that worker's subscribers refetch instead.
+                SELECT x.w AS id FROM candidates AS x GROUP BY x.w HAVING count(*) > listed_at_most
             ), evaluated AS MATERIALIZED (
                 SELECT x.w, x.shift_id, s.facility_id, f.name AS facility_name, s.start, s."end", s.profession,
                        s.id IS NOT NULL AND EXISTS (
@@ -395,6 +400,7 @@ BEGIN
                 FROM candidates AS x
                 LEFT JOIN public."Shift" AS s ON s.id = x.shift_id
                 LEFT JOIN public."Facility" AS f ON f.id = s.facility_id
+                WHERE x.w NOT IN (SELECT t.id FROM too_many AS t)
             )
             SELECT q.n, q.change, q.shift_id, q.facility_id, q.facility_name, q.start, q."end", q.profession,
                    next_cursor
@@ -403,7 +409,8 @@ BEGIN
                        NULL::text AS facility_name, NULL::timestamp AS start, NULL::timestamp AS "end",
                        NULL::public."Profession" AS profession
                 FROM subs AS s
-                WHERE s.w IN (SELECT r.id FROM refetch AS r) OR s.w NOT IN (SELECT k.id FROM workers AS k)
+                WHERE s.w IN (SELECT r.id FROM refetch AS r) OR s.w IN (SELECT t.id FROM too_many AS t)
+                   OR s.w NOT IN (SELECT k.id FROM workers AS k)
                 UNION ALL
                 SELECT s.n,
                        CASE WHEN e.available AND e.start >= coalesce(s.f, '-infinity')

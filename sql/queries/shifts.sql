@@ -93,3 +93,29 @@ SELECT (SELECT count(*) FROM public."Worker") AS workers,
 SELECT has_function_privilege(
     'shifts.available_shifts_json(integer, timestamp, timestamp, timestamp, integer, integer)', 'EXECUTE')
     AS can_execute
+
+-- name: shift_changes
+-- What changed for one worker and window since a cursor (NULL: only the current cursor); the last row is the cursor.
+SELECT change, shift_id, facility_id, facility_name, start, "end", profession::text AS profession, cursor
+FROM shifts.available_shift_changes(
+    worker_id => %(worker_id)s::integer,
+    after => %(after)s::text,
+    start_from => %(start_from)s::timestamp,
+    start_to => %(start_to)s::timestamp)
+
+-- name: shift_changes_for
+-- The same for many subscribers at once (parallel arrays); rows name the subscriber (1-based), the last the cursor.
+SELECT subscriber, change, shift_id, facility_id, facility_name, start, "end", profession::text AS profession, cursor
+FROM shifts.available_shift_changes_for(
+    worker_ids => %(worker_ids)s::integer[],
+    start_froms => %(start_froms)s::timestamp[],
+    start_tos => %(start_tos)s::timestamp[],
+    after => %(after)s::text)
+
+-- name: shift_changes_since
+-- Anything logged since the cursor? (One index probe; what a poller asks first.)
+SELECT shifts.shift_changes_since(after => %(after)s::text)
+
+-- name: notify_shift_changes
+-- Wake other listeners of the feed (carepg serve's relay does, when it finds changes).
+SELECT pg_notify('carepg_shift_changes', %(cursor)s::text)

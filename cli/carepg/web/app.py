@@ -128,6 +128,19 @@ SHOWN_MAX = 80  # characters of a client's value echoed in a message
 INSTANCE_MAX = 200
 
 
+def bug_response(path: str, request_id: str) -> Response:
+    """The 500 of a bug: no detail but where the log has it."""
+    payload = {
+        "type": "about:blank",
+        "title": "Internal Server Error",
+        "status": 500,
+        "detail": f"unexpected error; the server log has it under request id {request_id}",
+        "instance": instance(path),
+        "request_id": request_id,
+    }
+    return json_response(500, payload, content_type="application/problem+json")
+
+
 def text(raw: str) -> str:
     """A WSGI string (the request's bytes decoded as latin-1, PEP 3333) as the text the client meant: UTF-8,
     with U+FFFD for bytes that are not."""
@@ -180,15 +193,7 @@ class App:
             response = problem(err, path, request_id)
         except Exception:  # a bug: the one case that deserves a traceback in the log
             log.exception("unhandled error", extra={"fields": {"event": "bug", "request_id": request_id}})
-            payload = {
-                "type": "about:blank",
-                "title": "Internal Server Error",
-                "status": 500,
-                "detail": f"unexpected error; the server log has it under request id {request_id}",
-                "instance": instance(path),
-                "request_id": request_id,
-            }
-            response = json_response(500, payload, content_type="application/problem+json")
+            response = bug_response(path, request_id)
         body = response.body
         headers = [*response.headers, ("X-Request-Id", request_id), _NOSNIFF]
         # granian writes Content-Length for a body given as a list, and each header costs it measurably (PERFORMANCE.md,

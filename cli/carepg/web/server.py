@@ -1,6 +1,8 @@
 """Running the app in production: granian's configuration for `carepg serve`.
 
-The app itself (app.py) is plain WSGI and runs under any WSGI server; this is the one place that knows granian.
+granian serves the ASGI front (front.py): the event stream as coroutines on its event loop, every other route by
+the WSGI app (app.py) in `threads` threads per worker. The WSGI app alone runs under any WSGI server; this and
+front.py are the places that know granian.
 """
 
 from __future__ import annotations
@@ -73,11 +75,10 @@ def serve(*, host: str, port: int, workers: int, threads: int, role: str) -> Non
         extra={"fields": {"event": "startup", "workers": workers, "threads": threads, "role": role or None}},
     )
     Granian(
-        "carepg.web:app",
+        "carepg.web.front:app",
         address=host,
         port=port,
-        interface=Interfaces.WSGI,
+        interface=Interfaces.ASGI,
         workers=workers,
-        blocking_threads=threads,
         log_dictconfig=_LOG_CONFIG,
     ).serve()

@@ -1,0 +1,301 @@
+"""GET /workers/{id}/events: a worker's available shifts as they change, as Server-Sent Events.
+
+Served by the ASGI front (front.py) on granian's event loop, not by the WSGI app: a stream is a coroutine, not a
+thread, so one process holds thousands. One relay per process holds one database connection (the "listener") and
+asks the feed (shifts.available_shift_changes_for, sql/shifts/available_shift_changes.sql) for all of the
+process's subscribers at once:
+
+  * while anyone listens it probes shifts.shift_changes_since(cursor) every CAREPG_WEB_EVENTS_POLL seconds (5 ms;
+    one index lookup; the triggers do not NOTIFY, the SQL file says why) and, when something was logged, reads the
+    changes for every subscriber in one REPEATABLE READ transaction: the established ones at their shared cursor,
+    newcomers at theirs, so that everyone leaves it at one cursor. Then it NOTIFYs carepg_shift_changes for other
+    listeners;
+  * each subscriber has an outbox bounded in bytes (what does not fit becomes one 'reset'), and one whose socket
+    stays full for SEND_TIMEOUT seconds is dropped: it resumes with Last-Event-ID;
+  * when the database goes away the streams stay open (heartbeats go on); the relay reconnects and resumes at its
+    cursor, so nothing is lost within the feed's retention.
+
+The protocol: the first event is `ready` (the stream is registered; data {"worker_id", "cursor"}); then
+`available` (data: the shift as /shifts shows it, with "shift_id"), `unavailable` ({"shift_id"}) and `reset`
+(refetch). Every event has an id, the cursor to resume from: the events of one batch carry the cursor before it
+and its last one the cursor after it, so a client cut off in the middle of a batch gets the whole batch again
+(events say what is true now: receiving one twice changes nothing). A comment every CAREPG_WEB_EVENTS_HEARTBEAT
+seconds (15) keeps proxies from closing an idle stream, with an id-only message when the cursor moved, so
+Last-Event-ID stays fresh.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import datetime as dt
+import json
+import os
+import re
+
+import psycopg
+
+from .. import shifts
+from ..errors import CarepgError, InvalidInput, ServerUnavailable, from_database
+from . import logs
+
+log = logs.setup()
+
+OUTBOX_BYTES = 1024 * 1024  # what may wait for one subscriber; more becomes one 'reset'
+SEND_TIMEOUT = 10.0  # seconds one write to a subscriber may take before it is dropped
+MAX_SUBSCRIBERS = 10_000  # per process (the feed takes at most that many per call)
+RECONNECT_MAX = 2.0  # seconds between attempts to reach the database, at most
+
+# What a client may send as Last-Event-ID: a cursor (the database checks the rest, CP400).
+_CURSOR = re.compile(r"[0-9]{1,19}(-[0-9]{1,19}(\.[0-9]{1,19})*)?")
+_CURSOR_MAX = 20019
+
+
+@dataclasses.dataclass(eq=False)
+class Subscriber:
+    worker_id: int
+    start_from: dt.datetime | None
+    start_to: dt.datetime | None
+    after: str | None  # Last-Event-ID: where the client stands (None: from now)
+    outbox: asyncio.Queue = dataclasses.field(default_factory=asyncio.Queue)
+    queued: int = 0  # bytes in the outbox
+    registered: asyncio.Future | None = None  # the relay sets None (streaming) or the CarepgError that refused it
+    cursor: str | None = None  # the last cursor sent as an event's id
+
+    def send(self, chunk: bytes) -> None:
+        self.queued += len(chunk)
+        self.outbox.put_nowait(chunk)
+
+    def replace_with_reset(self, event_id: str) -> None:
+        """Too much waiting to be read: what is queued goes, one 'reset' (refetch) takes its place. A client that
+        reads slowly catches up from its refetch; one that stopped reading is dropped when a write times out."""
+        while not self.outbox.empty():
+            self.outbox.get_nowait()
+        self.queued = 0
+        self.send(sse("reset", {}, event_id))
+
+
+def _json(value) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def sse(event: str, data: dict, event_id: str) -> bytes:
+    return f"event: {event}\nid: {event_id}\ndata: {_json(data)}\n\n".encode()
+
+
+def event_data(row) -> dict:
+    """What an event says of a shift: all of it when available (the shape of /shifts, with "shift_id")."""
+    if row[0] != "available":
+        return {"shift_id": row[1]} if row[1] is not None else {}
+    shift = shifts.shift_json({"shift_id": row[1], "facility_id": row[2], "facility_name": row[3], "start": row[4],
+                               "end": row[5], "profession": row[6]})  # fmt: skip
+    return {"shift_id": shift.pop("id"), **shift}
+
+
+def deliver(sub: Subscriber, rows: list, before: str, after: str) -> None:
+    """A batch's events to one subscriber: ids are the cursor before the batch, the last one the cursor after.
+    If the batch would take the outbox past OUTBOX_BYTES, a 'reset' replaces it and what was waiting."""
+    if not rows:
+        return
+    chunks = [sse(row[0], event_data(row), after if i == len(rows) - 1 else before) for i, row in enumerate(rows)]
+    if sub.queued + sum(map(len, chunks)) > OUTBOX_BYTES:
+        sub.replace_with_reset(after)
+    else:
+        for chunk in chunks:
+            sub.send(chunk)
+    sub.cursor = after
+
+
+class Relay:
+    """One per process and event loop: one database connection, every subscriber of the process."""
+
+    def __init__(self, url: str, poll: float, heartbeat: float) -> None:
+        self.url = url
+        self.poll = poll  # seconds between probes of the feed while anyone listens
+        self.heartbeat = heartbeat  # seconds between comments on an idle stream
+        self.cursor: str | None = None  # where every established subscriber stands
+        self.established: list[Subscriber] = []
+        self.pending: list[Subscriber] = []
+        self.conn: psycopg.AsyncConnection | None = None
+        self.task: asyncio.Task | None = None
+        self.wake = asyncio.Event()
+
+    def subscribe(self, sub: Subscriber) -> None:
+        if len(self.established) + len(self.pending) >= MAX_SUBSCRIBERS:
+            raise ServerUnavailable(f"this server process holds {MAX_SUBSCRIBERS} event streams already; retry")
+        sub.registered = asyncio.get_running_loop().create_future()
+        self.pending.append(sub)
+        self.wake.set()
+        if self.task is None or self.task.done():
+            self.task = asyncio.get_running_loop().create_task(self.run())
+
+    def unsubscribe(self, sub: Subscriber) -> None:
+        for group in (self.established, self.pending):
+            if sub in group:
+                group.remove(sub)
+
+    async def run(self) -> None:
+        pause = 0.05
+        while self.established or self.pending:
+            try:
+                if self.conn is None or self.conn.closed:
+                    self.conn = await psycopg.AsyncConnection.connect(self.url, autocommit=True, connect_timeout=3)
+                if self.pending or await self.changed():
+                    await self.read()
+                pause = 0.05
+                self.wake.clear()
+                try:
+                    await asyncio.wait_for(self.wake.wait(), self.poll)
+                except TimeoutError:
+                    pass
+            except (psycopg.Error, OSError) as exc:
+                await self.close_connection()
+                err = from_database(exc) if isinstance(exc, psycopg.Error) else None
+                self.refuse_pending(err or ServerUnavailable(f"database unreachable: {exc}"))
+                log.warning("event relay: database unavailable, retrying",
+                            extra={"fields": {"event": "relay", "sqlstate": getattr(exc, "sqlstate", None)}})
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, RECONNECT_MAX)
+            except Exception:  # a bug: say so, and keep the streams going from the cursor
+                log.exception("event relay failed", extra={"fields": {"event": "bug"}})
+                await self.close_connection()
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, RECONNECT_MAX)
+        await self.close_connection()
+
+    async def close_connection(self) -> None:
+        if self.conn is not None:
+            try:
+                await self.conn.close()
+            except psycopg.Error:
+                pass
+            self.conn = None
+
+    def refuse_pending(self, err: CarepgError) -> None:
+        for sub in self.pending:
+            if not sub.registered.done():
+                sub.registered.set_result(err)
+        self.pending.clear()
+
+    async def changed(self) -> bool:
+        if self.cursor is None:
+            return True
+        cur = await self.conn.execute(shifts.QUERIES["shift_changes_since"], {"after": self.cursor})
+        return (await cur.fetchone())[0]
+
+    async def read(self) -> None:
+        """Everyone's changes in one snapshot: the established at the shared cursor, newcomers at theirs."""
+        group, newcomers = list(self.established), list(self.pending)
+        before = self.cursor
+        found = False
+        async with self.conn.transaction():
+            await self.conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            cursor = None
+            if group:
+                cur = await self.conn.execute(shifts.QUERIES["shift_changes_for"], {
+                    "worker_ids": [s.worker_id for s in group], "start_froms": [s.start_from for s in group],
+                    "start_tos": [s.start_to for s in group], "after": before})  # fmt: skip
+                rows = await cur.fetchall()
+                cursor = rows[-1][-1]
+                per_subscriber: dict[int, list] = {}
+                for row in rows[:-1]:
+                    per_subscriber.setdefault(row[0], []).append(row[1:])
+                for n, sub_rows in per_subscriber.items():
+                    deliver(group[n - 1], sub_rows, before, cursor)
+                found = bool(per_subscriber)
+            for sub in newcomers:
+                try:
+                    async with self.conn.transaction():  # a savepoint: one refusal spoils nobody else's read
+                        cur = await self.conn.execute(shifts.QUERIES["shift_changes"], {
+                            "worker_id": sub.worker_id, "after": sub.after, "start_from": sub.start_from,
+                            "start_to": sub.start_to})  # fmt: skip
+                        rows = await cur.fetchall()
+                except psycopg.Error as exc:
+                    mapped = from_database(exc)
+                    if mapped is None or isinstance(mapped, ServerUnavailable):
+                        raise
+                    self.pending.remove(sub)
+                    sub.registered.set_result(mapped)
+                    continue
+                cursor = rows[-1][-1]
+                start = sub.after or cursor
+                sub.send(sse("ready", {"worker_id": sub.worker_id, "cursor": start}, start))
+                sub.cursor = start
+                deliver(sub, [r[:-1] for r in rows[:-1]], start, cursor)
+                self.pending.remove(sub)
+                self.established.append(sub)
+                sub.registered.set_result(None)
+        if cursor is not None:
+            self.cursor = cursor
+        if found:
+            await self.conn.execute(shifts.QUERIES["notify_shift_changes"], {"cursor": self.cursor})
+
+
+_relays: dict[int, Relay] = {}
+
+
+def relay_for(settings) -> Relay:
+    """This process's relay (made again after a fork, like the connection pool), from pool.Settings."""
+    pid = os.getpid()
+    if pid not in _relays:
+        _relays.clear()
+        _relays[pid] = Relay(settings.url, settings.events_poll, settings.events_heartbeat)
+    return _relays[pid]
+
+
+def parse_last_event_id(raw: str | None) -> str | None:
+    if raw is None or raw == "":
+        return None
+    if len(raw) > _CURSOR_MAX or not _CURSOR.fullmatch(raw):
+        shown = raw if len(raw) <= 40 else raw[:40] + "..."
+        raise InvalidInput(f"invalid Last-Event-ID {shown!r}: send back the id of the last event you received, "
+                           "unchanged, or none to start from now")  # fmt: skip
+    return raw
+
+
+async def stream(receive, send, sub: Subscriber, relay: Relay, headers: list[tuple[str, str]]) -> int:
+    """Register, answer (an error before the stream starts, or 200 and the events) and serve until the client
+    goes, is dropped or the server stops. The status, for the access log."""
+    relay.subscribe(sub)
+    try:
+        refused = await asyncio.wait_for(sub.registered, 30)
+    except TimeoutError:
+        refused = ServerUnavailable("the event relay did not answer in time; retry")
+    if refused is not None:
+        relay.unsubscribe(sub)
+        raise refused
+    await send({"type": "http.response.start", "status": 200,
+                "headers": [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers]})  # fmt: skip
+    gone = asyncio.ensure_future(_disconnected(receive))
+    last_id = sub.cursor
+    try:
+        while True:
+            getter = asyncio.ensure_future(sub.outbox.get())
+            done, _ = await asyncio.wait({getter, gone}, timeout=relay.heartbeat, return_when=asyncio.FIRST_COMPLETED)
+            if gone in done:
+                getter.cancel()
+                break
+            if getter in done:
+                chunk = getter.result()
+                sub.queued -= len(chunk)
+                last_id = sub.cursor
+            else:
+                getter.cancel()
+                moved = relay.cursor if relay.cursor and relay.cursor != last_id and sub in relay.established else None
+                chunk = b":\n\n" + (f"id: {moved}\n\n".encode() if moved else b"")
+                if moved:
+                    last_id = sub.cursor = moved
+            # granian's send waits while the client's socket is full: one that stopped reading is let go.
+            await asyncio.wait_for(send({"type": "http.response.body", "body": chunk, "more_body": True}),
+                                   SEND_TIMEOUT)  # fmt: skip
+    except (TimeoutError, OSError):
+        pass  # the client went away, or stopped reading: it resumes with Last-Event-ID
+    finally:
+        gone.cancel()
+        relay.unsubscribe(sub)
+    return 200
+
+
+async def _disconnected(receive) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass
