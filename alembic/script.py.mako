@@ -2,7 +2,6 @@
 
 Revision ID: ${up_revision}
 Revises: ${down_revision | comma,n}
-Create Date: ${create_date}
 """
 
 from carepg.migrations import apply
@@ -14,8 +13,8 @@ depends_on = ${repr(depends_on)}
 
 
 def upgrade() -> None:
-    apply("${up_revision}_<slug>.sql")  # write sql/migrations/<rev>_<slug>.sql first
+    apply(__file__)  # sql/migrations/<this file's name>.sql
 
 
 def downgrade() -> None:
-    apply("${up_revision}_<slug>.down.sql")
+    apply(__file__, down=True)  # sql/migrations/<this file's name>.down.sql
