@@ -6,8 +6,8 @@ Revises: ${down_revision | comma,n}
 
 from carepg.migrations import apply
 
-revision = ${repr(up_revision)}
-down_revision = ${repr(down_revision)}
+revision = "${up_revision}"
+down_revision = ${f'"{down_revision}"' if down_revision else None}
 branch_labels = ${repr(branch_labels)}
 depends_on = ${repr(depends_on)}
 
