@@ -10,9 +10,12 @@ import re
 from collections import Counter
 
 import psycopg
+import pytest
 
 import schema_dump
 from carepg import migrations, paths
+
+pytestmark = pytest.mark.fast
 
 CAREPG_SCHEMAS = ("shifts", "shifts_private", "mrf", "mrf_private")
 CURRENT_DIRS = tuple(sorted({f.split("/")[0] for f in schema_dump.current_files_on_disk() if "/" in f}))
