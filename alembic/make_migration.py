@@ -245,6 +245,7 @@ _ACL_ITEMS = """
            pg_get_userbyid(a.grantor), a.privilege_type, a.is_grantable
     FROM {source}, LATERAL aclexplode({acl}) WITH ORDINALITY AS a(grantor, grantee, privilege_type, is_grantable, n)
     WHERE {where}
+    ORDER BY 1, 4 NULLS FIRST, a.n
 """
 _NOT_EXTENSION = ("NOT EXISTS (SELECT FROM pg_depend AS e WHERE e.classid = '{catalog}'::regclass AND e.objid = {oid}"
                   " AND e.deptype = 'e')")  # fmt: skip
@@ -375,11 +376,15 @@ def _ordered(keys: set[str], objects: dict[str, Definition], depends: set[tuple[
 _FIXED = ("its result", "its argument names", "its argument modes", "its argument types", "how many defaults it has")
 
 
-def replace_definitions(have: psycopg.Connection, want: psycopg.Connection, script: Script) -> None:
-    """Functions, views and triggers from what `have` holds to what `want` holds."""
+def replace_definitions(have: psycopg.Connection, want: psycopg.Connection, script: Script, *,
+                        going_back: bool = False) -> None:
+    """Functions, views and triggers from what `have` holds to what `want` holds. Going forward nothing a running
+    client uses may disappear; going back (the down) a view that loses columns is dropped and created again."""
     old, new = definitions(have), definitions(want)
+    old_depends = dependencies(have)
     added, removed = new.keys() - old.keys(), old.keys() - new.keys()
     changed = {k for k in new.keys() & old.keys() if new[k].create != old[k].create or new[k].fixed != old[k].fixed}
+    recreated = set()
     refusals = []
     for key in sorted(added):
         if new[key].family and (twin := next((old[r] for r in removed if old[r].family == new[key].family), None)):
@@ -394,17 +399,27 @@ def replace_definitions(have: psycopg.Connection, want: psycopg.Connection, scri
             refusals.append(f"{before.label} changes {what}, which CREATE OR REPLACE cannot do: a new signature is a "
                             f"new function, {before.family}_v2 beside this one (README, \"Changing carepg\")")  # fmt: skip
         elif key.startswith("view ") and after.fixed[: len(before.fixed)] != before.fixed:
+            users = sorted(a for a, b in old_depends if b == key)
+            if going_back and not users:
+                recreated.add(key)  # the up added columns at the end; the down takes them away
+                continue
             refusals.append(f"{before.label} changes or drops columns ({', '.join(before.fixed)} -> "
-                            f"{', '.join(after.fixed)}); a view may only gain columns at the end: a new view, "
-                            "or a hand-written migration")  # fmt: skip
+                            f"{', '.join(after.fixed)}): CREATE OR REPLACE VIEW only adds columns at the end, and "
+                            "dropping the view breaks its readers during a rolling deploy: a new view beside it, or "
+                            "a hand-written migration")  # fmt: skip
         elif key.startswith("trigger ") and (before.fixed[0] or after.fixed != before.fixed):
             refusals.append(f"{before.label}: a constraint trigger or one enabled differently is for a hand-written "
                             "migration")  # fmt: skip
     if refusals:
         raise Refused(*refusals)
     for key in _ordered(added | changed, new, dependencies(want)):
-        script.add(new[key].owner, new[key].create, new[key].label, "new" if key in added else "definition")
-    for key in reversed(_ordered(removed, old, dependencies(have))):
+        if key in recreated:
+            script.add(old[key].owner, old[key].drop, old[key].label, "dropped")
+            script.add(new[key].owner, new[key].create.replace("CREATE OR REPLACE VIEW", "CREATE VIEW", 1),
+                       new[key].label, "new")
+        else:
+            script.add(new[key].owner, new[key].create, new[key].label, "new" if key in added else "definition")
+    for key in reversed(_ordered(removed, old, old_depends)):
         script.add(old[key].owner, old[key].drop, old[key].label, "dropped")
 
 
@@ -659,12 +674,12 @@ def refuse_what_is_not_replaceable(base: Snapshot, current: Snapshot, created: d
                         for where, found in by_file.items()])  # fmt: skip
 
 
-def derive(have_url: str, want_url: str, scratch: str, migrator: str) -> Script:
+def derive(have_url: str, want_url: str, scratch: str, migrator: str, *, going_back: bool = False) -> Script:
     """The statements that turn the database at `have_url` into the one at `want_url`: definitions first (tried on
     `scratch`, a copy of `have_url`), then comments and privileges as they stand once the definitions are in."""
     script = Script(migrator)
     with _connect(have_url) as have, _connect(want_url) as want:
-        replace_definitions(have, want, script)
+        replace_definitions(have, want, script, going_back=going_back)
     _run(scratch, script.text(), "the generated definitions")
     with _connect(scratch) as have, _connect(want_url) as want:
         before = len(script.statements)
@@ -702,7 +717,7 @@ def generate(name: str, server_url: str | None = None) -> list[str]:
         up = derive(base_url, current_url, upgraded, migrator)
         if not up.statements and not hand_up:
             return [f"nothing to migrate: the current files build exactly what revision {head} builds"]
-        down = derive(upgraded, base_url, space.create("downgraded", template="upgraded"), migrator)
+        down = derive(upgraded, base_url, space.create("downgraded", template="upgraded"), migrator, going_back=True)
 
         written = write(stem, name, head, up, down, hand_up, hand_down)
         try:
