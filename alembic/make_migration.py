@@ -741,6 +741,9 @@ def generate(name: str, server_url: str | None = None) -> list[str]:
     lines = [f"wrote {', '.join(written.names)} and sql/schema.sql"]
     lines += [f"  {label}: {', '.join(aspects)}" for label, aspects in up.changes.items()]
     lines.append(f"checked: upgrading {head} -> {rev} gives what the current files give; downgrading gives {head} back")
+    if any("dropped" in aspects for aspects in up.changes.values()):
+        lines.append("note: the up drops what no current file defines any more: deploy it only once no running "
+                     "release calls it (README, \"Changing carepg\", the _vN rule)")  # fmt: skip
     return lines
 
 
