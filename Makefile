@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.carepg-installed
 BENCH_STAMP := $(VENV)/.carepg-bench-installed
 
-.PHONY: demo test schema clean bench bench-large bench-http bench-mrf
+.PHONY: demo test test-fast schema migration clean bench bench-large bench-http bench-mrf
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -24,12 +24,22 @@ $(BENCH_STAMP): $(STAMP)
 demo: $(STAMP)
 	$(BIN)/carepg demo
 
+# Both report their slowest tests (--durations), so a test's cost is visible where it is paid.
 test: $(STAMP)
-	$(BIN)/pytest
+	$(BIN)/pytest --durations=25
+
+# The quick tier (about half a minute on 2 quiet cores): the tests marked `fast` (pyproject.toml says which).
+test-fast: $(STAMP)
+	$(BIN)/pytest -m "fast and not slow" --durations=10
 
 # Rewrite sql/schema.sql from a freshly migrated database (commit the result with the migration).
 schema: $(STAMP)
-	$(BIN)/python tests/schema_dump.py --write
+	$(BIN)/python alembic/schema_dump.py --write
+
+# Write the next revision from what changed under sql/<schema>/ (README, "Changing carepg"): make migration NAME=slug
+# (SERVER=<url of a running server, e.g. `carepg db url`> builds there instead of on a throw-away one: quicker).
+migration: $(STAMP)
+	$(BIN)/python alembic/make_migration.py $(NAME) $(if $(SERVER),--server '$(SERVER)')
 
 # Benchmarks (PERFORMANCE.md quotes their reports in bench/results/). Seed when needed; long on 2 cores.
 # bench: challenge scale (~3 min once seeded). bench-large: the large profile at 0.2M, 2M and 20M shifts, each in

@@ -2,20 +2,19 @@
 
 Revision ID: ${up_revision}
 Revises: ${down_revision | comma,n}
-Create Date: ${create_date}
 """
 
 from carepg.migrations import apply
 
-revision = ${repr(up_revision)}
-down_revision = ${repr(down_revision)}
+revision = "${up_revision}"
+down_revision = ${f'"{down_revision}"' if down_revision else None}
 branch_labels = ${repr(branch_labels)}
 depends_on = ${repr(depends_on)}
 
 
 def upgrade() -> None:
-    apply("${up_revision}_<slug>.sql")  # write sql/migrations/<rev>_<slug>.sql first
+    apply(__file__)  # sql/migrations/<this file's name>.sql
 
 
 def downgrade() -> None:
-    apply("${up_revision}_<slug>.down.sql")
+    apply(__file__, down=True)  # sql/migrations/<this file's name>.down.sql

@@ -60,6 +60,29 @@ def load_migrated_schema(host: str, port: int, user: str, dbname: str, **_: obje
 pg_template = factories.postgresql_noproc(dbname="carepg_tests", depends_on="pg_server", load=[load_migrated_schema])
 postgresql = factories.postgresql("pg_template")
 
+# The CLI tests' data: `carepg seed --shifts 3000 --seed 11` run once per session into a second template, which each
+# test clones like the first (seeding once instead of once per test); SEED_RUN keeps what that run printed.
+SEED_ARGS = ["seed", "--shifts", "3000", "--seed", "11"]
+SEED_RUN: list = []
+
+
+def load_seeded_challenge(host: str, port: int, user: str, dbname: str, **_: object) -> None:
+    """Template loader: the migrated schema, then the seed exactly as a user runs it (through the CLI)."""
+    from typer.testing import CliRunner
+
+    from carepg.cli import app
+
+    url = url_for(host, port, dbname, user)
+    migrations.upgrade(url)
+    result = CliRunner().invoke(app, SEED_ARGS, env={"DATABASE_URL": url})
+    assert result.exit_code == 0, result.output
+    SEED_RUN[:] = [result]
+
+
+pg_seeded_template = factories.postgresql_noproc(
+    dbname="carepg_tests_seeded", depends_on="pg_server", load=[load_seeded_challenge]
+)
+
 
 @pytest.fixture
 def db_url(postgresql: psycopg.Connection) -> str:

@@ -14,6 +14,8 @@ import pytest
 
 from builders import T0, available, document, facility, hold, refresh, require, shift, worker
 
+pytestmark = pytest.mark.fast
+
 H = dt.timedelta(hours=1)
 
 

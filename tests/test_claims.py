@@ -10,6 +10,8 @@ import pytest
 
 import builders as b
 
+pytestmark = pytest.mark.fast
+
 T0 = b.T0
 HOUR = dt.timedelta(hours=1)
 

@@ -7,12 +7,19 @@ import json
 
 import psycopg
 import pytest
+from pytest_postgresql import factories
 from typer.testing import CliRunner
 
 from carepg.cli import app
 from carepg.errors import Conflict, InvalidInput, NotFound, SchemaMissing, ServerUnavailable
+from conftest import SEED_RUN
+
+pytestmark = pytest.mark.fast
 
 runner = CliRunner()
+
+# Each test's database is a clone of the session's seeded template (conftest: `carepg seed` ran once into it).
+postgresql = factories.postgresql("pg_seeded_template")
 
 
 @pytest.fixture
@@ -27,9 +34,8 @@ def cli(db_url, monkeypatch):
 
 @pytest.fixture
 def seeded(cli):
-    result = cli("seed", "--shifts", "3000", "--seed", "11")
-    assert result.exit_code == 0, result.output
-    return result
+    """The database holds the seed's data; returns that seed's run (its output says which workers it made)."""
+    return SEED_RUN[0]
 
 
 def one_line_error(result) -> str:

@@ -5,9 +5,12 @@ from __future__ import annotations
 import json
 
 import psycopg
+import pytest
 
 from carepg.errors import Conflict, Forbidden, NotFound
-from test_cli import cli, one_line_error, seeded  # noqa: F401  (fixtures)
+from test_cli import cli, one_line_error, postgresql, seeded  # noqa: F401  (fixtures: the seeded clone)
+
+pytestmark = pytest.mark.fast
 
 
 def first_available(db_url, worker=101, n=0) -> int:

@@ -12,6 +12,8 @@ from hypothesis import strategies as st
 from carepg import cursor
 from carepg.errors import InvalidInput
 
+pytestmark = pytest.mark.fast
+
 
 def b64(raw: bytes) -> str:
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()

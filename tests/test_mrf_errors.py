@@ -17,6 +17,8 @@ from carepg.mrf.generate import generate
 from carepg.mrf.inflate import Inflater
 from carepg.mrf.source import Source
 
+pytestmark = pytest.mark.fast
+
 runner = CliRunner()
 
 

@@ -16,6 +16,8 @@ from carepg.mrf.collector import Collector, file_key
 from carepg.mrf.parse import Parser
 from carepg.mrf.generate import Truth, generate
 
+pytestmark = pytest.mark.fast
+
 runner = CliRunner()
 
 

@@ -15,6 +15,8 @@ import pytest
 import test_freshness as freshness
 from carepg import migrations
 
+pytestmark = pytest.mark.fast
+
 CAREPG_SCHEMAS = ["shifts", "shifts_private", "mrf", "mrf_private"]
 AVAILABLE = ("shifts.available_shifts(integer,timestamp without time zone,timestamp without time zone,"
              "timestamp without time zone,integer,integer)")  # fmt: skip
@@ -220,6 +222,7 @@ def _ensure_app_role(conn) -> str:
     return "test_app_writer"
 
 
+@pytest.mark.slow  # a random walk of writes as the application's role: seconds
 def test_an_application_role_with_dml_rights_only_keeps_writing_and_answers_stay_exact(db_url):
     spec = {
         "documents": [True, False, True],

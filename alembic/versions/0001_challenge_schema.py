@@ -1,4 +1,4 @@
-"""challenge schema: applies sql/migrations/0001_challenge_schema.sql
+"""challenge schema
 
 Revision ID: 0001
 Revises: None
@@ -13,8 +13,8 @@ depends_on = None
 
 
 def upgrade() -> None:
-    apply("0001_challenge_schema.sql")
+    apply(__file__)  # sql/migrations/<this file's name>.sql
 
 
 def downgrade() -> None:
-    apply("0001_challenge_schema.down.sql")
+    apply(__file__, down=True)  # sql/migrations/<this file's name>.down.sql

@@ -1,4 +1,4 @@
-"""hot path indexes: applies sql/migrations/0002_hot_path_indexes.sql
+"""hot path indexes
 
 Revision ID: 0002
 Revises: 0001
@@ -13,8 +13,8 @@ depends_on = None
 
 
 def upgrade() -> None:
-    apply("0002_hot_path_indexes.sql")
+    apply(__file__)  # sql/migrations/<this file's name>.sql
 
 
 def downgrade() -> None:
-    apply("0002_hot_path_indexes.down.sql")
+    apply(__file__, down=True)  # sql/migrations/<this file's name>.down.sql

@@ -1,4 +1,4 @@
-"""eligibility view: applies sql/migrations/0003_eligibility_view.sql
+"""eligibility view
 
 Revision ID: 0003
 Revises: 0002
@@ -13,8 +13,8 @@ depends_on = None
 
 
 def upgrade() -> None:
-    apply("0003_eligibility_view.sql")
+    apply(__file__)  # sql/migrations/<this file's name>.sql
 
 
 def downgrade() -> None:
-    apply("0003_eligibility_view.down.sql")
+    apply(__file__, down=True)  # sql/migrations/<this file's name>.down.sql

@@ -1,4 +1,4 @@
-"""available shifts: applies sql/migrations/0004_available_shifts.sql
+"""available shifts
 
 Revision ID: 0004
 Revises: 0003
@@ -13,8 +13,8 @@ depends_on = None
 
 
 def upgrade() -> None:
-    apply("0004_available_shifts.sql")
+    apply(__file__)  # sql/migrations/<this file's name>.sql
 
 
 def downgrade() -> None:
-    apply("0004_available_shifts.down.sql")
+    apply(__file__, down=True)  # sql/migrations/<this file's name>.down.sql

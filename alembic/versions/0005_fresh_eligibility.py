@@ -1,4 +1,4 @@
-"""fresh eligibility: applies sql/migrations/0005_fresh_eligibility.sql
+"""fresh eligibility
 
 Revision ID: 0005
 Revises: 0004
@@ -13,9 +13,9 @@ depends_on = None
 
 
 def upgrade() -> None:
-    apply("0005_fresh_eligibility.sql")
+    apply(__file__)  # sql/migrations/<this file's name>.sql
 
 
 def downgrade() -> None:
-    apply("0005_fresh_eligibility.down.sql")
+    apply(__file__, down=True)  # sql/migrations/<this file's name>.down.sql
     apply("0004_available_shifts.sql")  # the functions as 0004 defined them

@@ -1,4 +1,4 @@
-"""api role: applies sql/migrations/0010_api_role.sql
+"""api role
 
 Revision ID: 0010
 Revises: 0005
@@ -13,8 +13,8 @@ depends_on = None
 
 
 def upgrade() -> None:
-    apply("0010_api_role.sql")
+    apply(__file__)  # sql/migrations/<this file's name>.sql
 
 
 def downgrade() -> None:
-    apply("0010_api_role.down.sql")
+    apply(__file__, down=True)  # sql/migrations/<this file's name>.down.sql

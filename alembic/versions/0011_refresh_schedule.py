@@ -1,4 +1,4 @@
-"""refresh schedule: applies sql/migrations/0011_refresh_schedule.sql
+"""refresh schedule
 
 Revision ID: 0011
 Revises: 0010
@@ -13,8 +13,8 @@ depends_on = None
 
 
 def upgrade() -> None:
-    apply("0011_refresh_schedule.sql")
+    apply(__file__)  # sql/migrations/<this file's name>.sql
 
 
 def downgrade() -> None:
-    apply("0011_refresh_schedule.down.sql")
+    apply(__file__, down=True)  # sql/migrations/<this file's name>.down.sql

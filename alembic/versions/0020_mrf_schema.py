@@ -1,4 +1,4 @@
-"""price-transparency index: applies sql/migrations/0020_mrf_schema.sql and its reference rows
+"""price-transparency index and its reference rows
 
 Revision ID: 0020
 Revises: 0011
@@ -13,9 +13,9 @@ depends_on = None
 
 
 def upgrade() -> None:
-    apply("0020_mrf_schema.sql")
-    apply("0020_mrf_reference.sql")
+    apply(__file__)  # sql/migrations/<this file's name>.sql
+    apply("0020_mrf_reference.sql")  # and the reference rows, a file of their own
 
 
 def downgrade() -> None:
-    apply("0020_mrf_schema.down.sql")
+    apply(__file__, down=True)  # sql/migrations/<this file's name>.down.sql

@@ -1,4 +1,4 @@
-"""scale: covering open-shift indexes, eligible pairs via the rarest document; applies sql/migrations/0030_scale.sql
+"""scale: covering open-shift indexes, eligible pairs via the rarest document
 
 Revision ID: 0030
 Revises: 0020
@@ -13,8 +13,8 @@ depends_on = None
 
 
 def upgrade() -> None:
-    apply("0030_scale.sql")
+    apply(__file__)  # sql/migrations/<this file's name>.sql
 
 
 def downgrade() -> None:
-    apply("0030_scale.down.sql")
+    apply(__file__, down=True)  # sql/migrations/<this file's name>.down.sql

@@ -1,4 +1,4 @@
-"""safe install: carepg_owner, private schemas, closed privileges; applies sql/migrations/0040_safe_install.sql
+"""safe install: carepg_owner, private schemas, closed privileges
 
 Revision ID: 0040
 Revises: 0030
@@ -13,8 +13,8 @@ depends_on = None
 
 
 def upgrade() -> None:
-    apply("0040_safe_install.sql")
+    apply(__file__)  # sql/migrations/<this file's name>.sql
 
 
 def downgrade() -> None:
-    apply("0040_safe_install.down.sql")
+    apply(__file__, down=True)  # sql/migrations/<this file's name>.down.sql

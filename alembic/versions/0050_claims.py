@@ -1,4 +1,4 @@
-"""claims: claim_shift(), release_shift(), claimed_shifts(), available_shifts_by_day(); applies sql/migrations/0050_claims.sql
+"""claims: claim_shift(), release_shift(), claimed_shifts(), available_shifts_by_day()
 
 Revision ID: 0050
 Revises: 0040
@@ -13,8 +13,8 @@ depends_on = None
 
 
 def upgrade() -> None:
-    apply("0050_claims.sql")
+    apply(__file__)  # sql/migrations/<this file's name>.sql
 
 
 def downgrade() -> None:
-    apply("0050_claims.down.sql")
+    apply(__file__, down=True)  # sql/migrations/<this file's name>.down.sql

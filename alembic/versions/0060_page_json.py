@@ -1,4 +1,4 @@
-"""page json: shifts.available_shifts_json(), the API's page built in SQL; applies sql/migrations/0060_page_json.sql
+"""page json: shifts.available_shifts_json(), the API's page built in SQL
 
 Revision ID: 0060
 Revises: 0050
@@ -13,8 +13,8 @@ depends_on = None
 
 
 def upgrade() -> None:
-    apply("0060_page_json.sql")
+    apply(__file__)  # sql/migrations/<this file's name>.sql
 
 
 def downgrade() -> None:
-    apply("0060_page_json.down.sql")
+    apply(__file__, down=True)  # sql/migrations/<this file's name>.down.sql

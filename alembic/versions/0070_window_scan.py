@@ -1,4 +1,4 @@
-"""window scan: a window's start bounds the index scan; applies sql/migrations/0070_window_scan.sql
+"""window scan: a window's start bounds the index scan
 
 Revision ID: 0070
 Revises: 0060
@@ -13,8 +13,8 @@ depends_on = None
 
 
 def upgrade() -> None:
-    apply("0070_window_scan.sql")
+    apply(__file__)  # sql/migrations/<this file's name>.sql
 
 
 def downgrade() -> None:
-    apply("0070_window_scan.down.sql")
+    apply(__file__, down=True)  # sql/migrations/<this file's name>.down.sql

@@ -1,4 +1,4 @@
-"""plan entries: stored as the index streams; applies sql/migrations/0080_plan_entries.sql
+"""plan entries: stored as the index streams
 
 Revision ID: 0080
 Revises: 0070
@@ -13,8 +13,8 @@ depends_on = None
 
 
 def upgrade() -> None:
-    apply("0080_plan_entries.sql")
+    apply(__file__)  # sql/migrations/<this file's name>.sql
 
 
 def downgrade() -> None:
-    apply("0080_plan_entries.down.sql")
+    apply(__file__, down=True)  # sql/migrations/<this file's name>.down.sql

@@ -1,4 +1,4 @@
-"""per-key locks: a change waits only for what it can change; applies sql/migrations/0090_per_key_locks.sql
+"""per-key locks: a change waits only for what it can change
 
 Revision ID: 0090
 Revises: 0080
@@ -13,8 +13,8 @@ depends_on = None
 
 
 def upgrade() -> None:
-    apply("0090_per_key_locks.sql")
+    apply(__file__)  # sql/migrations/<this file's name>.sql
 
 
 def downgrade() -> None:
-    apply("0090_per_key_locks.down.sql")
+    apply(__file__, down=True)  # sql/migrations/<this file's name>.down.sql

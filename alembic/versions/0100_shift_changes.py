@@ -1,4 +1,4 @@
-"""shift changes: the push feed; applies sql/migrations/0100_shift_changes.sql
+"""shift changes: the push feed
 
 Revision ID: 0100
 Revises: 0090
@@ -13,8 +13,8 @@ depends_on = None
 
 
 def upgrade() -> None:
-    apply("0100_shift_changes.sql")
+    apply(__file__)  # sql/migrations/<this file's name>.sql
 
 
 def downgrade() -> None:
-    apply("0100_shift_changes.down.sql")
+    apply(__file__, down=True)  # sql/migrations/<this file's name>.down.sql

@@ -8,6 +8,7 @@ import re
 import sys
 from collections.abc import Iterator
 from contextlib import redirect_stdout
+from pathlib import Path
 
 import psycopg
 from alembic import command, context, op
@@ -23,12 +24,18 @@ from .errors import InvalidInput, from_database
 MIGRATION_LOCK = (0x63617265, 1)
 
 
-def apply(filename: str) -> None:
-    """Body of every revision: run one frozen file from sql/migrations/ as it is.
+def apply(revision_file: str, *, down: bool = False) -> None:
+    """Body of every revision: run the frozen file of sql/migrations/ named like the revision, as it is.
 
-    The text goes straight to psycopg (no SQLAlchemy text() parsing of colons or percent signs), inside the
-    revision's transaction.
+    `apply(__file__)` in alembic/versions/0090_x.py runs sql/migrations/0090_x.sql, and with `down=True`
+    0090_x.down.sql, so a revision never names its file. A name ending in .sql is run as it is (a revision with a
+    second file, such as 0020's reference rows). The text goes straight to psycopg (no SQLAlchemy text() parsing of
+    colons or percent signs), inside the revision's transaction.
     """
+    if revision_file.endswith(".sql"):
+        filename = revision_file
+    else:
+        filename = Path(revision_file).stem + (".down.sql" if down else ".sql")
     sql = paths.sql_text(f"migrations/{filename}")
     if context.is_offline_mode():
         op.execute(sql)

@@ -34,16 +34,24 @@ def normalise(dump: str) -> str:
     return re.sub(r"\n{3,}", "\n\n", text).strip() + "\n"
 
 
-def dump(url: str, bindir: Path, *, data: bool = False) -> str:
-    """The schema (owners and privileges included) or, with `data`, the rows; Alembic's bookkeeping left out."""
-    with psycopg.connect(url) as conn:
-        major = conn.info.server_version // 10000
-    result = subprocess.run(
+def pg_dump(url: str, bindir: Path, *, data: bool = False) -> str:
+    """pg_dump's own text of the schema (owners and privileges included) or, with `data`, of the rows; Alembic's
+    bookkeeping left out."""
+    return subprocess.run(
         [str(bindir / "pg_dump"), "--data-only" if data else "--schema-only",
          "--exclude-table=public.alembic_version", "--dbname", url],
         capture_output=True, text=True, check=True,
-    )  # fmt: skip
-    return HEADER.format(major=major) + normalise(result.stdout)
+    ).stdout  # fmt: skip
+
+
+def header(url: str) -> str:
+    with psycopg.connect(url) as conn:
+        return HEADER.format(major=conn.info.server_version // 10000)
+
+
+def dump(url: str, bindir: Path, *, data: bool = False) -> str:
+    """What `make schema` writes: the schema or, with `data`, the rows, normalised."""
+    return header(url) + normalise(pg_dump(url, bindir, data=data))
 
 
 def install_current(url: str) -> None:
@@ -53,6 +61,29 @@ def install_current(url: str) -> None:
     with psycopg.connect(url) as conn, conn.transaction():
         for relative in paths.install_files():
             conn.execute(paths.sql_text(relative))
+
+
+def current_files_on_disk() -> list[str]:
+    """Every file holding current definitions: sql/*.sql but the list and the dump, and sql/<dir>/*.sql but the
+    frozen history, the queries Python runs and the seeds."""
+    from carepg import paths
+
+    top = [p.name for p in sorted(paths.SQL_DIR.glob("*.sql")) if p.name not in ("install.sql", "schema.sql")]
+    nested = [
+        str(p.relative_to(paths.SQL_DIR))
+        for d in sorted(paths.SQL_DIR.iterdir())
+        if d.is_dir() and d.name not in ("migrations", "queries", "seed")
+        for p in sorted(d.glob("*.sql"))
+    ]
+    return top + nested
+
+
+def unlisted_files() -> list[str]:
+    """Current-definition files sql/install.sql does not list (so neither the tests nor a migration would see them)."""
+    from carepg import paths
+
+    listed = set(paths.install_files())
+    return [f for f in current_files_on_disk() if f not in listed]
 
 
 def committed_major() -> int | None:
