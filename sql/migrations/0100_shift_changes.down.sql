@@ -39,6 +39,7 @@ COMMENT ON COLUMN shifts_private.change_log.kind IS
     'documents, worker, worker_state (a worker''s), requirements, facility, facility_state (a facility''s), or everything.';
 COMMENT ON COLUMN shifts_private.change_log.document_ids IS 'kind documents: the documents gained or lost.';
 COMMENT ON COLUMN shifts_private.change_log.logged_at IS 'when the statement ran; a refresh deletes folded rows older than the retention.';
+COMMENT ON COLUMN shifts_private.change_log.worker_id IS NULL;
 COMMENT ON INDEX shifts_private.change_log_xid_idx IS 'carepg: every change since a snapshot; pruning by age.';
 
 -- Facilities' requirements changed: lock each facility, log it.
