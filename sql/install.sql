@@ -19,6 +19,7 @@
 \ir shifts_private/eligibility_state.sql
 \ir shifts_private/worker_claim_lock.sql
 \ir shifts_private/eligible_pair.sql
+\ir shifts_private/acting_identity.sql
 \ir shifts/docs_ok.sql
 \ir shifts_private/eligibility_maintenance.sql
 \ir shifts_private/eligibility_triggers.sql

@@ -310,6 +310,7 @@ DECLARE
     cursor_start constant timestamp := greatest(coalesce(after_start, '-infinity'), lower_bound);
     cursor_id constant integer := CASE WHEN after_start >= lower_bound THEN after_id ELSE -2147483648 END;
 BEGIN
+    PERFORM shifts_private.check_acting_for(available_shifts.worker_id);  -- CP403 unless the caller may act for this worker
     IF max_rows IS NULL OR max_rows < 1 OR max_rows > 1000 THEN
         RAISE EXCEPTION 'max_rows must be between 1 and 1000, got %', coalesce(max_rows::text, 'NULL')
             USING ERRCODE = 'CP400';
@@ -407,7 +408,7 @@ ALTER FUNCTION shifts.available_shifts(worker_id integer, start_from timestamp w
 COMMENT ON FUNCTION shifts.available_shifts(worker_id integer, start_from timestamp without time zone, start_to timestamp without time zone, after_start timestamp without time zone, after_id integer, max_rows integer) IS 'Open shifts a worker may take, ordered by (start, shift_id), exactly as the committed tables say now.
 A shift is available to a worker when: the facility is active, the shift is not deleted, the worker is active, the shift is unclaimed, the worker holds every document the facility requires, the professions match, and the shift does not overlap a non-deleted shift the worker has claimed ([start, end) ranges).
 Window: start_from <= start < start_to (NULL = unbounded). Keyset paging: pass the (start, shift_id) of the last row seen as (after_start, after_id). max_rows: 1..1000.
-Errors: CP404 unknown worker; CP400 bad argument. An inactive worker gets no rows.';
+Errors: CP404 unknown worker; CP400 bad argument; CP403 (DETAIL not_your_worker) when the transaction''s identity (carepg.worker_id, see shifts_private.check_acting_for) is another worker. An inactive worker gets no rows.';
 
 CREATE FUNCTION shifts.available_shifts_by_day(worker_id integer, start_from timestamp without time zone, start_to timestamp without time zone, per_day integer DEFAULT 3) RETURNS TABLE(day date, day_total bigint, shift_id integer, facility_id integer, facility_name text, start timestamp without time zone, "end" timestamp without time zone, profession public."Profession")
     LANGUAGE plpgsql STABLE SECURITY DEFINER PARALLEL SAFE
@@ -419,6 +420,7 @@ DECLARE
     claimed tsmultirange;
     d record;
 BEGIN
+    PERFORM shifts_private.check_acting_for(available_shifts_by_day.worker_id);  -- CP403 unless the caller may act for this worker
     IF per_day IS NULL OR per_day < 1 OR per_day > 100 THEN
         RAISE EXCEPTION 'per_day must be between 1 and 100, got %', coalesce(per_day::text, 'NULL')
             USING ERRCODE = 'CP400';
@@ -488,7 +490,7 @@ $$;
 ALTER FUNCTION shifts.available_shifts_by_day(worker_id integer, start_from timestamp without time zone, start_to timestamp without time zone, per_day integer) OWNER TO carepg_owner;
 
 COMMENT ON FUNCTION shifts.available_shifts_by_day(worker_id integer, start_from timestamp without time zone, start_to timestamp without time zone, per_day integer) IS 'For each day (start::date) of the window start_from <= start < start_to (at most 62 days): how many shifts shifts.available_shifts() offers the worker that day (day_total) and the first per_day of them (1..100), one row per shift shown, ordered by (start, shift_id). Days without available shifts have no rows.
-Errors: CP404 unknown worker; CP400 bad argument. An inactive worker gets no rows.';
+Errors: CP404 unknown worker; CP400 bad argument; CP403 (DETAIL not_your_worker) when the transaction''s identity (carepg.worker_id, see shifts_private.check_acting_for) is another worker. An inactive worker gets no rows.';
 
 CREATE FUNCTION shifts.available_shifts_json(worker_id integer, start_from timestamp without time zone DEFAULT NULL::timestamp without time zone, start_to timestamp without time zone DEFAULT NULL::timestamp without time zone, after_start timestamp without time zone DEFAULT NULL::timestamp without time zone, after_id integer DEFAULT NULL::integer, max_rows integer DEFAULT 100) RETURNS text
     LANGUAGE plpgsql STABLE SECURITY DEFINER PARALLEL SAFE
@@ -502,6 +504,7 @@ DECLARE
     more boolean;
     next_cursor text := 'null';
 BEGIN
+    PERFORM shifts_private.check_acting_for(available_shifts_json.worker_id);  -- CP403 unless the caller may act for this worker
     IF max_rows IS NULL OR max_rows < 1 OR max_rows > 1000 THEN
         RAISE EXCEPTION 'max_rows must be between 1 and 1000, got %', coalesce(max_rows::text, 'NULL')
             USING ERRCODE = 'CP400';
@@ -545,7 +548,7 @@ ALTER FUNCTION shifts.available_shifts_json(worker_id integer, start_from timest
 
 COMMENT ON FUNCTION shifts.available_shifts_json(worker_id integer, start_from timestamp without time zone, start_to timestamp without time zone, after_start timestamp without time zone, after_id integer, max_rows integer) IS 'One page of shifts.available_shifts() (same arguments, same errors) as the HTTP API''s JSON text: {"worker_id", "shifts": [{"id", "start", "end", "profession", "facility": {"id", "name"}}], "next_cursor"}.
 Timestamps are ISO 8601 with milliseconds; next_cursor is null on the last page, else an opaque token for the next page (the API''s cursor parameter).
-Errors: CP404 unknown worker; CP400 bad argument.';
+Errors: CP404 unknown worker; CP400 bad argument; CP403 (DETAIL not_your_worker) when the transaction''s identity (carepg.worker_id, see shifts_private.check_acting_for) is another worker.';
 
 CREATE FUNCTION shifts.claim_shift(worker_id integer, shift_id integer) RETURNS shifts.claimed_shift
     LANGUAGE plpgsql SECURITY DEFINER
@@ -558,6 +561,7 @@ DECLARE
     missing integer[];
     clash integer;
 BEGIN
+    PERFORM shifts_private.check_acting_for(claim_shift.worker_id);  -- CP403 unless the caller may act for this worker
     IF claim_shift.worker_id IS NULL THEN
         RAISE EXCEPTION 'worker NULL does not exist' USING ERRCODE = 'CP404';
     END IF;
@@ -651,7 +655,7 @@ $$;
 ALTER FUNCTION shifts.claim_shift(worker_id integer, shift_id integer) OWNER TO carepg_owner;
 
 COMMENT ON FUNCTION shifts.claim_shift(worker_id integer, shift_id integer) IS 'Claim a shift for a worker, atomically, if and only if shifts.available_shifts() would offer it to them now; returns it (the columns of available_shifts and newly_claimed). Claiming a shift the worker already holds returns it with newly_claimed = false and changes nothing.
-Errors: CP404 unknown worker or shift; CP409 taken by another worker (DETAIL taken) or overlapping a shift the worker holds (overlap); CP403 the worker may not take it (DETAIL shift_deleted, worker_inactive, facility_inactive, profession, documents).
+Errors: CP404 unknown worker or shift; CP409 taken by another worker (DETAIL taken) or overlapping a shift the worker holds (overlap); CP403 the worker may not take it (DETAIL shift_deleted, worker_inactive, facility_inactive, profession, documents, or not_your_worker: the transaction''s identity, carepg.worker_id, is another worker; see shifts_private.check_acting_for).
 Locks, in order: the worker''s claim row; advisory lock (1667330661, 2) shared and shifts_private.eligibility_state FOR SHARE; the shift FOR UPDATE. Under REPEATABLE READ or SERIALIZABLE a race is a serialization failure (40001): retry.';
 
 CREATE FUNCTION shifts.claimed_shifts(worker_id integer, start_from timestamp without time zone DEFAULT NULL::timestamp without time zone, start_to timestamp without time zone DEFAULT NULL::timestamp without time zone, after_start timestamp without time zone DEFAULT NULL::timestamp without time zone, after_id integer DEFAULT NULL::integer, max_rows integer DEFAULT 100) RETURNS TABLE(shift_id integer, facility_id integer, facility_name text, start timestamp without time zone, "end" timestamp without time zone, profession public."Profession")
@@ -667,6 +671,7 @@ DECLARE
     cursor_start constant timestamp := greatest(coalesce(after_start, '-infinity'), lower_bound);
     cursor_id constant integer := CASE WHEN after_start >= lower_bound THEN after_id ELSE -2147483648 END;
 BEGIN
+    PERFORM shifts_private.check_acting_for(claimed_shifts.worker_id);  -- CP403 unless the caller may act for this worker
     IF max_rows IS NULL OR max_rows < 1 OR max_rows > 1000 THEN
         RAISE EXCEPTION 'max_rows must be between 1 and 1000, got %', coalesce(max_rows::text, 'NULL')
             USING ERRCODE = 'CP400';
@@ -702,7 +707,7 @@ ALTER FUNCTION shifts.claimed_shifts(worker_id integer, start_from timestamp wit
 
 COMMENT ON FUNCTION shifts.claimed_shifts(worker_id integer, start_from timestamp without time zone, start_to timestamp without time zone, after_start timestamp without time zone, after_id integer, max_rows integer) IS 'The shifts a worker holds (claimed, not deleted), ordered by (start, shift_id), with the columns of shifts.available_shifts().
 Window: start_from <= start < start_to (NULL = unbounded). Keyset paging: pass the (start, shift_id) of the last row seen as (after_start, after_id). max_rows: 1..1000.
-Errors: CP404 unknown worker; CP400 bad argument.';
+Errors: CP404 unknown worker; CP400 bad argument; CP403 (DETAIL not_your_worker) when the transaction''s identity (carepg.worker_id, see shifts_private.check_acting_for) is another worker.';
 
 CREATE FUNCTION shifts.count_available_shifts(worker_id integer, start_from timestamp without time zone DEFAULT NULL::timestamp without time zone, start_to timestamp without time zone DEFAULT NULL::timestamp without time zone) RETURNS bigint
     LANGUAGE plpgsql STABLE SECURITY DEFINER PARALLEL SAFE
@@ -713,6 +718,7 @@ DECLARE
     total bigint;
     claimed tsmultirange;
 BEGIN
+    PERFORM shifts_private.check_acting_for(count_available_shifts.worker_id);  -- CP403 unless the caller may act for this worker
     IF start_from > start_to THEN
         RAISE EXCEPTION 'start_from (%) is after start_to (%)', start_from, start_to
             USING ERRCODE = 'CP400', HINT = 'the window is start_from <= start < start_to';
@@ -749,7 +755,7 @@ $$;
 ALTER FUNCTION shifts.count_available_shifts(worker_id integer, start_from timestamp without time zone, start_to timestamp without time zone) OWNER TO carepg_owner;
 
 COMMENT ON FUNCTION shifts.count_available_shifts(worker_id integer, start_from timestamp without time zone, start_to timestamp without time zone) IS 'How many rows shifts.available_shifts() would return for this worker and window, without paging through them.
-Errors: CP404 unknown worker; CP400 inverted window.';
+Errors: CP404 unknown worker; CP400 inverted window; CP403 (DETAIL not_your_worker) when the transaction''s identity (carepg.worker_id, see shifts_private.check_acting_for) is another worker.';
 
 CREATE TABLE public."DocumentWorker" (
     id integer NOT NULL,
@@ -853,6 +859,7 @@ DECLARE
     holder integer;
     shift_exists boolean;
 BEGIN
+    PERFORM shifts_private.check_acting_for(release_shift.worker_id);  -- CP403 unless the caller may act for this worker
     IF release_shift.worker_id IS NULL THEN
         RAISE EXCEPTION 'worker NULL does not exist' USING ERRCODE = 'CP404';
     END IF;
@@ -884,7 +891,7 @@ $$;
 ALTER FUNCTION shifts.release_shift(worker_id integer, shift_id integer) OWNER TO carepg_owner;
 
 COMMENT ON FUNCTION shifts.release_shift(worker_id integer, shift_id integer) IS 'Give back a shift the worker holds: it is offered again at once to every worker shifts.available_shifts() would offer it to.
-Errors: CP404 unknown worker, unknown shift, or a shift the worker does not hold. Locks the worker''s claim row, then the shift FOR UPDATE.';
+Errors: CP404 unknown worker, unknown shift, or a shift the worker does not hold; CP403 (DETAIL not_your_worker) when the transaction''s identity (carepg.worker_id, see shifts_private.check_acting_for) is another worker. Locks the worker''s claim row, then the shift FOR UPDATE.';
 
 CREATE FUNCTION shifts.schedule_refresh(schedule text) RETURNS bigint
     LANGUAGE plpgsql
@@ -961,6 +968,32 @@ $$;
 ALTER FUNCTION shifts_private.begin_eligibility_write() OWNER TO carepg_owner;
 
 COMMENT ON FUNCTION shifts_private.begin_eligibility_write() IS 'carepg internal: serialise eligibility writers (and order them with claims) on advisory lock (1667330661, 2) and shifts_private.eligibility_state; false (and mark stale) when maintenance is deferred.';
+
+CREATE FUNCTION shifts_private.check_acting_for(worker_id integer) RETURNS void
+    LANGUAGE plpgsql STABLE PARALLEL SAFE
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+DECLARE
+    acting_worker constant text := coalesce(current_setting('carepg.worker_id', true), '');
+    acting_role constant text := coalesce(current_setting('carepg.role', true), '');
+BEGIN
+    IF acting_role = 'staff' OR (acting_role = '' AND acting_worker = '') THEN
+        RETURN;  -- staff, or a trusted caller that set no identity
+    END IF;
+    IF acting_role IN ('', 'worker') AND acting_worker = check_acting_for.worker_id::text THEN
+        RETURN;
+    END IF;
+    RAISE EXCEPTION 'the caller acts as % and may not act for worker %',
+        CASE WHEN acting_worker <> '' THEN 'worker ' || acting_worker ELSE 'role ' || quote_literal(acting_role) END,
+        coalesce(check_acting_for.worker_id::text, 'NULL')
+        USING ERRCODE = 'CP403', DETAIL = 'not_your_worker',
+              HINT = 'a worker acts only for themselves (carepg.worker_id); carepg.role = ''staff'' acts for any worker';
+END
+$$;
+
+ALTER FUNCTION shifts_private.check_acting_for(worker_id integer) OWNER TO carepg_owner;
+
+COMMENT ON FUNCTION shifts_private.check_acting_for(worker_id integer) IS 'carepg internal: raise CP403 (DETAIL not_your_worker) unless the identity the caller set for this transaction (carepg.worker_id, carepg.role) may act for this worker: the same worker, or role staff. No identity set: a trusted caller, allowed.';
 
 CREATE FUNCTION shifts_private.on_document_worker_change() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER
@@ -1878,6 +1911,8 @@ REVOKE ALL ON FUNCTION shifts.schedule_refresh(schedule text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION shifts.unschedule_refresh() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION shifts_private.begin_eligibility_write() FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION shifts_private.check_acting_for(worker_id integer) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION shifts_private.on_document_worker_change() FROM PUBLIC;
 

@@ -396,6 +396,9 @@ def serve(
     server.serve(host=host, port=port, workers=workers, threads=threads, role=role)
 
 
+from .token_command import token as token_command  # noqa: E402  (PyJWT is imported when it runs)
+
+app.command("token")(token_command)
 app.add_typer(mrf_app, name="mrf")
 
 

@@ -110,6 +110,40 @@ class Forbidden(CarepgError):
     slug = "forbidden"
 
 
+class Unauthorized(CarepgError):
+    """No credentials, or ones that do not verify (a missing, malformed, expired or wrongly signed bearer token):
+    HTTP 401 with `challenge` as its WWW-Authenticate header (RFC 6750). A valid token for another worker is
+    Forbidden instead."""
+
+    exit_code = Forbidden.exit_code
+    http_status = 401
+    title = "Unauthorized"
+    slug = "unauthorized"
+
+    def __init__(self, message: str, challenge: str = 'Bearer realm="carepg"') -> None:
+        super().__init__(message)
+        self.challenge = challenge
+        self.reason = "invalid_token" if "error=" in challenge else "missing_token"
+
+
+class TooLarge(InvalidInput):
+    """A request body over the size the route reads (HTTP 413)."""
+
+    http_status = 413
+    title = "Content too large"
+    slug = "content-too-large"
+
+
+class NotConfigured(CarepgError):
+    """A setting the server needs is missing or unusable (the key that verifies tokens): the deployment's to fix,
+    not the client's (HTTP 503; for a command, exit code 7 like any value carepg refuses)."""
+
+    exit_code = InvalidInput.exit_code
+    http_status = 503
+    title = "Server not configured"
+    slug = "not-configured"
+
+
 class SchemaMissing(CarepgError):
     """The database is reachable but carepg's migrations have not been applied."""
 
