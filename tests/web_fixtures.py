@@ -81,9 +81,7 @@ class Server:
         """`token`: OWN_TOKEN (the route's worker's, else staff), a token string to send, or None for none."""
         headers = dict(headers or {})
         if token is OWN_TOKEN:
-            match = _WORKER_PATH.match(path)
-            worker_id = int(match.group(1)) if match else 0
-            token = _own_token(worker_id) if 1 <= worker_id <= auth.INT32_MAX else _own_token(None)
+            token = own_token(path)
         if token is not None and not any(k.lower() == "authorization" for k in headers):
             headers["Authorization"] = f"Bearer {token}"
         conn = http.client.HTTPConnection(self.host, self.port, timeout=30)
@@ -148,8 +146,13 @@ def run_server(database_url: str, tmp: Path, **env: str) -> Iterator[Server]:
 _TOKENS: dict[int | None, str] = {}
 
 
-def _own_token(worker_id: int | None) -> str:
-    """One token per worker (and one staff token) for the session, as a client keeps its token."""
+def own_token(path: str) -> str:
+    """The token a request to `path` sends by default: the worker's own for /workers/{id}/..., else a staff token;
+    one per worker for the session, as a client keeps its token."""
+    match = _WORKER_PATH.match(path)
+    worker_id: int | None = int(match.group(1)) if match else None
+    if worker_id is not None and not 1 <= worker_id <= auth.INT32_MAX:
+        worker_id = None
     if worker_id not in _TOKENS:
         _TOKENS[worker_id] = token(worker_id, staff=worker_id is None, ttl=6 * 3600)
     return _TOKENS[worker_id]
