@@ -276,9 +276,9 @@ class Verifier:
         if len(token) > MAX_TOKEN_CHARS or not _COMPACT_JWS.fullmatch(token):
             raise _invalid("the bearer token is not a JWT (three base64url parts: header.payload.signature)")
         try:
-            header = jwt.get_unverified_header(token)
-        except jwt.PyJWTError:
-            raise _invalid("the bearer token is not a JWT (its header is not base64url JSON)") from None
+            header = jwt.get_unverified_header(token)  # also decodes the payload and signature parts
+        except jwt.PyJWTError as exc:  # PyJWT's reason names a part or a header field, never echoes the token
+            raise _invalid(f"the bearer token is not a well-formed JWT: {str(exc)[:80]}") from None
         alg = header.get("alg")
         if alg != self.config.algorithm:  # `none` and every other algorithm, before any key is used
             named = _shown(alg) if isinstance(alg, str) else "no algorithm"
@@ -309,7 +309,8 @@ class Verifier:
 
 
 def _numeric_date(value: Any) -> bool:
-    return type(value) in (int, float) and value == value and abs(value) != float("inf")
+    """A JSON number of seconds (not a boolean, not a string), within 2**53 of 1970 (285 million years)."""
+    return type(value) in (int, float) and abs(value) <= 2**53  # NaN compares false: refused too
 
 
 def _invalid(message: str) -> Unauthorized:
