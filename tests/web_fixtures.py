@@ -65,12 +65,13 @@ class Reply:
 
 @dataclasses.dataclass
 class Server:
-    """A running `carepg serve`: its base URL, its stderr (the JSON access log) and its process."""
+    """A running `carepg serve`: its base URL, its stderr (the JSON access log), its stdout and its process."""
 
     host: str
     port: int
     log_path: Path
     process: subprocess.Popen
+    out_path: Path | None = None
 
     @property
     def base_url(self) -> str:
@@ -115,6 +116,7 @@ def run_server(database_url: str, tmp: Path, **env: str) -> Iterator[Server]:
     """`carepg serve` on a free loopback port, pointed at database_url; stopped (SIGTERM) afterwards."""
     port = free_port()
     log_path = tmp / f"serve-{port}.log"
+    out_path = tmp / f"serve-{port}.out"
     environment = {
         **os.environ,
         "DATABASE_URL": database_url,
@@ -123,14 +125,14 @@ def run_server(database_url: str, tmp: Path, **env: str) -> Iterator[Server]:
         **env,
     }
     environment.pop("CAREPG_WEB_DATABASE_URL", None)
-    with open(log_path, "wb") as log:
+    with open(log_path, "wb") as log, open(out_path, "wb") as out:
         process = subprocess.Popen(
             [sys.executable, "-m", "carepg", "serve", "--port", str(port), "--workers", "1", "--threads", "4"],
-            stdout=subprocess.DEVNULL,
+            stdout=out,
             stderr=log,
             env=environment,
         )
-    server = Server("127.0.0.1", port, log_path, process)
+    server = Server("127.0.0.1", port, log_path, process, out_path)
     try:
         _wait_for_port(server)
         yield server

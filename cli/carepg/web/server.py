@@ -105,7 +105,8 @@ def serve(*, host: str, port: int, workers: int, threads: int, role: str) -> Non
     key = token_key(host)
     log = logs.setup()  # stderr carries JSON lines only, from here on
     url = api_database_url(role)
-    db.check_url(url, "the API's database URL")  # a malformed one is one line, its password masked
+    # A malformed URL is one line here, its password masked (psycopg's own message would quote it whole).
+    db.check_url(url, "CAREPG_WEB_DATABASE_URL" if os.environ.get("CAREPG_WEB_DATABASE_URL") else "DATABASE_URL")
     try:  # say early what is wrong; the app still starts, answers 503 and recovers once the database is back
         with db.connect(url) as conn, db.translated_errors():
             conn.execute(shifts.QUERIES["healthz"]).fetchone()
