@@ -78,8 +78,7 @@ def unchanged(web_db: WebDatabase):
     """Fails the test if the database's claims or claim locks changed while it ran."""
     def snapshot():
         with psycopg.connect(web_db.url) as conn:
-            return (conn.execute('SELECT id, worker_id FROM "Shift" WHERE worker_id IS NOT NULL ORDER BY id').fetchall(),
-                    conn.execute("SELECT * FROM shifts_private.worker_claim_lock ORDER BY 1").fetchall())  # fmt: skip
+            return state(conn)
 
     before = snapshot()
     yield
@@ -408,14 +407,17 @@ def test_a_public_key_verifies_its_own_algorithm_only(app, web_db, private, algo
     keyed = App(app.db, auth.Verifier(config))
     worker = web_db.workers["CNA"]
     path = f"/workers/{worker}/claims"
-    assert call(keyed, "GET", path, f"Bearer {jwt.encode(claims(sub=str(worker)), private, algorithm=algorithm)}")[0] == 200
+    own = jwt.encode(claims(sub=str(worker)), private, algorithm=algorithm)
+    assert call(keyed, "GET", path, f"Bearer {own}")[0] == 200
     staff = jwt.encode(claims(role="staff"), private, algorithm=algorithm)
     assert call(keyed, "GET", path, f"Bearer {staff}")[0] == 200
     other_key = ec.generate_private_key(ec.SECP256R1()) if algorithm == "ES256" else rsa.generate_private_key(
         public_exponent=65537, key_size=2048)  # fmt: skip
-    assert call(keyed, "GET", path, f"Bearer {jwt.encode(claims(sub=str(worker)), other_key, algorithm=algorithm)}")[0] == 401
+    signed_elsewhere = jwt.encode(claims(sub=str(worker)), other_key, algorithm=algorithm)
+    assert call(keyed, "GET", path, f"Bearer {signed_elsewhere}")[0] == 401
     # The classic confusion: HS256 with the public key's PEM text as the HMAC secret.
-    pem = private.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    pem = private.public_key().public_bytes(serialization.Encoding.PEM,
+                                            serialization.PublicFormat.SubjectPublicKeyInfo)  # fmt: skip
     confused = forge({"alg": "HS256"}, claims(role="staff"), secret=pem)
     status, headers, problem = call(keyed, "GET", path, f"Bearer {confused}")
     assert status == 401 and f"accepts {algorithm} only" in problem["detail"]
@@ -429,7 +431,8 @@ def test_an_audience_when_configured_must_be_named(app, web_db):
     path = f"/workers/{worker}/claims"
     for aud, status in (("carepg-api", 200), (["x", "carepg-api"], 200), ("another-api", 401), (None, 401)):
         extra = {"aud": aud} if aud is not None else {}
-        assert call(keyed, "GET", path, f"Bearer {forge({'alg': 'HS256'}, claims(sub=str(worker), **extra))}")[0] == status
+        sent = forge({"alg": "HS256"}, claims(sub=str(worker), **extra))
+        assert call(keyed, "GET", path, f"Bearer {sent}")[0] == status
 
 
 def test_a_remembered_token_still_expires(app, web_db):

@@ -245,8 +245,8 @@ class Verifier:
         CAREPG_JWT_SECRET_FILE at it); NotConfigured (503) when there is neither."""
         config = configured()
         if config is None:
-            raise NotConfigured(f"this server verifies no tokens: set {SECRET_ENV} (at least {MIN_SECRET_BYTES} bytes), "
-                                f"{SECRET_FILE_ENV} or {PUBLIC_KEY_ENV} for it")  # fmt: skip
+            raise NotConfigured(f"this server verifies no tokens: set {SECRET_ENV} (at least {MIN_SECRET_BYTES} "
+                                f"bytes), {SECRET_FILE_ENV} or {PUBLIC_KEY_ENV} for it")  # fmt: skip
         return cls(config)
 
     def identify(self, authorization: str | None, query: str = "") -> Identity:
