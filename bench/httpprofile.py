@@ -7,7 +7,10 @@ Two measurements, each printed as a markdown table:
   /proc/<pid>/stat: the server's process tree; the PostgreSQL backends logged in as carepg_api) divided by the
   requests answered. wrk's own share is not counted.
 * in process: the WSGI callables called in a loop with a real connection, no HTTP, as process CPU per request
-  (best of interleaved rounds), with one part of carepg's app swapped out at a time (pool, access log).
+  (best of interleaved rounds), with one part of carepg's app swapped out at a time (pool, access log, the
+  bearer token's check), and the token check alone: a remembered token, and one verified from scratch (PyJWT).
+
+Every request sends worker 101's own bearer token, minted at the start with a secret made for the run.
 
     bench/httpprofile.py [--seconds 8] [--rounds 3]     (needs wrk and the challenge data: run make bench-http once)
 """
@@ -19,6 +22,7 @@ import io
 import logging
 import os
 import re
+import secrets
 import subprocess
 import sys
 import time
@@ -28,6 +32,14 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 PAGE = "/workers/101/shifts?limit=50"
 TICK = os.sysconf("SC_CLK_TCK")
+SECRET = secrets.token_hex(32)  # what `carepg serve` (and the in-process app) verify the run's token with
+
+
+def page_token() -> str:
+    from carepg import auth
+
+    key = auth.KeyConfig(SECRET.encode(), "HS256", auth.SECRET_ENV)
+    return auth.mint(key, worker_id=101, staff=False, ttl_seconds=4 * 3600)
 
 
 def cpu_by_group(groups: dict[str, int]) -> dict[str, float]:
@@ -71,7 +83,8 @@ def servers(seconds: int, rounds: int) -> None:
     from carepg.web.server import API_ROLE, api_database_url
 
     api_url = api_database_url(API_ROLE)
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "CAREPG_JWT_SECRET": SECRET}
+    header = ["-H", f"Authorization: Bearer {page_token()}"]
     ports = {"carepg": free_port(), "yardstick": free_port()}
     log = open(os.devnull, "wb")
     procs = {
@@ -84,13 +97,16 @@ def servers(seconds: int, rounds: int) -> None:
     }
     try:
         for name, port in ports.items():
-            wait_ready(f"http://127.0.0.1:{port}{PAGE}", procs[name])
-            subprocess.run(["wrk", "-t2", "-c64", "-d3s", f"http://127.0.0.1:{port}{PAGE}"], capture_output=True)
+            wait_ready(f"http://127.0.0.1:{port}/healthz" if name == "carepg" else f"http://127.0.0.1:{port}{PAGE}",
+                       procs[name])  # fmt: skip
+            subprocess.run(["wrk", "-t2", "-c64", "-d3s", *header, f"http://127.0.0.1:{port}{PAGE}"],
+                           capture_output=True)  # fmt: skip
         rows = []
         for _ in range(rounds):
             for name, port in ports.items():
                 before = cpu_by_group({n: p.pid for n, p in procs.items()})
-                out = subprocess.run(["wrk", "-t2", "-c64", f"-d{seconds}s", f"http://127.0.0.1:{port}{PAGE}"],
+                out = subprocess.run(["wrk", "-t2", "-c64", f"-d{seconds}s", *header,
+                                      f"http://127.0.0.1:{port}{PAGE}"],
                                      capture_output=True, text=True, check=True).stdout  # fmt: skip
                 after = cpu_by_group({n: p.pid for n, p in procs.items()})
                 requests = int(re.search(r"(\d+) requests in", out).group(1))
@@ -113,20 +129,22 @@ def in_process(rounds: int) -> None:
     from psycopg_pool import ConnectionPool
 
     import yardstick
-    from carepg import shifts
+    from carepg import auth, shifts
     from carepg.web import logs
     from carepg.web.app import App
     from carepg.web.server import API_ROLE, api_database_url
 
     url = api_database_url(API_ROLE)
     os.environ["CAREPG_WEB_DATABASE_URL"] = url
+    os.environ["CAREPG_JWT_SECRET"] = SECRET
+    authorization = f"Bearer {page_token()}"
     sink = open(os.devnull, "w")
     for handler in logging.getLogger("carepg.web").handlers:
         handler.stream = sink
 
     def environ() -> dict:
         return {"REQUEST_METHOD": "GET", "PATH_INFO": "/workers/101/shifts", "QUERY_STRING": "limit=50",
-                "wsgi.input": io.BytesIO()}  # fmt: skip
+                "wsgi.input": io.BytesIO(), "HTTP_AUTHORIZATION": authorization}  # fmt: skip
 
     def start_response(status, headers):
         pass
@@ -148,6 +166,20 @@ def in_process(rounds: int) -> None:
                 return fn(conn)
 
     no_pool, with_psycopg_pool = App(FixedConnection()), App(PsycopgPool())  # type: ignore[arg-type]
+
+    class Forgetful(auth.Verifier):  # verifies every token from scratch: what remembering them saves
+        def identify(self, header, query=""):
+            self._remembered.clear()
+            return super().identify(header, query)
+
+    class Trusting(auth.Verifier):  # no token check at all (staff for everyone): what the check costs
+        def identify(self, header, query=""):
+            return auth.Identity(subject=None, role=auth.STAFF)
+
+    config = auth.configured()
+    forgetful, trusting = App(verifier=Forgetful(config)), App(verifier=Trusting(config))
+    remembering, from_scratch = auth.Verifier(config), Forgetful(config)
+    acting = ("101", "worker")
     queued = logs.access
 
     def written_in_the_request(*args):
@@ -166,12 +198,23 @@ def in_process(rounds: int) -> None:
     cases = {
         "yardstick's WSGI callable": lambda: yardstick.app(environ(), start_response),
         "carepg's query alone (the same call, nothing around it)": lambda: cursor.execute(
-            shifts.QUERIES["available_shifts_json"], (101, None, None, None, None, 50), binary=True).fetchone(),
+            shifts.QUERIES["available_shifts_json"], (None, None, None, None, 50, 101, *acting),
+            binary=True).fetchone(),
+        "... with no identity set (a trusted caller)": lambda: cursor.execute(
+            shifts.QUERIES["available_shifts_json"], (None, None, None, None, 50, 101, "", ""),
+            binary=True).fetchone(),
+        "... the function alone, no identity subquery": lambda: cursor.execute(
+            "SELECT convert_to(shifts.available_shifts_json(%s, max_rows => %s), 'UTF8')", (101, 50),
+            binary=True).fetchone(),
         "carepg's WSGI callable": lambda: app(environ(), start_response),
         "... with one fixed connection instead of the pool": lambda: no_pool(environ(), start_response),
         "... with psycopg_pool instead of carepg's pool": lambda: with_psycopg_pool(environ(), start_response),
         "... without the access line": access(lambda *a: None, app),
         "... with the access line formatted and written in the request": access(written_in_the_request, app),
+        "... without the token check (no Authorization needed)": lambda: trusting(environ(), start_response),
+        "... verifying the token from scratch on every request (PyJWT)": lambda: forgetful(environ(), start_response),
+        "the token check alone, a remembered token": lambda: remembering.identify(authorization).authorize(101),
+        "the token check alone, from scratch (PyJWT HS256)": lambda: from_scratch.identify(authorization),
     }  # fmt: skip
     for fn in cases.values():
         for _ in range(100):

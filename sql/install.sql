@@ -20,6 +20,7 @@
 \ir shifts_private/eligibility_state.sql
 \ir shifts_private/locks.sql
 \ir shifts_private/eligible_pair.sql
+\ir shifts_private/acting_identity.sql
 \ir shifts/docs_ok.sql
 \ir shifts_private/eligibility_triggers.sql
 \ir shifts_private/shift_triggers.sql

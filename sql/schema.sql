@@ -296,6 +296,7 @@ CREATE FUNCTION shifts.available_shift_changes(worker_id integer, after text DEF
     SET search_path TO 'pg_catalog', 'pg_temp'
     AS $$
 BEGIN
+    PERFORM shifts_private.check_acting_for(available_shift_changes.worker_id);  -- CP403 unless it may act for them
     IF NOT EXISTS (SELECT FROM public."Worker" AS w WHERE w.id = available_shift_changes.worker_id) THEN
         RAISE EXCEPTION 'worker % does not exist', coalesce(available_shift_changes.worker_id::text, 'NULL')
             USING ERRCODE = 'CP404';
@@ -311,7 +312,7 @@ ALTER FUNCTION shifts.available_shift_changes(worker_id integer, after text, sta
 
 COMMENT ON FUNCTION shifts.available_shift_changes(worker_id integer, after text, start_from timestamp without time zone, start_to timestamp without time zone) IS 'What changed since the cursor `after` in what shifts.available_shifts(worker_id, start_from, start_to) returns: rows (''available'', the shift as available_shifts returns it now), (''unavailable'', shift_id), or (''reset'': refetch), then one last row (''cursor'', ..., cursor) with the cursor to pass next time.
 Start with after = NULL (only the cursor), read the shifts, then call it again with each cursor: the shifts plus the changes equal available_shifts at every moment. Changes are kept 15 minutes after a refresh includes them; an older cursor gets ''reset''.
-Errors: CP404 unknown worker; CP400 a malformed cursor or an inverted window.';
+Errors: CP404 unknown worker; CP400 a malformed cursor or an inverted window; CP403 (DETAIL not_your_worker) when the transaction''s identity (carepg.worker_id, see shifts_private.check_acting_for) is another worker.';
 
 CREATE FUNCTION shifts.available_shift_changes_for(worker_ids integer[], start_froms timestamp without time zone[], start_tos timestamp without time zone[], after text) RETURNS TABLE(subscriber integer, change text, shift_id integer, facility_id integer, facility_name text, start timestamp without time zone, "end" timestamp without time zone, profession public."Profession", cursor text)
     LANGUAGE plpgsql STABLE SECURITY DEFINER
@@ -327,6 +328,7 @@ DECLARE
     -- This call's snapshot, this transaction counted as in flight: its own changes are sent once it commits.
     next_cursor constant text := shifts_private.change_cursor(shifts_private.snapshot_excluding_self());
 BEGIN
+    PERFORM shifts_private.check_acting_for(w) FROM unnest(worker_ids) AS w;  -- CP403 unless it may act for each
     IF subscribers > 10000
        OR coalesce(cardinality(start_froms), 0) <> subscribers OR coalesce(cardinality(start_tos), 0) <> subscribers THEN
         RAISE EXCEPTION 'worker_ids, start_froms and start_tos must have the same length, at most 10000'
@@ -437,7 +439,7 @@ ALTER FUNCTION shifts.available_shift_changes_for(worker_ids integer[], start_fr
 
 COMMENT ON FUNCTION shifts.available_shift_changes_for(worker_ids integer[], start_froms timestamp without time zone[], start_tos timestamp without time zone[], after text) IS 'What changed since the cursor `after` in what shifts.available_shifts(worker_ids[i], start_froms[i], start_tos[i]) returns, for many subscribers at once (at most 10000; a worker may appear several times).
 Rows: (subscriber = i, change, shift...) with change ''available'' (the shift, as available_shifts would return it now), ''unavailable'' (look it up no more), or ''reset'' (refetch: too much changed to list, or the cursor is older than the feed keeps); then one last row (NULL, ''cursor'', ..., cursor) with the cursor to pass next time. Every row carries that cursor. Pass after = NULL to get only the current cursor.
-Errors: CP400 a malformed or foreign cursor, arrays of different lengths, an inverted window. Call it in its own transaction: changes of the calling transaction are sent once it commits.';
+Errors: CP400 a malformed or foreign cursor, arrays of different lengths, an inverted window; CP403 (DETAIL not_your_worker) when the transaction''s identity (carepg.worker_id, see shifts_private.check_acting_for) may not act for one of the workers. Call it in its own transaction: changes of the calling transaction are sent once it commits.';
 
 CREATE FUNCTION shifts.available_shifts(worker_id integer, start_from timestamp without time zone DEFAULT NULL::timestamp without time zone, start_to timestamp without time zone DEFAULT NULL::timestamp without time zone, after_start timestamp without time zone DEFAULT NULL::timestamp without time zone, after_id integer DEFAULT NULL::integer, max_rows integer DEFAULT 100) RETURNS TABLE(shift_id integer, facility_id integer, facility_name text, start timestamp without time zone, "end" timestamp without time zone, profession public."Profession")
     LANGUAGE plpgsql STABLE SECURITY DEFINER PARALLEL SAFE
@@ -458,6 +460,7 @@ DECLARE
     cursor_start constant timestamp := greatest(coalesce(after_start, '-infinity'), lower_bound);
     cursor_id constant integer := CASE WHEN after_start >= lower_bound THEN after_id ELSE -2147483648 END;
 BEGIN
+    PERFORM shifts_private.check_acting_for(available_shifts.worker_id);  -- CP403 unless the caller may act for this worker
     IF max_rows IS NULL OR max_rows < 1 OR max_rows > 1000 THEN
         RAISE EXCEPTION 'max_rows must be between 1 and 1000, got %', coalesce(max_rows::text, 'NULL')
             USING ERRCODE = 'CP400';
@@ -555,7 +558,7 @@ ALTER FUNCTION shifts.available_shifts(worker_id integer, start_from timestamp w
 COMMENT ON FUNCTION shifts.available_shifts(worker_id integer, start_from timestamp without time zone, start_to timestamp without time zone, after_start timestamp without time zone, after_id integer, max_rows integer) IS 'Open shifts a worker may take, ordered by (start, shift_id), exactly as the committed tables say now.
 A shift is available to a worker when: the facility is active, the shift is not deleted, the worker is active, the shift is unclaimed, the worker holds every document the facility requires, the professions match, and the shift does not overlap a non-deleted shift the worker has claimed ([start, end) ranges).
 Window: start_from <= start < start_to (NULL = unbounded). Keyset paging: pass the (start, shift_id) of the last row seen as (after_start, after_id). max_rows: 1..1000.
-Errors: CP404 unknown worker; CP400 bad argument. An inactive worker gets no rows.';
+Errors: CP404 unknown worker; CP400 bad argument; CP403 (DETAIL not_your_worker) when the transaction''s identity (carepg.worker_id, see shifts_private.check_acting_for) is another worker. An inactive worker gets no rows.';
 
 CREATE FUNCTION shifts.available_shifts_by_day(worker_id integer, start_from timestamp without time zone, start_to timestamp without time zone, per_day integer DEFAULT 3) RETURNS TABLE(day date, day_total bigint, shift_id integer, facility_id integer, facility_name text, start timestamp without time zone, "end" timestamp without time zone, profession public."Profession")
     LANGUAGE plpgsql STABLE SECURITY DEFINER PARALLEL SAFE
@@ -567,6 +570,7 @@ DECLARE
     claimed tsmultirange;
     d record;
 BEGIN
+    PERFORM shifts_private.check_acting_for(available_shifts_by_day.worker_id);  -- CP403 unless the caller may act for this worker
     IF per_day IS NULL OR per_day < 1 OR per_day > 100 THEN
         RAISE EXCEPTION 'per_day must be between 1 and 100, got %', coalesce(per_day::text, 'NULL')
             USING ERRCODE = 'CP400';
@@ -636,7 +640,7 @@ $$;
 ALTER FUNCTION shifts.available_shifts_by_day(worker_id integer, start_from timestamp without time zone, start_to timestamp without time zone, per_day integer) OWNER TO carepg_owner;
 
 COMMENT ON FUNCTION shifts.available_shifts_by_day(worker_id integer, start_from timestamp without time zone, start_to timestamp without time zone, per_day integer) IS 'For each day (start::date) of the window start_from <= start < start_to (at most 62 days): how many shifts shifts.available_shifts() offers the worker that day (day_total) and the first per_day of them (1..100), one row per shift shown, ordered by (start, shift_id). Days without available shifts have no rows.
-Errors: CP404 unknown worker; CP400 bad argument. An inactive worker gets no rows.';
+Errors: CP404 unknown worker; CP400 bad argument; CP403 (DETAIL not_your_worker) when the transaction''s identity (carepg.worker_id, see shifts_private.check_acting_for) is another worker. An inactive worker gets no rows.';
 
 CREATE FUNCTION shifts.available_shifts_json(worker_id integer, start_from timestamp without time zone DEFAULT NULL::timestamp without time zone, start_to timestamp without time zone DEFAULT NULL::timestamp without time zone, after_start timestamp without time zone DEFAULT NULL::timestamp without time zone, after_id integer DEFAULT NULL::integer, max_rows integer DEFAULT 100) RETURNS text
     LANGUAGE plpgsql STABLE SECURITY DEFINER PARALLEL SAFE
@@ -650,6 +654,7 @@ DECLARE
     more boolean;
     next_cursor text := 'null';
 BEGIN
+    PERFORM shifts_private.check_acting_for(available_shifts_json.worker_id);  -- CP403 unless the caller may act for this worker
     IF max_rows IS NULL OR max_rows < 1 OR max_rows > 1000 THEN
         RAISE EXCEPTION 'max_rows must be between 1 and 1000, got %', coalesce(max_rows::text, 'NULL')
             USING ERRCODE = 'CP400';
@@ -693,7 +698,7 @@ ALTER FUNCTION shifts.available_shifts_json(worker_id integer, start_from timest
 
 COMMENT ON FUNCTION shifts.available_shifts_json(worker_id integer, start_from timestamp without time zone, start_to timestamp without time zone, after_start timestamp without time zone, after_id integer, max_rows integer) IS 'One page of shifts.available_shifts() (same arguments, same errors) as the HTTP API''s JSON text: {"worker_id", "shifts": [{"id", "start", "end", "profession", "facility": {"id", "name"}}], "next_cursor"}.
 Timestamps are ISO 8601 with milliseconds; next_cursor is null on the last page, else an opaque token for the next page (the API''s cursor parameter).
-Errors: CP404 unknown worker; CP400 bad argument.';
+Errors: CP404 unknown worker; CP400 bad argument; CP403 (DETAIL not_your_worker) when the transaction''s identity (carepg.worker_id, see shifts_private.check_acting_for) is another worker.';
 
 CREATE FUNCTION shifts.claim_shift(worker_id integer, shift_id integer) RETURNS shifts.claimed_shift
     LANGUAGE plpgsql SECURITY DEFINER
@@ -707,6 +712,7 @@ DECLARE
     clash integer;
     locked_facility integer;
 BEGIN
+    PERFORM shifts_private.check_acting_for(claim_shift.worker_id);  -- CP403 unless the caller may act for this worker
     IF claim_shift.worker_id IS NULL THEN
         RAISE EXCEPTION 'worker NULL does not exist' USING ERRCODE = 'CP404';
     END IF;
@@ -803,7 +809,7 @@ $$;
 ALTER FUNCTION shifts.claim_shift(worker_id integer, shift_id integer) OWNER TO carepg_owner;
 
 COMMENT ON FUNCTION shifts.claim_shift(worker_id integer, shift_id integer) IS 'Claim a shift for a worker, atomically, if and only if shifts.available_shifts() would offer it to them now; returns it (the columns of available_shifts and newly_claimed). Claiming a shift the worker already holds returns it with newly_claimed = false and changes nothing.
-Errors: CP404 unknown worker or shift; CP409 taken by another worker (DETAIL taken) or overlapping a shift the worker holds (overlap); CP403 the worker may not take it (DETAIL shift_deleted, worker_inactive, facility_inactive, profession, documents).
+Errors: CP404 unknown worker or shift; CP409 taken by another worker (DETAIL taken) or overlapping a shift the worker holds (overlap); CP403 the worker may not take it (DETAIL shift_deleted, worker_inactive, facility_inactive, profession, documents, or not_your_worker: the transaction''s identity, carepg.worker_id, is another worker; see shifts_private.check_acting_for).
 Locks, in order: the worker''s row of shifts_private.worker_lock; the shift''s facility''s row of shifts_private.facility_lock, shared; the shift FOR UPDATE. It waits only for changes of that worker or that facility. Under REPEATABLE READ or SERIALIZABLE a race is a serialization failure (40001): retry.';
 
 CREATE FUNCTION shifts.claimed_shifts(worker_id integer, start_from timestamp without time zone DEFAULT NULL::timestamp without time zone, start_to timestamp without time zone DEFAULT NULL::timestamp without time zone, after_start timestamp without time zone DEFAULT NULL::timestamp without time zone, after_id integer DEFAULT NULL::integer, max_rows integer DEFAULT 100) RETURNS TABLE(shift_id integer, facility_id integer, facility_name text, start timestamp without time zone, "end" timestamp without time zone, profession public."Profession")
@@ -819,6 +825,7 @@ DECLARE
     cursor_start constant timestamp := greatest(coalesce(after_start, '-infinity'), lower_bound);
     cursor_id constant integer := CASE WHEN after_start >= lower_bound THEN after_id ELSE -2147483648 END;
 BEGIN
+    PERFORM shifts_private.check_acting_for(claimed_shifts.worker_id);  -- CP403 unless the caller may act for this worker
     IF max_rows IS NULL OR max_rows < 1 OR max_rows > 1000 THEN
         RAISE EXCEPTION 'max_rows must be between 1 and 1000, got %', coalesce(max_rows::text, 'NULL')
             USING ERRCODE = 'CP400';
@@ -854,7 +861,7 @@ ALTER FUNCTION shifts.claimed_shifts(worker_id integer, start_from timestamp wit
 
 COMMENT ON FUNCTION shifts.claimed_shifts(worker_id integer, start_from timestamp without time zone, start_to timestamp without time zone, after_start timestamp without time zone, after_id integer, max_rows integer) IS 'The shifts a worker holds (claimed, not deleted), ordered by (start, shift_id), with the columns of shifts.available_shifts().
 Window: start_from <= start < start_to (NULL = unbounded). Keyset paging: pass the (start, shift_id) of the last row seen as (after_start, after_id). max_rows: 1..1000.
-Errors: CP404 unknown worker; CP400 bad argument.';
+Errors: CP404 unknown worker; CP400 bad argument; CP403 (DETAIL not_your_worker) when the transaction''s identity (carepg.worker_id, see shifts_private.check_acting_for) is another worker.';
 
 CREATE FUNCTION shifts.count_available_shifts(worker_id integer, start_from timestamp without time zone DEFAULT NULL::timestamp without time zone, start_to timestamp without time zone DEFAULT NULL::timestamp without time zone) RETURNS bigint
     LANGUAGE plpgsql STABLE SECURITY DEFINER PARALLEL SAFE
@@ -865,6 +872,7 @@ DECLARE
     total bigint;
     claimed tsmultirange;
 BEGIN
+    PERFORM shifts_private.check_acting_for(count_available_shifts.worker_id);  -- CP403 unless the caller may act for this worker
     IF start_from > start_to THEN
         RAISE EXCEPTION 'start_from (%) is after start_to (%)', start_from, start_to
             USING ERRCODE = 'CP400', HINT = 'the window is start_from <= start < start_to';
@@ -901,7 +909,7 @@ $$;
 ALTER FUNCTION shifts.count_available_shifts(worker_id integer, start_from timestamp without time zone, start_to timestamp without time zone) OWNER TO carepg_owner;
 
 COMMENT ON FUNCTION shifts.count_available_shifts(worker_id integer, start_from timestamp without time zone, start_to timestamp without time zone) IS 'How many rows shifts.available_shifts() would return for this worker and window, without paging through them.
-Errors: CP404 unknown worker; CP400 inverted window.';
+Errors: CP404 unknown worker; CP400 inverted window; CP403 (DETAIL not_your_worker) when the transaction''s identity (carepg.worker_id, see shifts_private.check_acting_for) is another worker.';
 
 CREATE TABLE public."DocumentWorker" (
     id integer NOT NULL,
@@ -1132,6 +1140,7 @@ DECLARE
     holder integer;
     shift_exists boolean;
 BEGIN
+    PERFORM shifts_private.check_acting_for(release_shift.worker_id);  -- CP403 unless the caller may act for this worker
     IF release_shift.worker_id IS NULL THEN
         RAISE EXCEPTION 'worker NULL does not exist' USING ERRCODE = 'CP404';
     END IF;
@@ -1162,7 +1171,7 @@ $$;
 ALTER FUNCTION shifts.release_shift(worker_id integer, shift_id integer) OWNER TO carepg_owner;
 
 COMMENT ON FUNCTION shifts.release_shift(worker_id integer, shift_id integer) IS 'Give back a shift the worker holds: it is offered again at once to every worker shifts.available_shifts() would offer it to.
-Errors: CP404 unknown worker, unknown shift, or a shift the worker does not hold. Locks the worker''s row of shifts_private.worker_lock, then the shift FOR UPDATE.';
+Errors: CP404 unknown worker, unknown shift, or a shift the worker does not hold; CP403 (DETAIL not_your_worker) when the transaction''s identity (carepg.worker_id, see shifts_private.check_acting_for) is another worker. Locks the worker''s row of shifts_private.worker_lock, then the shift FOR UPDATE.';
 
 CREATE FUNCTION shifts.schedule_refresh(schedule text) RETURNS bigint
     LANGUAGE plpgsql
@@ -1245,6 +1254,32 @@ CREATE FUNCTION shifts_private.change_cursor(seen pg_snapshot) RETURNS text
 ALTER FUNCTION shifts_private.change_cursor(seen pg_snapshot) OWNER TO carepg_owner;
 
 COMMENT ON FUNCTION shifts_private.change_cursor(seen pg_snapshot) IS 'carepg internal: a snapshot as a change-feed cursor, "<xmax>[-<xid>.<xid>...]".';
+
+CREATE FUNCTION shifts_private.check_acting_for(worker_id integer) RETURNS void
+    LANGUAGE plpgsql STABLE PARALLEL SAFE
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+DECLARE
+    acting_worker constant text := coalesce(current_setting('carepg.worker_id', true), '');
+    acting_role constant text := coalesce(current_setting('carepg.role', true), '');
+BEGIN
+    IF acting_role = 'staff' OR (acting_role = '' AND acting_worker = '') THEN
+        RETURN;  -- staff, or a trusted caller that set no identity
+    END IF;
+    IF acting_role IN ('', 'worker') AND acting_worker = check_acting_for.worker_id::text THEN
+        RETURN;
+    END IF;
+    RAISE EXCEPTION 'the caller acts as % and may not act for worker %',
+        CASE WHEN acting_worker <> '' THEN 'worker ' || acting_worker ELSE 'role ' || quote_literal(acting_role) END,
+        coalesce(check_acting_for.worker_id::text, 'NULL')
+        USING ERRCODE = 'CP403', DETAIL = 'not_your_worker',
+              HINT = 'a worker acts only for themselves (carepg.worker_id); carepg.role = ''staff'' acts for any worker';
+END
+$$;
+
+ALTER FUNCTION shifts_private.check_acting_for(worker_id integer) OWNER TO carepg_owner;
+
+COMMENT ON FUNCTION shifts_private.check_acting_for(worker_id integer) IS 'carepg internal: raise CP403 (DETAIL not_your_worker) unless the identity the caller set for this transaction (carepg.worker_id, carepg.role) may act for this worker: the same worker, or role staff. No identity set: a trusted caller, allowed.';
 
 CREATE FUNCTION shifts_private.lock_facilities(facility_ids integer[]) RETURNS void
     LANGUAGE plpgsql
@@ -2394,6 +2429,8 @@ GRANT ALL ON FUNCTION shifts.shift_changes_since(after text) TO carepg_reader;
 REVOKE ALL ON FUNCTION shifts.unschedule_refresh() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION shifts_private.change_cursor(seen pg_snapshot) FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION shifts_private.check_acting_for(worker_id integer) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION shifts_private.lock_facilities(facility_ids integer[]) FROM PUBLIC;
 

@@ -19,9 +19,10 @@ from hypothesis import strategies as st
 
 import builders
 from carepg import cursor, shifts
+from carepg.auth import Verifier
 from carepg.web.app import App, group_by_date
 from carepg.web.pool import Database, Settings
-from web_fixtures import WebDatabase
+from web_fixtures import TEST_KEY, WebDatabase, bearer
 
 
 def old_bytes(conn, worker_id: int, **kwargs) -> bytes:
@@ -141,9 +142,10 @@ def test_any_names_and_timestamps_give_the_old_bytes(postgresql, facility_names,
             break
 
 
-def call(app: App, path: str, query: str) -> tuple[str, bytes]:
+def call(app: App, path: str, query: str, worker_id: int) -> tuple[str, bytes]:
     seen = {}
-    environ = {"REQUEST_METHOD": "GET", "PATH_INFO": path, "QUERY_STRING": query, "wsgi.input": io.BytesIO()}
+    environ = {"REQUEST_METHOD": "GET", "PATH_INFO": path, "QUERY_STRING": query, "wsgi.input": io.BytesIO(),
+               "HTTP_AUTHORIZATION": bearer(worker_id)["Authorization"]}  # fmt: skip
     body = b"".join(app(environ, lambda status, headers: seen.update(status=status)))
     return seen["status"], body
 
@@ -151,17 +153,17 @@ def call(app: App, path: str, query: str) -> tuple[str, bytes]:
 def test_group_by_date_is_the_old_grouping_of_the_old_page(web_db: WebDatabase):
     api_url = web_db.url.replace("postgres@", "carepg_api@")
     database = Database(lambda: Settings(url=api_url))
-    app = App(database)
+    app = App(database, Verifier(TEST_KEY))
     worker = web_db.workers["RN"]
     try:
         with psycopg.connect(web_db.url, autocommit=True) as conn:
             for limit, window in ((1, ""), (120, ""), (1000, "&from=2023-02-05&to=2023-02-09")):
-                status, body = call(app, f"/workers/{worker}/shifts", f"limit={limit}&group=date{window}")
+                status, body = call(app, f"/workers/{worker}/shifts", f"limit={limit}&group=date{window}", worker)
                 assert status.startswith("200")
                 kwargs = {"start_from": dt.datetime(2023, 2, 5), "start_to": dt.datetime(2023, 2, 9)} if window else {}
                 expected = group_by_date(shifts.page(conn, worker, limit=limit, **kwargs).as_json())
                 assert body == json.dumps(expected, ensure_ascii=False, separators=(",", ":")).encode()
-                status, flat = call(app, f"/workers/{worker}/shifts", f"limit={limit}{window}")
+                status, flat = call(app, f"/workers/{worker}/shifts", f"limit={limit}{window}", worker)
                 assert flat == old_bytes(conn, worker, limit=limit, **kwargs)
     finally:
         database.close()

@@ -7,13 +7,16 @@ Set CAREPG_SCREENSHOTS=DIR to also save the screenshots the docs use.
 from __future__ import annotations
 
 import os
+import re
 import shutil
+import time
 from pathlib import Path
 
 import psycopg
 import pytest
 
-from web_fixtures import Server, WebDatabase
+from carepg import auth
+from web_fixtures import TEST_KEY, Server, WebDatabase, token
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMIUM_ARGS = [
@@ -47,10 +50,16 @@ def screenshot(page, name: str, *, full_page: bool = True) -> None:
         page.screenshot(path=str(Path(target) / name), full_page=full_page)
 
 
+def signed_in(server: Server, worker_id: int | None, query: str = "", *, staff: bool = False) -> str:
+    """A sign-in link as `carepg serve` prints it: the page's address with the token in its fragment."""
+    return f"{server.base_url}/{query}#token={token(worker_id, staff=staff)}"
+
+
 def show_worker(page, server: Server, worker_id: int | str) -> None:
-    page.goto(server.base_url + "/")
+    """Sign in as staff, then look the worker up by id, as a person at the page would."""
+    page.goto(signed_in(server, None, staff=True))
     page.fill("#worker", str(worker_id))
-    page.click("button[type=submit]")
+    page.click("#lookup button[type=submit]")
 
 
 def status_is(page, text: str) -> None:
@@ -68,7 +77,7 @@ def test_month_shows_every_visible_day_at_once(browser, web_server: Server, web_
     days = web_server.request(f"/workers/{worker}/days?from=2023-02-01&to=2023-03-01&per_day=3").json()["days"]
     page = browser.new_page(viewport={"width": 1280, "height": 900})
     try:
-        show_worker(page, web_server, worker)
+        page.goto(signed_in(web_server, worker))  # the worker's own sign-in link opens their first month
         page.wait_for_selector(".shift")
         assert page.text_content("#period") == "February 2023"
         assert page.text_content("#status") == f"Available shifts for worker {worker}."
@@ -77,13 +86,13 @@ def test_month_shows_every_visible_day_at_once(browser, web_server: Server, web_
         cells = page.locator(".day:not(.outside)").evaluate_all(
             """cells => cells.map(c => ({date: c.dataset.date, count: c.querySelector('.count').textContent,
                 ids: [...c.querySelectorAll('.shift')].map(i => Number(i.dataset.shiftId)),
-                first: c.querySelector('.shift').textContent, more: c.querySelector('.overflow').textContent}))""")
+                first: c.querySelector('.shift').innerText, more: c.querySelector('.overflow').textContent}))""")
         for day, cell in zip(days, cells, strict=True):
             assert cell["date"] == day["date"] and cell["count"] == f"{day['available']:,} shifts"
             assert cell["ids"] == [s["id"] for s in day["shifts"]]
             assert cell["more"] == f"+{day['available'] - 3:,} more"
             first = day["shifts"][0]
-            assert first["facility"]["name"] in cell["first"] and first["start"][11:16] in cell["first"]
+            assert f"F{first['facility']['id']}" in cell["first"] and first["start"][11:16] in cell["first"]
         assert "not loaded" not in page.content()
         screenshot(page, "calendar-month.png")
 
@@ -128,7 +137,7 @@ def test_claim_then_release_from_the_page(browser, web_server: Server, web_db: W
     worker = web_db.workers["RN"]
     page = browser.new_page(viewport={"width": 1280, "height": 900})
     try:
-        page.goto(f"{web_server.base_url}/?worker={worker}&view=month&date=2023-02-01")
+        page.goto(signed_in(web_server, worker, "?view=month&date=2023-02-01"))
         page.wait_for_selector(".shift")
         cell = page.locator(".day[data-date='2023-02-01']")
         before = cell.locator(".count").text_content()
@@ -174,7 +183,7 @@ def test_two_browsers_claiming_the_same_shift_one_wins_and_the_other_is_told(bro
     try:
         pages = [c.new_page() for c in contexts]
         for page, worker in zip(pages, (me, rival), strict=True):
-            page.goto(f"{web_server.base_url}/?worker={worker}&view=month&date=2023-02-01")
+            page.goto(signed_in(web_server, worker, f"?worker={worker}&view=month&date=2023-02-01"))
             page.wait_for_selector(".shift")
         shift_id = int(pages[0].locator(".day[data-date='2023-02-01'] .shift").first.get_attribute("data-shift-id"))
         buttons = [p.locator(f".shift[data-shift-id='{shift_id}'] .claim") for p in pages]
@@ -211,7 +220,7 @@ def test_unknown_worker_gets_a_clear_message(browser, web_server: Server):
 def test_phone_layout_is_an_agenda_without_sideways_scrolling(browser, web_server: Server, web_db: WebDatabase):
     page = browser.new_page(viewport={"width": 390, "height": 844}, device_scale_factor=1)
     try:
-        page.goto(f"{web_server.base_url}/?worker={web_db.workers['RN']}")  # a shareable link works too
+        page.goto(signed_in(web_server, web_db.workers["RN"], f"?worker={web_db.workers['RN']}"))  # a link works too
         page.wait_for_selector(".shift")
         assert page.evaluate("document.documentElement.scrollWidth") <= 390
         assert page.is_hidden(".weekday >> nth=0")  # no 7-column grid on a phone
@@ -220,5 +229,105 @@ def test_phone_layout_is_an_agenda_without_sideways_scrolling(browser, web_serve
         font_px = page.eval_on_selector(".shift", "e => parseFloat(getComputedStyle(e).fontSize)")
         assert font_px >= 14
         screenshot(page, "calendar-phone.png", full_page=False)
+    finally:
+        page.close()
+
+
+def test_signing_in_with_a_pasted_token_keeps_it_in_the_tab_only(browser, web_server: Server, web_db: WebDatabase):
+    worker = web_db.workers["LVN"]
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    try:
+        page = context.new_page()
+        page.goto(web_server.base_url + "/")
+        status_is(page, "Sign in to see shifts")
+        assert page.is_visible("#signin") and page.is_hidden("#lookup") and page.is_hidden("#calendar")
+        mine = token(worker)
+        page.fill("#token", mine)
+        page.click("#signin button[type=submit]")
+        page.wait_for_selector(".shift")
+        assert page.text_content("#who") == f"Signed in as worker {worker}"
+        assert page.text_content("#status") == f"Available shifts for worker {worker}."
+        assert page.input_value("#token") == ""  # not left in the form
+        assert page.evaluate("sessionStorage.getItem('carepg.token')") == mine
+        assert page.evaluate("localStorage.length") == 0  # nothing that outlives the tab
+        page.reload()  # the same tab stays signed in
+        page.wait_for_selector(".shift")
+        assert page.text_content("#who") == f"Signed in as worker {worker}"
+        other = context.new_page()  # another tab starts signed out
+        other.goto(web_server.base_url + "/")
+        status_is(other, "Sign in to see shifts")
+        page.click("#signout")
+        status_is(page, "Sign in to see shifts")
+        assert page.is_visible("#signin") and page.is_hidden("#calendar")
+        assert page.evaluate("sessionStorage.getItem('carepg.token')") is None
+        page.fill("#token", "not-a-token")
+        page.click("#signin button[type=submit]")
+        status_is(page, "That is not a sign-in token")
+    finally:
+        context.close()
+
+
+def test_a_sign_in_link_leaves_no_token_in_the_address_or_the_server_log(browser, web_server: Server,
+                                                                       web_db: WebDatabase):
+    worker = web_db.workers["CNA"]
+    link = signed_in(web_server, worker)
+    minted = link.split("#token=", 1)[1]
+    page = browser.new_page()
+    try:
+        sent: list[str] = []
+        page.on("request", lambda r: sent.append(r.url))
+        page.goto(link)
+        page.wait_for_selector(".shift")
+        assert page.evaluate("location.hash") == "" and minted not in page.url
+        assert page.text_content("#who") == f"Signed in as worker {worker}"
+        assert all(minted not in url for url in sent)  # the fragment never went out; the header did
+        rid = web_server.request("/healthz").headers["x-request-id"]
+        assert minted not in web_server.log_path.read_text(), "a token reached the server log"
+        assert web_server.log_lines(until_request_id=rid)
+    finally:
+        page.close()
+
+
+def test_an_expired_sign_in_and_another_workers_shifts_are_said_plainly(browser, web_server: Server,
+                                                                       web_db: WebDatabase):
+    me, other = web_db.workers["CNA"], web_db.workers["RN"]
+    page = browser.new_page()
+    try:
+        expired = auth.mint(TEST_KEY, worker_id=me, staff=False, ttl_seconds=60, now=time.time() - 3600)
+        page.goto(f"{web_server.base_url}/#token={expired}")
+        page.wait_for_selector("#status.error")
+        text = page.text_content("#status")
+        assert text.startswith("Your sign-in was not accepted (the token has expired") and text.endswith(
+            "Sign in again."), text
+        assert page.is_visible("#signin") and page.is_hidden("#calendar")
+        assert page.evaluate("sessionStorage.getItem('carepg.token')") is None
+
+        page.goto(signed_in(web_server, me, f"?worker={other}"))
+        page.wait_for_selector("#status.error")
+        assert page.text_content("#status") == (
+            f"You are signed in as worker {me}: worker {other}'s shifts are not yours to see or take. Sign in as "
+            "that worker, or look up your own id.")
+        assert page.is_hidden("#calendar") and page.is_visible("#session")
+    finally:
+        page.close()
+
+
+def test_month_rows_name_facilities_a_person_can_tell_apart(browser, web_server: Server, web_db: WebDatabase):
+    worker = web_db.workers["CNA"]
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    try:
+        page.goto(signed_in(web_server, worker, "?view=month&date=2023-02-01"))
+        page.wait_for_selector(".shift")
+        labels = page.locator(".grid.month .shift .facility").evaluate_all(
+            "items => items.map(i => ({text: i.innerText.trim(), id: i.closest('.shift').title}))")
+        assert labels and all(re.fullmatch(r"F[0-9]+", label["text"]) for label in labels), labels[:5]
+        assert len({label["text"] for label in labels}) > 1  # the seed's shifts are at several facilities
+        # Every label is shown whole, not cut to a letter.
+        assert page.locator(".grid.month .shift .facility").evaluate_all(
+            "items => items.every(i => i.scrollWidth <= i.clientWidth)")
+        page.click("#view-week")
+        page.wait_for_selector(".grid.week .shift")
+        first = page.locator(".grid.week .shift .facility").first.inner_text()
+        assert re.fullmatch(r"F[0-9]+ [0-9a-f]{12}", first), first  # in a week there is room for the name's start
     finally:
         page.close()

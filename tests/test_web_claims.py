@@ -115,7 +115,6 @@ def test_overlap_and_the_rules_are_refused_in_words(web_server: Server, web_db: 
         (b'{"shift_id": 2147483648}', "application/json", "invalid shift_id"),
         (b'{"shift_id": 1e400}', "application/json", "invalid shift_id"),
         (b"\xff\xfe{", "application/json", "not a JSON object"),
-        (b'{"shift_id": 5}' + b" " * 2000, "application/json", "at most 1024 bytes"),
         (b"[" * 1000, "application/json", "not a JSON object"),
     ],
 )
@@ -125,18 +124,28 @@ def test_a_bad_body_is_400(web_server: Server, web_db: WebDatabase, body, conten
     assert_problem(reply, 400, detail_has=detail)
 
 
+def test_an_oversized_body_is_413(web_server: Server, web_db: WebDatabase):
+    reply = web_server.request(f"/workers/{web_db.workers['CNA']}/claims", "POST",
+                               {"Content-Type": "application/json"}, b'{"shift_id": 5}' + b" " * 2000)  # fmt: skip
+    body = assert_problem(reply, 413, detail_has="at most 1024 bytes")
+    assert body["type"] == "urn:carepg:problem:content-too-large"
+
+
 def test_the_body_read_is_bounded_whatever_the_client_says(web_server: Server, web_db: WebDatabase):
     import http.client
+
+    from web_fixtures import bearer
 
     conn = http.client.HTTPConnection(web_server.host, web_server.port, timeout=30)
     try:  # a declared length far beyond the bound: refused without reading it
         conn.putrequest("POST", f"/workers/{web_db.workers['CNA']}/claims")
+        conn.putheader("Authorization", bearer(web_db.workers["CNA"])["Authorization"])
         conn.putheader("Content-Type", "application/json")
         conn.putheader("Content-Length", str(10**9))
         conn.endheaders()
         conn.send(b'{"shift_id": 5}')
         resp = conn.getresponse()
-        assert resp.status == 400 and b"at most 1024 bytes" in resp.read()
+        assert resp.status == 413 and b"at most 1024 bytes" in resp.read()
     finally:
         conn.close()
 

@@ -18,9 +18,10 @@ import time
 import psycopg
 import pytest
 
-from web_fixtures import free_port, prepare_database, run_server
+from web_fixtures import free_port, own_token, prepare_database, run_server, token
 
 DAY = "2023-02-01"
+OWN = object()  # a stream sends its worker's own token unless told otherwise
 CURSOR_SHAPE = re.compile(r"[0-9]{1,19}(-[0-9]{1,19}(\.[0-9]{1,19})*)?")
 
 
@@ -34,8 +35,11 @@ class Event:
 class Stream:
     """One SSE subscription, read by a thread into a queue (None once the stream ends)."""
 
-    def __init__(self, server, worker_id: int, query: str = "", last_event_id: str | None = None):
+    def __init__(self, server, worker_id: int, query: str = "", last_event_id: str | None = None,
+                 token: str | None = OWN):
         headers = {"Accept": "text/event-stream"}
+        if token is not None:
+            headers["Authorization"] = f"Bearer {own_token(f'/workers/{worker_id}/events') if token is OWN else token}"
         if last_event_id is not None:
             headers["Last-Event-ID"] = last_event_id
         self.conn = http.client.HTTPConnection(server.host, server.port, timeout=60)
@@ -161,6 +165,23 @@ def test_refusals_come_before_the_stream_starts(web_server, web_db, path, header
     assert reply.headers["content-type"] == "application/problem+json" and reply.json()["status"] == status
 
 
+@pytest.mark.parametrize(("sent", "status"), [(None, 401), ("not-a-token", 401), ("other worker", 403), ("staff", 200)])
+def test_a_stream_needs_a_token_that_may_act_for_the_worker(web_server, web_db, sent, status):
+    w, other = web_db.workers["CNA"], web_db.workers["RN"]
+    given = {"other worker": token(other), "staff": token(staff=True)}.get(sent, sent)
+    stream = Stream(web_server, w, token=given)
+    try:
+        assert stream.response.status == status
+        if status == 401:
+            assert stream.response.getheader("WWW-Authenticate", "").startswith("Bearer")
+        if status == 200:
+            assert stream.next().kind == "ready"
+        else:
+            assert json.loads(stream.response.read())["status"] == status
+    finally:
+        stream.close()
+
+
 def test_only_get_may_open_a_stream(web_server, web_db):
     reply = web_server.request(f"/workers/{web_db.workers['CNA']}/events", method="POST", body=b"{}",
                                headers={"Content-Type": "application/json"})  # fmt: skip
@@ -173,6 +194,7 @@ def test_ten_thousand_junk_last_event_ids_are_each_a_400(web_server, web_db):
     conn = http.client.HTTPConnection(web_server.host, web_server.port, timeout=30)
     statuses = {}
     sent = 0
+    own = own_token(f"/workers/{web_db.workers['CNA']}/events")
     try:
         while sent < 10_000:
             n = rng.randrange(1, 40)
@@ -182,7 +204,8 @@ def test_ten_thousand_junk_last_event_ids_are_each_a_400(web_server, web_db):
             elif CURSOR_SHAPE.fullmatch(junk):
                 continue  # digits alone are a cursor (an old one): not junk
             sent += 1
-            conn.request("GET", f"/workers/{web_db.workers['CNA']}/events", headers={"Last-Event-ID": junk})
+            conn.request("GET", f"/workers/{web_db.workers['CNA']}/events",
+                         headers={"Last-Event-ID": junk, "Authorization": f"Bearer {own}"})
             resp = conn.getresponse()
             resp.read()
             statuses[resp.status] = statuses.get(resp.status, 0) + 1
@@ -299,7 +322,8 @@ def test_a_subscriber_that_stops_reading_is_dropped_and_costs_bounded_memory(web
     with run_server(web_db.url, tmp_path, CAREPG_WEB_EVENTS_HEARTBEAT="0.2") as server:
         stuck = socket.create_connection((server.host, server.port))
         stuck.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-        stuck.sendall(f"GET /workers/{w}/events HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        stuck.sendall(f"GET /workers/{w}/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token(w)}\r\n\r\n"
+                      .encode())  # fmt: skip
         live = Stream(server, w)
         made: list[int] = []
         try:

@@ -18,7 +18,7 @@ import pytest
 
 from carepg import cluster, db, migrations
 from conftest import FAST_SETTINGS
-from web_fixtures import free_port, prepare_database, run_server
+from web_fixtures import free_port, own_token, prepare_database, run_server
 
 CLIENTS = 4
 MAX_REQUESTS = 20_000
@@ -44,7 +44,7 @@ class Load:
                 break
             path = self.paths[(n + i) % len(self.paths)]
             try:
-                conn.request("GET", path)
+                conn.request("GET", path, headers={"Authorization": f"Bearer {own_token(path)}"})
                 reply = conn.getresponse()
                 status, body = reply.status, reply.read()
             except (OSError, http.client.HTTPException):

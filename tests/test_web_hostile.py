@@ -17,10 +17,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from carepg.auth import Verifier
 from carepg.web.app import _REQUEST_ID as REQUEST_ID
 from carepg.web.app import OPENAPI, App
 from carepg.web.pool import Database, Settings
-from web_fixtures import WebDatabase
+from web_fixtures import TEST_KEY, WebDatabase, token
 
 ERROR_BODY_MAX = 2048
 PAGE_BODY_MAX = 1000 * 400  # a page of 1000 shifts
@@ -45,7 +46,7 @@ def documented(path: str) -> set[int]:
 @pytest.fixture(scope="module")
 def app(web_db: WebDatabase):
     database = Database(lambda: Settings(url=web_db.url.replace("postgres@", "carepg_api@")))
-    yield App(database)
+    yield App(database, Verifier(TEST_KEY))
     database.close()
 
 
@@ -103,6 +104,15 @@ paths = st.one_of(
 )
 methods = st.sampled_from(["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE", "get", ""]) | anything
 header_values = anything | huge | st.binary(max_size=64).map(lambda b: b.decode("latin-1"))
+# A worker's own token, staff's, another worker's, and anything at all (the tokens' own property tests are in
+# tests/test_web_auth.py): requests that pass authentication must reach the routes' parsing too.
+authorizations = st.one_of(
+    st.sampled_from([101, 102, 2000000000]).map(lambda w: f"Bearer {token(w)}"),
+    st.just(f"Bearer {token(staff=True)}"),
+    st.sampled_from(["", "Bearer", "Bearer ", "Basic dXNlcjpwYXNz", "bearer x.y.z", "Bearer a.b.c d"]),
+    anything.map(lambda t: "Bearer " + t),
+    header_values,
+)
 
 
 @st.composite
@@ -122,6 +132,8 @@ def environs(draw) -> dict:
                                                "CONTENT_LENGTH", "HTTP_COOKIE", "HTTP_X_FORWARDED_FOR"]),
                               max_size=4, unique=True)):  # fmt: skip
         environ[name] = draw(header_values | st.just("trace-1.a:b"))
+    if draw(st.integers(0, 9)):  # mostly with an Authorization header
+        environ["HTTP_AUTHORIZATION"] = draw(authorizations)
     for _ in range(draw(st.integers(0, 2))):  # a key may be missing, as from a careless server or test client
         environ.pop(draw(st.sampled_from(["REQUEST_METHOD", "PATH_INFO", "QUERY_STRING", "wsgi.input"])), None)
     return environ
@@ -160,10 +172,13 @@ def test_any_request_gets_a_documented_answer_never_a_500(app: App, environ: dic
         assert len(body) <= ERROR_BODY_MAX, (len(body), body[:200])
         problem = json.loads(body)
         assert problem["status"] == status and problem["type"].startswith("urn:carepg:problem:")
-        assert set(problem) == {"type", "title", "status", "detail", "instance", "request_id"}
+        assert set(problem) - {"reason"} == {"type", "title", "status", "detail", "instance", "request_id"}
+        assert ("reason" in problem) == (status in (401, 403)), problem  # 403: only not_your_worker (no claims)
         assert problem["request_id"] == names["x-request-id"]
         if status == 405:
             assert names["allow"] == "GET, HEAD"
+        if status == 401:
+            assert names["www-authenticate"].startswith('Bearer realm="carepg"')
     else:
         assert len(body) <= PAGE_BODY_MAX
 
@@ -173,10 +188,12 @@ def test_a_long_path_is_echoed_short_and_non_ascii_ids_readable(app: App):
     assert status == 404 and len(body) < 1000
     problem = json.loads(body)
     assert len(problem["detail"]) < 200 and len(problem["instance"]) < 250
-    status, _, body = call(app, {"REQUEST_METHOD": "GET", "PATH_INFO": wsgi_str("/workers/١٠١/shifts")})
+    staff = f"Bearer {token(staff=True)}"
+    status, _, body = call(app, {"REQUEST_METHOD": "GET", "PATH_INFO": wsgi_str("/workers/١٠١/shifts"),
+                                 "HTTP_AUTHORIZATION": staff})  # fmt: skip
     problem = json.loads(body)
     assert status == 400 and "'١٠١'" in problem["detail"]  # what the client sent, not mojibake
     assert problem["instance"] == "/workers/%D9%A1%D9%A0%D9%A1/shifts"
     status, _, body = call(app, {"REQUEST_METHOD": "GET", "PATH_INFO": "/workers/101/shifts",
-                                 "QUERY_STRING": wsgi_str("grüppe=1")})  # fmt: skip
+                                 "QUERY_STRING": wsgi_str("grüppe=1"), "HTTP_AUTHORIZATION": staff})  # fmt: skip
     assert status == 400 and "'grüppe'" in json.loads(body)["detail"]

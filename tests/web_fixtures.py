@@ -1,7 +1,9 @@
 """Fixtures for the HTTP tests: a seeded database and a real `carepg serve` process (granian) on loopback.
 
 Loaded as a pytest plugin from conftest.py. The server is the production one, started the way a user starts it,
-and talks to the session's PostgreSQL cluster as the carepg_api role.
+and talks to the session's PostgreSQL cluster as the carepg_api role. It verifies tokens signed with TEST_SECRET
+(CAREPG_JWT_SECRET), and `Server.request` sends one unless told otherwise: for a /workers/{id}/... path, a token
+of that worker (the route's own worker, as a worker's phone would send); for anything else, a staff token.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ import dataclasses
 import http.client
 import json
 import os
+import re
+import secrets
 import socket
 import subprocess
 import sys
@@ -21,13 +25,26 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from carepg import migrations, seed, shifts
+from carepg import auth, migrations, seed, shifts
 
 WEB_DB = "carepg_web"
 FUZZ_DB = "carepg_web_fuzz"
 SEED_SHIFTS = 60_000  # about 1,000 available shifts per deterministic worker: many pages
 FUZZ_SHIFTS = 6_000  # the fuzzer claims and releases for real: its own, smaller database
 SEED = 1
+TEST_SECRET = "carepg-tests-" + secrets.token_hex(24)  # what every test server verifies tokens with
+TEST_KEY = auth.KeyConfig(TEST_SECRET.encode(), "HS256", "CAREPG_JWT_SECRET")
+OWN_TOKEN = object()  # Server.request's default: see the module's docstring
+_WORKER_PATH = re.compile(r"/workers/([0-9]{1,10})/")
+
+
+def token(worker_id: int | None = None, *, staff: bool = False, ttl: int = 3600) -> str:
+    """A token the test servers accept: a worker's, or with `staff` one for any worker."""
+    return auth.mint(TEST_KEY, worker_id=worker_id, staff=staff, ttl_seconds=ttl)
+
+
+def bearer(worker_id: int | None = None, *, staff: bool = False) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token(worker_id, staff=staff)}"}
 
 
 def free_port() -> int:
@@ -48,30 +65,37 @@ class Reply:
 
 @dataclasses.dataclass
 class Server:
-    """A running `carepg serve`: its base URL, its stderr (the JSON access log) and its process."""
+    """A running `carepg serve`: its base URL, its stderr (the JSON access log), its stdout and its process."""
 
     host: str
     port: int
     log_path: Path
     process: subprocess.Popen
+    out_path: Path | None = None
 
     @property
     def base_url(self) -> str:
         return f"http://{self.host}:{self.port}"
 
     def request(self, path: str, method: str = "GET", headers: dict[str, str] | None = None,
-                body: bytes | None = None) -> Reply:  # fmt: skip
+                body: bytes | None = None, token=OWN_TOKEN) -> Reply:  # fmt: skip
+        """`token`: OWN_TOKEN (the route's worker's, else staff), a token string to send, or None for none."""
+        headers = dict(headers or {})
+        if token is OWN_TOKEN:
+            token = own_token(path)
+        if token is not None and not any(k.lower() == "authorization" for k in headers):
+            headers["Authorization"] = f"Bearer {token}"
         conn = http.client.HTTPConnection(self.host, self.port, timeout=30)
         try:
-            conn.request(method, path, body=body, headers=headers or {})
+            conn.request(method, path, body=body, headers=headers)
             resp = conn.getresponse()
             return Reply(resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read())
         finally:
             conn.close()
 
-    def post_json(self, path: str, payload, headers: dict[str, str] | None = None) -> Reply:
+    def post_json(self, path: str, payload, headers: dict[str, str] | None = None, token=OWN_TOKEN) -> Reply:
         body = json.dumps(payload).encode()
-        return self.request(path, "POST", {"Content-Type": "application/json", **(headers or {})}, body)
+        return self.request(path, "POST", {"Content-Type": "application/json", **(headers or {})}, body, token)
 
     def log_lines(self, until_request_id: str | None = None) -> list[dict]:
         """Every line the server wrote to stderr, parsed (a line that is not JSON fails the test). Access lines
@@ -92,21 +116,23 @@ def run_server(database_url: str, tmp: Path, **env: str) -> Iterator[Server]:
     """`carepg serve` on a free loopback port, pointed at database_url; stopped (SIGTERM) afterwards."""
     port = free_port()
     log_path = tmp / f"serve-{port}.log"
+    out_path = tmp / f"serve-{port}.out"
     environment = {
         **os.environ,
         "DATABASE_URL": database_url,
         "PYTHONUNBUFFERED": "1",
+        auth.SECRET_ENV: TEST_SECRET,
         **env,
     }
     environment.pop("CAREPG_WEB_DATABASE_URL", None)
-    with open(log_path, "wb") as log:
+    with open(log_path, "wb") as log, open(out_path, "wb") as out:
         process = subprocess.Popen(
             [sys.executable, "-m", "carepg", "serve", "--port", str(port), "--workers", "1", "--threads", "4"],
-            stdout=subprocess.DEVNULL,
+            stdout=out,
             stderr=log,
             env=environment,
         )
-    server = Server("127.0.0.1", port, log_path, process)
+    server = Server("127.0.0.1", port, log_path, process, out_path)
     try:
         _wait_for_port(server)
         yield server
@@ -117,6 +143,21 @@ def run_server(database_url: str, tmp: Path, **env: str) -> Iterator[Server]:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+_TOKENS: dict[int | None, str] = {}
+
+
+def own_token(path: str) -> str:
+    """The token a request to `path` sends by default: the worker's own for /workers/{id}/..., else a staff token;
+    one per worker for the session, as a client keeps its token."""
+    match = _WORKER_PATH.match(path)
+    worker_id: int | None = int(match.group(1)) if match else None
+    if worker_id is not None and not 1 <= worker_id <= auth.INT32_MAX:
+        worker_id = None
+    if worker_id not in _TOKENS:
+        _TOKENS[worker_id] = token(worker_id, staff=worker_id is None, ttl=6 * 3600)
+    return _TOKENS[worker_id]
 
 
 def _wait_for_port(server: Server) -> None:

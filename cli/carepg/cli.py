@@ -90,8 +90,8 @@ def db_status() -> None:
 @db_app.command("url")
 @handles_errors
 def db_url() -> None:
-    """Print the connection URL carepg uses (DATABASE_URL when set)."""
-    say(db.database_url() or cluster.Cluster().url())
+    """Print the connection URL carepg uses (DATABASE_URL when set, its password masked)."""
+    say(db.shown_url(db.database_url() or cluster.Cluster().url()))
 
 
 # --- schema and data ---------------------------------------------------------------------------------------
@@ -352,7 +352,7 @@ def demo(
     from . import migrations
 
     url = db.resolve_url(start=True)
-    say(f"database: {url}")
+    say(f"database: {db.shown_url(url)}")
     migrations.upgrade(url)
     with db.connect(url, autocommit=True) as conn:
         if shifts.row_counts(conn)["workers"] == 0:
@@ -396,6 +396,9 @@ def serve(
     server.serve(host=host, port=port, workers=workers, threads=threads, role=role)
 
 
+from .token_command import token as token_command  # noqa: E402  (PyJWT is imported when it runs)
+
+app.command("token")(token_command)
 app.add_typer(mrf_app, name="mrf")
 
 

@@ -37,6 +37,11 @@ def check_url(url: str, what: str) -> None:
         ) from None
 
 
+def shown_url(url: str) -> str:
+    """A connection string as carepg prints or logs it: any password masked (`user:***@`, `password=***`)."""
+    return _without_secrets(url)
+
+
 def _without_secrets(text: str) -> str:
     """libpq quotes the URL it could not parse: keep passwords out of messages and logs."""
     text = re.sub(r"(://[^:/@\s\"]*):[^@\s\"]*@", r"\1:***@", text)

@@ -6,9 +6,9 @@ fix it; the CLI prints that line and exits with the class's `exit_code`, the web
 with its `http_status`, `title` and `slug` (and `Retry-After` when it has one). Each exit code means one thing:
 
     0  done                          6  unsupported by this server          11  source unavailable (retry later)
-    1  a bug (please report it)      7  invalid input                       128 + N  ended by signal N: 130 Ctrl-C,
-    2  usage: malformed command      8  forbidden (the rules say no)                 129 SIGHUP, 143 SIGTERM
-    3  not found                     9  permission denied (database role)
+    1  a bug (please report it)      7  invalid input                       12 not configured (a setting to fix)
+    2  usage: malformed command      8  forbidden (the rules say no)        128 + N  ended by signal N: 130 Ctrl-C,
+    3  not found                     9  permission denied (database role)            129 SIGHUP, 143 SIGTERM
     4  conflict                      10 database unavailable (retry later)
     5  database not migrated
 
@@ -108,6 +108,40 @@ class Forbidden(CarepgError):
     http_status = 403
     title = "Forbidden"
     slug = "forbidden"
+
+
+class Unauthorized(CarepgError):
+    """No credentials, or ones that do not verify (a missing, malformed, expired or wrongly signed bearer token):
+    HTTP 401 with `challenge` as its WWW-Authenticate header (RFC 6750). A valid token for another worker is a
+    plain Forbidden (403). Web app only."""
+
+    exit_code = Forbidden.exit_code
+    http_status = 401
+    title = "Unauthorized"
+    slug = "unauthorized"
+
+    def __init__(self, message: str, challenge: str = 'Bearer realm="carepg"') -> None:
+        super().__init__(message)
+        self.challenge = challenge
+        self.reason = "invalid_token" if "error=" in challenge else "missing_token"
+
+
+class TooLarge(InvalidInput):
+    """A request body over the size the route reads (HTTP 413). Web app only."""
+
+    http_status = 413
+    title = "Content too large"
+    slug = "content-too-large"
+
+
+class NotConfigured(CarepgError):
+    """A setting carepg needs is missing or unusable (the key that signs or verifies tokens), or a server would be
+    unsafe without it: the deployment's to fix, not a client's (HTTP 503)."""
+
+    exit_code = 12
+    http_status = 503
+    title = "Server not configured"
+    slug = "not-configured"
 
 
 class SchemaMissing(CarepgError):

@@ -14,6 +14,12 @@ from .errors import InvalidInput
 QUERIES = paths.named_queries("queries/shifts.sql")
 MAX_ROWS = 1000  # the function's own bound
 
+# Who the database is told a call acts as: (carepg.worker_id, carepg.role) for the call's transaction
+# (sql/shifts_private/acting_identity.sql). The web app passes the verified token's (auth.Identity.settings);
+# the CLI and other trusted callers act as no one in particular, and the functions keep their plain contract.
+Acting = tuple[str, str]
+TRUSTED: Acting = ("", "")
+
 
 @dataclasses.dataclass(frozen=True)
 class Page:
@@ -59,10 +65,11 @@ def page(
     start_to: dt.datetime | None = None,
     after: str | None = None,
     limit: int = 50,
+    acting: Acting = TRUSTED,
 ) -> Page:
     """One page of available shifts, with the cursor of the next page (None when this is the last)."""
     return _keyset_page(conn, "available_shifts", worker_id, start_from=start_from, start_to=start_to, after=after,
-                        limit=limit)  # fmt: skip
+                        limit=limit, acting=acting)  # fmt: skip
 
 
 def page_json(
@@ -73,11 +80,12 @@ def page_json(
     start_to: dt.datetime | None = None,
     after: str | None = None,
     limit: int = 50,
+    acting: Acting = TRUSTED,
 ) -> bytes:
     """The same page as `page(...).as_json()`, as the JSON bytes PostgreSQL built (shifts.available_shifts_json):
     what the HTTP API answers, never decoded into rows here. `conn` may be a cursor to reuse."""
     after_start, after_id = _page_position(limit, after)
-    params = (worker_id, start_from, start_to, after_start, after_id, limit)
+    params = (start_from, start_to, after_start, after_id, limit, worker_id, *acting)  # the query's order
     with db.translated_errors():
         # Binary results: the bytea arrives as the body's bytes, with no hex decoding and no str in between.
         return conn.execute(QUERIES["available_shifts_json"], params, binary=True).fetchone()[0]
@@ -89,9 +97,10 @@ def count(
     *,
     start_from: dt.datetime | None = None,
     start_to: dt.datetime | None = None,
+    acting: Acting = TRUSTED,
 ) -> int:
     with db.translated_errors():
-        params = {"worker_id": worker_id, "start_from": start_from, "start_to": start_to}
+        params = {"worker_id": worker_id, "start_from": start_from, "start_to": start_to, **_acting(acting)}
         return conn.execute(QUERIES["count_available_shifts"], params).fetchone()[0]
 
 
@@ -141,18 +150,20 @@ class Claim:
     newly_claimed: bool  # False: the worker already held it and nothing changed
 
 
-def claim(conn: psycopg.Connection, worker_id: int, shift_id: int) -> Claim:
+def claim(conn: psycopg.Connection, worker_id: int, shift_id: int, acting: Acting = TRUSTED) -> Claim:
     """Claim the shift for the worker (NotFound, Conflict or Forbidden say why not)."""
+    params = {"worker_id": worker_id, "shift_id": shift_id, **_acting(acting)}
     with db.translated_errors(), conn.cursor(row_factory=dict_row) as cur:
-        row = cur.execute(QUERIES["claim_shift"], {"worker_id": worker_id, "shift_id": shift_id}).fetchone()
+        row = cur.execute(QUERIES["claim_shift"], params).fetchone()
     newly = row.pop("newly_claimed")
     return Claim(shift=row, newly_claimed=newly)
 
 
-def release(conn: psycopg.Connection, worker_id: int, shift_id: int) -> None:
+def release(conn: psycopg.Connection, worker_id: int, shift_id: int, acting: Acting = TRUSTED) -> None:
     """Give the shift back (NotFound when the worker does not hold it)."""
+    params = {"worker_id": worker_id, "shift_id": shift_id, **_acting(acting)}
     with db.translated_errors():
-        conn.execute(QUERIES["release_shift"], {"worker_id": worker_id, "shift_id": shift_id}).fetchone()
+        conn.execute(QUERIES["release_shift"], params).fetchone()
 
 
 def claims_page(
@@ -163,10 +174,11 @@ def claims_page(
     start_to: dt.datetime | None = None,
     after: str | None = None,
     limit: int = 50,
+    acting: Acting = TRUSTED,
 ) -> Page:
     """One page of the shifts the worker holds, paged like page() (same limits, same cursor)."""
     return _keyset_page(conn, "claimed_shifts", worker_id, start_from=start_from, start_to=start_to, after=after,
-                        limit=limit)  # fmt: skip
+                        limit=limit, acting=acting)  # fmt: skip
 
 
 def _page_position(limit: int, after: str | None) -> tuple[dt.datetime | None, int | None]:
@@ -176,12 +188,16 @@ def _page_position(limit: int, after: str | None) -> tuple[dt.datetime | None, i
     return cursor.decode(after) if after else (None, None)
 
 
-def _keyset_page(conn, query: str, worker_id: int, *, start_from, start_to, after, limit) -> Page:
+def _acting(acting: Acting) -> dict[str, str]:
+    return {"acting_worker": acting[0], "acting_role": acting[1]}
+
+
+def _keyset_page(conn, query: str, worker_id: int, *, start_from, start_to, after, limit, acting: Acting) -> Page:
     """A page of a keyset-paged function (available_shifts, claimed_shifts) and the cursor of the next one."""
     after_start, after_id = _page_position(limit, after)
     # One row more than asked tells whether another page exists.
     params = {"worker_id": worker_id, "start_from": start_from, "start_to": start_to, "after_start": after_start,
-              "after_id": after_id, "max_rows": min(limit + 1, MAX_ROWS)}  # fmt: skip
+              "after_id": after_id, "max_rows": min(limit + 1, MAX_ROWS), **_acting(acting)}  # fmt: skip
     with db.translated_errors(), conn.cursor(row_factory=dict_row) as cur:
         rows = cur.execute(QUERIES[query], params).fetchall()
         more = len(rows) > limit
@@ -204,10 +220,12 @@ def by_day(
     start_from: dt.datetime | None,
     start_to: dt.datetime | None,
     per_day: int = 3,
+    acting: Acting = TRUSTED,
 ) -> list[dict]:
     """Each day of the window with available shifts: its date, how many, its first `per_day` shifts, and the
     cursor that continues that day with page(start_from=date, start_to=next date) (None when all are shown)."""
-    params = {"worker_id": worker_id, "start_from": start_from, "start_to": start_to, "per_day": per_day}
+    params = {"worker_id": worker_id, "start_from": start_from, "start_to": start_to, "per_day": per_day,
+              **_acting(acting)}  # fmt: skip
     with db.translated_errors(), conn.cursor(row_factory=dict_row) as cur:
         rows = cur.execute(QUERIES["available_shifts_by_day"], params).fetchall()
     days: list[dict] = []

@@ -137,6 +137,7 @@ DECLARE
     -- This call's snapshot, this transaction counted as in flight: its own changes are sent once it commits.
     next_cursor constant text := shifts_private.change_cursor(shifts_private.snapshot_excluding_self());
 BEGIN
+    PERFORM shifts_private.check_acting_for(w) FROM unnest(worker_ids) AS w;  -- CP403 unless it may act for each
     IF subscribers > 10000
        OR coalesce(cardinality(start_froms), 0) <> subscribers OR coalesce(cardinality(start_tos), 0) <> subscribers THEN
         RAISE EXCEPTION 'worker_ids, start_froms and start_tos must have the same length, at most 10000'
@@ -245,7 +246,7 @@ $function$;
 COMMENT ON FUNCTION shifts.available_shift_changes_for(integer[], timestamp[], timestamp[], text) IS
 $comment$What changed since the cursor `after` in what shifts.available_shifts(worker_ids[i], start_froms[i], start_tos[i]) returns, for many subscribers at once (at most 10000; a worker may appear several times).
 Rows: (subscriber = i, change, shift...) with change 'available' (the shift, as available_shifts would return it now), 'unavailable' (look it up no more), or 'reset' (refetch: too much changed to list, or the cursor is older than the feed keeps); then one last row (NULL, 'cursor', ..., cursor) with the cursor to pass next time. Every row carries that cursor. Pass after = NULL to get only the current cursor.
-Errors: CP400 a malformed or foreign cursor, arrays of different lengths, an inverted window. Call it in its own transaction: changes of the calling transaction are sent once it commits.$comment$;
+Errors: CP400 a malformed or foreign cursor, arrays of different lengths, an inverted window; CP403 (DETAIL not_your_worker) when the transaction's identity (carepg.worker_id, see shifts_private.check_acting_for) may not act for one of the workers. Call it in its own transaction: changes of the calling transaction are sent once it commits.$comment$;
 GRANT EXECUTE ON FUNCTION shifts.available_shift_changes_for(integer[], timestamp[], timestamp[], text)
     TO carepg_api, carepg_reader;
 
@@ -271,6 +272,7 @@ SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $function$
 BEGIN
+    PERFORM shifts_private.check_acting_for(available_shift_changes.worker_id);  -- CP403 unless it may act for them
     IF NOT EXISTS (SELECT FROM public."Worker" AS w WHERE w.id = available_shift_changes.worker_id) THEN
         RAISE EXCEPTION 'worker % does not exist', coalesce(available_shift_changes.worker_id::text, 'NULL')
             USING ERRCODE = 'CP404';
@@ -284,7 +286,7 @@ $function$;
 COMMENT ON FUNCTION shifts.available_shift_changes(integer, text, timestamp, timestamp) IS
 $comment$What changed since the cursor `after` in what shifts.available_shifts(worker_id, start_from, start_to) returns: rows ('available', the shift as available_shifts returns it now), ('unavailable', shift_id), or ('reset': refetch), then one last row ('cursor', ..., cursor) with the cursor to pass next time.
 Start with after = NULL (only the cursor), read the shifts, then call it again with each cursor: the shifts plus the changes equal available_shifts at every moment. Changes are kept 15 minutes after a refresh includes them; an older cursor gets 'reset'.
-Errors: CP404 unknown worker; CP400 a malformed cursor or an inverted window.$comment$;
+Errors: CP404 unknown worker; CP400 a malformed cursor or an inverted window; CP403 (DETAIL not_your_worker) when the transaction's identity (carepg.worker_id, see shifts_private.check_acting_for) is another worker.$comment$;
 GRANT EXECUTE ON FUNCTION shifts.available_shift_changes(integer, text, timestamp, timestamp)
     TO carepg_api, carepg_reader;
 

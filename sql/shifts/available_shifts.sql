@@ -53,6 +53,7 @@ DECLARE
     cursor_start constant timestamp := greatest(coalesce(after_start, '-infinity'), lower_bound);
     cursor_id constant integer := CASE WHEN after_start >= lower_bound THEN after_id ELSE -2147483648 END;
 BEGIN
+    PERFORM shifts_private.check_acting_for(available_shifts.worker_id);  -- CP403 unless the caller may act for this worker
     IF max_rows IS NULL OR max_rows < 1 OR max_rows > 1000 THEN
         RAISE EXCEPTION 'max_rows must be between 1 and 1000, got %', coalesce(max_rows::text, 'NULL')
             USING ERRCODE = 'CP400';
@@ -149,7 +150,7 @@ COMMENT ON FUNCTION shifts.available_shifts(integer, timestamp, timestamp, times
 $comment$Open shifts a worker may take, ordered by (start, shift_id), exactly as the committed tables say now.
 A shift is available to a worker when: the facility is active, the shift is not deleted, the worker is active, the shift is unclaimed, the worker holds every document the facility requires, the professions match, and the shift does not overlap a non-deleted shift the worker has claimed ([start, end) ranges).
 Window: start_from <= start < start_to (NULL = unbounded). Keyset paging: pass the (start, shift_id) of the last row seen as (after_start, after_id). max_rows: 1..1000.
-Errors: CP404 unknown worker; CP400 bad argument. An inactive worker gets no rows.$comment$;
+Errors: CP404 unknown worker; CP400 bad argument; CP403 (DETAIL not_your_worker) when the transaction's identity (carepg.worker_id, see shifts_private.check_acting_for) is another worker. An inactive worker gets no rows.$comment$;
 GRANT EXECUTE ON FUNCTION shifts.available_shifts(integer, timestamp, timestamp, timestamp, integer, integer)
     TO carepg_api, carepg_reader;
 

@@ -43,6 +43,7 @@ DECLARE
     claimed tsmultirange;
     d record;
 BEGIN
+    PERFORM shifts_private.check_acting_for(available_shifts_by_day.worker_id);  -- CP403 unless the caller may act for this worker
     IF per_day IS NULL OR per_day < 1 OR per_day > 100 THEN
         RAISE EXCEPTION 'per_day must be between 1 and 100, got %', coalesce(per_day::text, 'NULL')
             USING ERRCODE = 'CP400';
@@ -111,7 +112,7 @@ $function$;
 
 COMMENT ON FUNCTION shifts.available_shifts_by_day(integer, timestamp, timestamp, integer) IS
 $comment$For each day (start::date) of the window start_from <= start < start_to (at most 62 days): how many shifts shifts.available_shifts() offers the worker that day (day_total) and the first per_day of them (1..100), one row per shift shown, ordered by (start, shift_id). Days without available shifts have no rows.
-Errors: CP404 unknown worker; CP400 bad argument. An inactive worker gets no rows.$comment$;
+Errors: CP404 unknown worker; CP400 bad argument; CP403 (DETAIL not_your_worker) when the transaction's identity (carepg.worker_id, see shifts_private.check_acting_for) is another worker. An inactive worker gets no rows.$comment$;
 GRANT EXECUTE ON FUNCTION shifts.available_shifts_by_day(integer, timestamp, timestamp, integer)
     TO carepg_api, carepg_reader;
 

@@ -46,6 +46,7 @@ DECLARE
     more boolean;
     next_cursor text := 'null';
 BEGIN
+    PERFORM shifts_private.check_acting_for(available_shifts_json.worker_id);  -- CP403 unless the caller may act for this worker
     IF max_rows IS NULL OR max_rows < 1 OR max_rows > 1000 THEN
         RAISE EXCEPTION 'max_rows must be between 1 and 1000, got %', coalesce(max_rows::text, 'NULL')
             USING ERRCODE = 'CP400';
@@ -88,7 +89,7 @@ $function$;
 COMMENT ON FUNCTION shifts.available_shifts_json(integer, timestamp, timestamp, timestamp, integer, integer) IS
 $comment$One page of shifts.available_shifts() (same arguments, same errors) as the HTTP API's JSON text: {"worker_id", "shifts": [{"id", "start", "end", "profession", "facility": {"id", "name"}}], "next_cursor"}.
 Timestamps are ISO 8601 with milliseconds; next_cursor is null on the last page, else an opaque token for the next page (the API's cursor parameter).
-Errors: CP404 unknown worker; CP400 bad argument.$comment$;
+Errors: CP404 unknown worker; CP400 bad argument; CP403 (DETAIL not_your_worker) when the transaction's identity (carepg.worker_id, see shifts_private.check_acting_for) is another worker.$comment$;
 GRANT EXECUTE ON FUNCTION shifts.available_shifts_json(integer, timestamp, timestamp, timestamp, integer, integer)
     TO carepg_api, carepg_reader;
 

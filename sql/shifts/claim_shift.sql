@@ -6,7 +6,8 @@
 --   CP409  the shift is taken by another worker (DETAIL taken), or it overlaps a non-deleted shift the worker
 --          holds (DETAIL overlap)
 --   CP403  the worker may not take it: DETAIL shift_deleted, worker_inactive, facility_inactive, profession or
---          documents (the message lists the missing documents)
+--          documents (the message lists the missing documents); or the caller may not act for this worker at all:
+--          DETAIL not_your_worker (the transaction's identity is another worker: shifts_private/acting_identity.sql)
 -- Claiming a shift the worker already holds returns it with newly_claimed = false and changes nothing, so a
 -- retried request is safe (the other rules are not checked again: the claim exists; release_shift ends it).
 --
@@ -65,6 +66,7 @@ DECLARE
     clash integer;
     locked_facility integer;
 BEGIN
+    PERFORM shifts_private.check_acting_for(claim_shift.worker_id);  -- CP403 unless the caller may act for this worker
     IF claim_shift.worker_id IS NULL THEN
         RAISE EXCEPTION 'worker NULL does not exist' USING ERRCODE = 'CP404';
     END IF;
@@ -160,7 +162,7 @@ $function$;
 
 COMMENT ON FUNCTION shifts.claim_shift(integer, integer) IS
 $comment$Claim a shift for a worker, atomically, if and only if shifts.available_shifts() would offer it to them now; returns it (the columns of available_shifts and newly_claimed). Claiming a shift the worker already holds returns it with newly_claimed = false and changes nothing.
-Errors: CP404 unknown worker or shift; CP409 taken by another worker (DETAIL taken) or overlapping a shift the worker holds (overlap); CP403 the worker may not take it (DETAIL shift_deleted, worker_inactive, facility_inactive, profession, documents).
+Errors: CP404 unknown worker or shift; CP409 taken by another worker (DETAIL taken) or overlapping a shift the worker holds (overlap); CP403 the worker may not take it (DETAIL shift_deleted, worker_inactive, facility_inactive, profession, documents, or not_your_worker: the transaction's identity, carepg.worker_id, is another worker; see shifts_private.check_acting_for).
 Locks, in order: the worker's row of shifts_private.worker_lock; the shift's facility's row of shifts_private.facility_lock, shared; the shift FOR UPDATE. It waits only for changes of that worker or that facility. Under REPEATABLE READ or SERIALIZABLE a race is a serialization failure (40001): retry.$comment$;
 GRANT EXECUTE ON FUNCTION shifts.claim_shift(integer, integer) TO carepg_api;
 

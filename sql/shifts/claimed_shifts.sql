@@ -39,6 +39,7 @@ DECLARE
     cursor_start constant timestamp := greatest(coalesce(after_start, '-infinity'), lower_bound);
     cursor_id constant integer := CASE WHEN after_start >= lower_bound THEN after_id ELSE -2147483648 END;
 BEGIN
+    PERFORM shifts_private.check_acting_for(claimed_shifts.worker_id);  -- CP403 unless the caller may act for this worker
     IF max_rows IS NULL OR max_rows < 1 OR max_rows > 1000 THEN
         RAISE EXCEPTION 'max_rows must be between 1 and 1000, got %', coalesce(max_rows::text, 'NULL')
             USING ERRCODE = 'CP400';
@@ -73,7 +74,7 @@ $function$;
 COMMENT ON FUNCTION shifts.claimed_shifts(integer, timestamp, timestamp, timestamp, integer, integer) IS
 $comment$The shifts a worker holds (claimed, not deleted), ordered by (start, shift_id), with the columns of shifts.available_shifts().
 Window: start_from <= start < start_to (NULL = unbounded). Keyset paging: pass the (start, shift_id) of the last row seen as (after_start, after_id). max_rows: 1..1000.
-Errors: CP404 unknown worker; CP400 bad argument.$comment$;
+Errors: CP404 unknown worker; CP400 bad argument; CP403 (DETAIL not_your_worker) when the transaction's identity (carepg.worker_id, see shifts_private.check_acting_for) is another worker.$comment$;
 GRANT EXECUTE ON FUNCTION shifts.claimed_shifts(integer, timestamp, timestamp, timestamp, integer, integer)
     TO carepg_api, carepg_reader;
 

@@ -20,6 +20,7 @@ DECLARE
     total bigint;
     claimed tsmultirange;
 BEGIN
+    PERFORM shifts_private.check_acting_for(count_available_shifts.worker_id);  -- CP403 unless the caller may act for this worker
     IF start_from > start_to THEN
         RAISE EXCEPTION 'start_from (%) is after start_to (%)', start_from, start_to
             USING ERRCODE = 'CP400', HINT = 'the window is start_from <= start < start_to';
@@ -55,7 +56,7 @@ $function$;
 
 COMMENT ON FUNCTION shifts.count_available_shifts(integer, timestamp, timestamp) IS
 $comment$How many rows shifts.available_shifts() would return for this worker and window, without paging through them.
-Errors: CP404 unknown worker; CP400 inverted window.$comment$;
+Errors: CP404 unknown worker; CP400 inverted window; CP403 (DETAIL not_your_worker) when the transaction's identity (carepg.worker_id, see shifts_private.check_acting_for) is another worker.$comment$;
 GRANT EXECUTE ON FUNCTION shifts.count_available_shifts(integer, timestamp, timestamp) TO carepg_api, carepg_reader;
 
 RESET ROLE;

@@ -2,6 +2,7 @@
 -- everyone shifts.available_shifts() offers it to.
 --
 -- Errors: CP404 when the worker does not exist, the shift does not exist, or the worker does not hold it.
+-- CP403 (DETAIL not_your_worker) when the transaction's identity is another worker (shifts_private/acting_identity.sql).
 -- Locks (claim_shift.sql explains the order): 1. the worker's row of shifts_private.worker_lock, 3. the shift's
 -- row FOR UPDATE. A release depends on no facility, so it does not wait for changes to one.
 -- SECURITY DEFINER for the same reasons as claim_shift.
@@ -19,6 +20,7 @@ DECLARE
     holder integer;
     shift_exists boolean;
 BEGIN
+    PERFORM shifts_private.check_acting_for(release_shift.worker_id);  -- CP403 unless the caller may act for this worker
     IF release_shift.worker_id IS NULL THEN
         RAISE EXCEPTION 'worker NULL does not exist' USING ERRCODE = 'CP404';
     END IF;
@@ -48,7 +50,7 @@ $function$;
 
 COMMENT ON FUNCTION shifts.release_shift(integer, integer) IS
 $comment$Give back a shift the worker holds: it is offered again at once to every worker shifts.available_shifts() would offer it to.
-Errors: CP404 unknown worker, unknown shift, or a shift the worker does not hold. Locks the worker's row of shifts_private.worker_lock, then the shift FOR UPDATE.$comment$;
+Errors: CP404 unknown worker, unknown shift, or a shift the worker does not hold; CP403 (DETAIL not_your_worker) when the transaction's identity (carepg.worker_id, see shifts_private.check_acting_for) is another worker. Locks the worker's row of shifts_private.worker_lock, then the shift FOR UPDATE.$comment$;
 GRANT EXECUTE ON FUNCTION shifts.release_shift(integer, integer) TO carepg_api;
 
 RESET ROLE;

@@ -9,6 +9,12 @@
     GET /openapi.json                                                the API description (openapi.json beside this)
     GET /                                                            the calendar page (static/)
 
+Every /workers/{id}/... route acts for one worker, so it needs a bearer token that may act for that worker
+(`App.authorized`, auth.py): 401 without a token that verifies, 403 with another worker's; the verified identity
+goes with the request's statement to PostgreSQL, whose functions check it again. The order in which a request
+is judged: the route (404) and the method (405), the token (401), the worker id (400), the worker (403), then the
+query and the body (400, 413), then the database. The others need no token.
+
 One rule: every exception is either a CarepgError, which becomes an RFC 9457 problem+json body with its status
 (errors.py decides it; SQLSTATEs are mapped there and only there), or a bug, which is logged with its request id
 and its traceback and answered 500. Input is echoed only shortened (`shown()`), decoded as the UTF-8 it was sent in.
@@ -31,7 +37,7 @@ from time import perf_counter
 from typing import Any
 from urllib.parse import quote, unquote_plus
 
-from .. import cursor, shifts
+from .. import auth, cursor, shifts
 from ..errors import (
     PRIVILEGE_HINT,
     CarepgError,
@@ -40,6 +46,8 @@ from ..errors import (
     NotFound,
     PermissionDenied,
     ServerUnavailable,
+    TooLarge,
+    Unauthorized,
 )
 from . import logs
 from .pool import Database, reusable_cursor
@@ -84,7 +92,8 @@ def _status_line(status: int) -> str:
     return f"{status} {HTTPStatus(status).phrase}"
 
 
-_STATUS_LINES = {status: _status_line(status) for status in (200, 201, 204, 400, 403, 404, 405, 409, 500, 501, 502, 503)}
+_STATUS_LINES = {status: _status_line(status)
+                 for status in (200, 201, 204, 400, 401, 403, 404, 405, 409, 413, 500, 501, 502, 503)}
 _PAGE_CSP = "default-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 
 
@@ -119,6 +128,8 @@ def problem(err: CarepgError, path: str, request_id: str) -> Response:
         response.headers.append(("Retry-After", str(err.retry_after)))
     if isinstance(err, MethodNotAllowed):
         response.headers.append(("Allow", ", ".join(err.allowed)))
+    if isinstance(err, Unauthorized):
+        response.headers.append(("WWW-Authenticate", err.challenge))
     return response
 
 
@@ -165,10 +176,12 @@ def instance(path: str) -> str:
 
 
 class App:
-    """The WSGI callable. `database` is injectable for tests; the default reads its settings from the env."""
+    """The WSGI callable. `database` and `verifier` are injectable for tests; the defaults read their settings from
+    the environment (pool.py, auth.Verifier.from_env), on first use."""
 
-    def __init__(self, database: Database | None = None) -> None:
+    def __init__(self, database: Database | None = None, verifier: auth.Verifier | None = None) -> None:
         self.db = database or Database()
+        self._verifier = verifier
         self._files: dict[str, bytes] = {}
 
     # --- WSGI entry point ---------------------------------------------------------------------------------
@@ -210,7 +223,7 @@ class App:
         match = _WORKER_SHIFTS.fullmatch(path)
         if match:
             _only_get(method, path)
-            return self.worker_shifts(match.group(1), query)
+            return self.worker_shifts(match.group(1), query, environ or {})
         claims = self.claim_route(method, path, query, environ or {})
         if claims is not None:
             return claims
@@ -232,6 +245,18 @@ class App:
             self._files[path] = path.read_bytes()
         return self._files[path]
 
+    def authorized(self, raw_id: str, query: str, environ: dict) -> tuple[int, shifts.Acting]:
+        """The worker a /workers/{id}/... route names and the identity to act as, once the request's bearer token
+        may act for that worker: 401 (no token that verifies), 400 (a malformed id), 403 (another worker's).
+        Every worker route calls this first; a new one (an event stream) calls it the same way."""
+        verifier = self._verifier
+        if verifier is None:
+            verifier = self._verifier = auth.Verifier.from_env()
+        identity = verifier.identify(environ.get("HTTP_AUTHORIZATION"), query)
+        worker_id = parse_worker_id(raw_id)
+        identity.authorize(worker_id)
+        return worker_id, identity.settings
+
     # --- handlers -----------------------------------------------------------------------------------------
 
     def healthz(self) -> Response:
@@ -244,8 +269,8 @@ class App:
         self.db.run(check)  # the same retries and healing as the data route
         return json_response(200, {"status": "ok"})
 
-    def worker_shifts(self, raw_id: str, query: str) -> Response:
-        worker_id = parse_worker_id(raw_id)
+    def worker_shifts(self, raw_id: str, query: str, environ: dict) -> Response:
+        worker_id, acting = self.authorized(raw_id, query, environ)
         params = parse_query(query)
         window = shifts.parse_window(params.get("from"), params.get("to"), ("from", "to"))
         limit = parse_limit(params.get("limit"))
@@ -257,7 +282,8 @@ class App:
         # The body as PostgreSQL built it, passed through undecoded (shifts.available_shifts_json).
         after = params.get("cursor") or None
         body = self.db.run(
-            lambda conn: shifts.page_json(reusable_cursor(conn), worker_id, limit=limit, after=after, **window)
+            lambda conn: shifts.page_json(reusable_cursor(conn), worker_id, limit=limit, after=after, acting=acting,
+                                          **window)
         )
         if group == "date":
             return json_response(200, group_by_date(json.loads(body)))
@@ -270,55 +296,56 @@ class App:
         match = _WORKER_CLAIM.fullmatch(path)
         if match:
             _only(method, path, ("DELETE",))
-            return self.release(match.group(1), match.group(2), query)
+            return self.release(match.group(1), match.group(2), query, environ)
         match = _WORKER_CLAIMS.fullmatch(path)
         if match:
             _only(method, path, ("GET", "HEAD", "POST"))
             if method == "POST":
                 return self.claim(match.group(1), query, environ)
-            return self.worker_claims(match.group(1), query)
+            return self.worker_claims(match.group(1), query, environ)
         match = _WORKER_DAYS.fullmatch(path)
         if match:
             _only_get(method, path)
-            return self.worker_days(match.group(1), query)
+            return self.worker_days(match.group(1), query, environ)
         return None
 
     def claim(self, raw_id: str, query: str, environ: dict) -> Response:
-        worker_id = parse_worker_id(raw_id)
+        worker_id, acting = self.authorized(raw_id, query, environ)
         parse_query(query, ())
         shift_id = parse_claim_body(environ)
-        result = self.db.run(lambda conn: shifts.claim(conn, worker_id, shift_id))
+        result = self.db.run(lambda conn: shifts.claim(conn, worker_id, shift_id, acting))
         response = json_response(201 if result.newly_claimed else 200, shifts.shift_json(result.shift))
         response.headers.append(("Location", f"/workers/{worker_id}/claims/{shift_id}"))
         return response
 
-    def release(self, raw_worker: str, raw_shift: str, query: str) -> Response:
-        worker_id = parse_worker_id(raw_worker)
+    def release(self, raw_worker: str, raw_shift: str, query: str, environ: dict) -> Response:
+        worker_id, acting = self.authorized(raw_worker, query, environ)
         shift_id = parse_id(raw_shift, "shift id")
         parse_query(query, ())
-        self.db.run(lambda conn: shifts.release(conn, worker_id, shift_id))
+        self.db.run(lambda conn: shifts.release(conn, worker_id, shift_id, acting))
         return Response(204, b"", None, [_NO_STORE])
 
-    def worker_claims(self, raw_id: str, query: str) -> Response:
-        worker_id = parse_worker_id(raw_id)
+    def worker_claims(self, raw_id: str, query: str, environ: dict) -> Response:
+        worker_id, acting = self.authorized(raw_id, query, environ)
         params = parse_query(query, CLAIM_PARAMS)
         window = shifts.parse_window(params.get("from"), params.get("to"), ("from", "to"))
         limit = parse_limit(params.get("limit"))
         if params.get("cursor"):
             cursor.decode(params["cursor"])
         page = self.db.run(
-            lambda conn: shifts.claims_page(conn, worker_id, limit=limit, after=params.get("cursor") or None, **window)
+            lambda conn: shifts.claims_page(conn, worker_id, limit=limit, after=params.get("cursor") or None,
+                                            acting=acting, **window)
         )
         return json_response(200, page.as_json())
 
-    def worker_days(self, raw_id: str, query: str) -> Response:
-        worker_id = parse_worker_id(raw_id)
+    def worker_days(self, raw_id: str, query: str, environ: dict) -> Response:
+        worker_id, acting = self.authorized(raw_id, query, environ)
         params = parse_query(query, DAY_PARAMS)
         window = shifts.parse_window(params.get("from"), params.get("to"), ("from", "to"))
         if window["start_from"] is None or window["start_to"] is None:
             raise InvalidInput("from and to are both required: the days of a month or a week, at most 62 days")
         per_day = parse_per_day(params.get("per_day"))
-        days = self.db.run(lambda conn: shifts.by_day(conn, worker_id, per_day=per_day, **window))
+        days = self.db.run(lambda conn: shifts.by_day(conn, worker_id, per_day=per_day, acting=acting, **window))
         body = {
             "worker_id": worker_id,
             "days": [
@@ -399,12 +426,15 @@ def parse_claim_body(environ: dict) -> int:
         raise InvalidInput(f'the body must be JSON, {{"shift_id": <id>}}, sent as Content-Type: application/json '
                            f"(got {shown(text(content_type)) if content_type else 'none'})")  # fmt: skip
     declared = environ.get("CONTENT_LENGTH") or ""
-    if declared and (not declared.isdigit() or int(declared) > MAX_BODY):
-        raise InvalidInput(f"the body must be at most {MAX_BODY} bytes of JSON, like {{\"shift_id\": 5}}")
+    if declared and not declared.isdigit():
+        raise InvalidInput(f"invalid Content-Length {shown(text(declared), 20)}: it must be a number of bytes")
+    too_large = f"the body must be at most {MAX_BODY} bytes of JSON, like {{\"shift_id\": 5}}"
+    if declared and int(declared) > MAX_BODY:
+        raise TooLarge(too_large)  # refused without reading it
     stream = environ.get("wsgi.input")
     raw = stream.read(int(declared) if declared else MAX_BODY + 1) if stream is not None else b""
     if len(raw) > MAX_BODY:
-        raise InvalidInput(f"the body must be at most {MAX_BODY} bytes of JSON, like {{\"shift_id\": 5}}")
+        raise TooLarge(too_large)
 
     def unique_keys(pairs: list[tuple[str, Any]]) -> dict:
         keys = [k for k, _ in pairs]

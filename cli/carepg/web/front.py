@@ -29,7 +29,6 @@ from .app import (
     MAX_BODY,
     bug_response,
     parse_query,
-    parse_worker_id,
     problem,
     shown,
 )
@@ -133,8 +132,11 @@ async def _events(scope, receive, send, raw_worker: str) -> None:
     try:
         if scope["method"] != "GET":
             raise MethodNotAllowed(f"{scope['method']} is not allowed on {shown(scope['path'])}", ("GET",))
-        worker_id = parse_worker_id(raw_worker)
-        query = parse_query(scope["query_string"].decode("latin-1"), ("from", "to"))
+        query_string = scope["query_string"].decode("latin-1")
+        # The same check as every other worker route: 401, 400 (the id), 403, before anything else is read.
+        worker_id, _ = wsgi_app.authorized(raw_worker, query_string,
+                                           {"HTTP_AUTHORIZATION": headers.get("authorization")})  # fmt: skip
+        query = parse_query(query_string, ("from", "to"))
         window = shifts.parse_window(query.get("from"), query.get("to"), ("from", "to"))
         if window["start_from"] and window["start_to"] and window["start_from"] > window["start_to"]:
             raise InvalidInput(f"from ({query['from']}) is after to ({query['to']}): the window is from <= start < to")

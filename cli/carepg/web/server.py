@@ -10,9 +10,12 @@ from __future__ import annotations
 import errno
 import os
 import socket
+import sys
 
-from .. import cluster, db, shifts
-from ..errors import CarepgError, Conflict, InvalidInput
+import psycopg
+
+from .. import auth, cluster, db, shifts
+from ..errors import CarepgError, Conflict, InvalidInput, NotConfigured
 from . import logs, pool
 
 API_ROLE = "carepg_api"  # sql/roles.sql
@@ -54,14 +57,58 @@ def ensure_port_free(host: str, port: int) -> None:
     raise InvalidInput(f"cannot listen on {host}:{port}: {refused.strerror}")
 
 
+SIGN_IN_TTL_SECONDS = 12 * 3600
+
+
+def token_key(host: str) -> auth.KeyConfig:
+    """The key the server verifies tokens with: the configured one; else, on a loopback address only, the
+    development secret under CAREPG_HOME (made on first use), which the worker processes then read through
+    CAREPG_JWT_SECRET_FILE. A server reachable from other machines never runs on a secret nobody chose."""
+    config = auth.configured()
+    if config is not None:
+        return config
+    if not auth.is_loopback(host):
+        raise NotConfigured(f"refusing to serve on {host} without a token secret: set {auth.SECRET_ENV} (at least "
+                            f"{auth.MIN_SECRET_BYTES} bytes, e.g. `openssl rand -hex 32`), {auth.SECRET_FILE_ENV} or "
+                            f"{auth.PUBLIC_KEY_ENV}; only a loopback --host may use a development secret")  # fmt: skip
+    config = auth.development_secret(cluster.default_home(), create=True)
+    assert config is not None  # just made
+    os.environ[auth.SECRET_FILE_ENV] = config.source
+    return config
+
+
+def print_sign_in(config: auth.KeyConfig, host: str, port: int) -> None:
+    """With the development secret: sign-in links for the demo workers and for staff, on stdout (the console, not
+    the log on stderr; the token is in the URL fragment, which browsers never send to the server)."""
+    base = f"http://{f'[{host}]' if ':' in host else host}:{port}/"
+    workers: list[dict] = []
+    try:  # the seed's deterministic workers, when this database has them (read as carepg's own user)
+        with db.connect(db.resolve_url()) as conn, db.translated_errors():
+            workers = shifts.deterministic_workers(conn)
+    except (CarepgError, psycopg.Error):
+        pass
+    hours = SIGN_IN_TTL_SECONDS // 3600
+    lines = [f"development sign-in, valid {hours} h (tokens signed with {config.source}; `carepg token WORKER` mints "
+             "more):"]  # fmt: skip
+    for worker in workers:
+        token = auth.mint(config, worker_id=worker["id"], staff=False, ttl_seconds=SIGN_IN_TTL_SECONDS)
+        lines.append(f"  worker {worker['id']} ({worker['profession']}): {base}?worker={worker['id']}#token={token}")
+    token = auth.mint(config, worker_id=None, staff=True, ttl_seconds=SIGN_IN_TTL_SECONDS)
+    lines.append(f"  staff (any worker): {base}#token={token}")
+    print("\n".join(lines), file=sys.stdout, flush=True)
+
+
 def serve(*, host: str, port: int, workers: int, threads: int, role: str) -> None:
     """Serve carepg.web:app with granian until SIGINT/SIGTERM; one connection pool per worker process."""
     from granian import Granian
     from granian.constants import Interfaces
 
     ensure_port_free(host, port)
+    key = token_key(host)
     log = logs.setup()  # stderr carries JSON lines only, from here on
     url = api_database_url(role)
+    # A malformed URL is one line here, its password masked (psycopg's own message would quote it whole).
+    db.check_url(url, "CAREPG_WEB_DATABASE_URL" if os.environ.get("CAREPG_WEB_DATABASE_URL") else "DATABASE_URL")
     try:  # say early what is wrong; the app still starts, answers 503 and recovers once the database is back
         with db.connect(url) as conn, db.translated_errors():
             conn.execute(shifts.QUERIES["healthz"]).fetchone()
@@ -72,8 +119,11 @@ def serve(*, host: str, port: int, workers: int, threads: int, role: str) -> Non
     pool.Settings.from_env()  # a bad CAREPG_WEB_* setting stops us here, not on every request
     log.info(
         f"serving http://{host}:{port}/",
-        extra={"fields": {"event": "startup", "workers": workers, "threads": threads, "role": role or None}},
-    )
+        extra={"fields": {"event": "startup", "workers": workers, "threads": threads, "role": role or None,
+                          "tokens": f"{key.algorithm} ({key.source})"}},
+    )  # fmt: skip
+    if key.development:
+        print_sign_in(key, host, port)
     Granian(
         "carepg.web.front:app",
         address=host,

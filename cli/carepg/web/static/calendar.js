@@ -4,6 +4,10 @@
 //
 // A month or week asks the API for what is on screen: /days gives every visible day's count and first few shifts
 // in one call (never paging from the first shift of the data set); a day's "more" continues that day only.
+//
+// Signing in: every worker request carries a bearer token. It comes pasted into the sign-in form, or in a link's
+// fragment (/#token=..., which browsers never send to the server, so it stays out of its logs), and is kept in
+// this tab only (sessionStorage). The page reads the token's claims to say who is signed in; the server verifies it.
 "use strict";
 
 const DAY_MS = 86400000;
@@ -17,7 +21,8 @@ const MINE_PAGE = 50;
 const $ = (id) => document.getElementById(id);
 // `lookup` and `request` count lookups and loads, so that an answer arriving after a newer one is dropped.
 const state = { worker: null, view: "month", anchor: null, days: new Map(), mine: [], mineCursor: null, lookup: 0,
-  request: 0 };
+  request: 0, token: null, who: null };
+const TOKEN_KEY = "carepg.token";
 
 // --- dates (all UTC: the API's timestamps are naive UTC) ----------------------------------------------------
 
@@ -49,7 +54,60 @@ function periodTitle({ start, end }) {
 function describe(shift) {
   const day = parseDate(shift.start);
   return `${WEEKDAYS[(day.getUTCDay() + 6) % 7]} ${day.getUTCDate()} ${MONTHS[day.getUTCMonth()].slice(0, 3)}, ` +
-    `${shift.start.slice(11, 16)}–${shift.end.slice(11, 16)} at ${shift.facility.name}`;
+    `${shift.start.slice(11, 16)}–${shift.end.slice(11, 16)} at facility ${shift.facility.id} ` +
+    `${(shift.facility.name || "").slice(0, 12)}`.trimEnd();
+}
+
+// --- signing in -------------------------------------------------------------------------------------------------
+
+// The token's claims, for display only (the server is what verifies them); null for text that is no JWT.
+function claimsOf(token) {
+  const part = token.split(".")[1];
+  if (!part) return null;
+  try {
+    const claims = JSON.parse(atob(part.replace(/-/g, "+").replace(/_/g, "/")));
+    return claims && typeof claims === "object" ? claims : null;
+  } catch (err) {
+    return null;
+  }
+}
+
+function whoOf(claims) {
+  if (claims.role === "staff") return { staff: true, worker: null, label: "staff (any worker)" };
+  const worker = /^[1-9][0-9]{0,9}$/.test(claims.sub || "") ? +claims.sub : null;
+  return { staff: false, worker, label: worker ? `worker ${worker}` : "no worker" };
+}
+
+function signIn(token) {
+  const claims = claimsOf(token);
+  if (!claims) {
+    setStatus("That is not a sign-in token: paste the whole token `carepg token WORKER` printed.", "error");
+    return false;
+  }
+  state.token = token;
+  state.who = whoOf(claims);
+  sessionStorage.setItem(TOKEN_KEY, token);
+  renderSession();
+  return true;
+}
+
+function signOut(message) {
+  state.token = null;
+  state.who = null;
+  sessionStorage.removeItem(TOKEN_KEY);
+  $("calendar").hidden = true;
+  renderSession();
+  setStatus(message, message === SIGNED_OUT ? "" : "error");
+}
+
+const SIGNED_OUT = "Sign in to see shifts: paste a token (`carepg token WORKER` prints one) or open the sign-in " +
+  "link `carepg serve` printed.";
+
+function renderSession() {
+  $("signin").hidden = Boolean(state.token);
+  $("session").hidden = !state.token;
+  $("lookup").hidden = !state.token;
+  if (state.token) $("who").textContent = `Signed in as ${state.who.label}`;
 }
 
 // --- the API --------------------------------------------------------------------------------------------------
@@ -66,6 +124,7 @@ class ApiError extends Error {
 async function api(path, { method = "GET", body } = {}) {
   const headers = { Accept: "application/json" };
   if (body !== undefined) headers["Content-Type"] = "application/json";
+  if (state.token) headers.Authorization = `Bearer ${state.token}`;
   let response;
   try {
     response = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
@@ -83,6 +142,16 @@ async function api(path, { method = "GET", body } = {}) {
 const workerPath = (rest) => `/workers/${state.worker}/${rest}`;
 
 function explain(err) {
+  if (err.status === 401) {
+    signOut(err.reason === "invalid_token"
+      ? `Your sign-in was not accepted (${err.message}). Sign in again.`
+      : "You are not signed in. " + SIGNED_OUT);
+    return $("status").textContent;
+  }
+  if (err.status === 403 && err.reason === "not_your_worker") {
+    return `You are signed in as ${state.who ? state.who.label : "someone else"}: worker ${state.worker}'s shifts ` +
+      "are not yours to see or take. Sign in as that worker, or look up your own id.";
+  }
   if (err.status === 404) return `No worker with id ${state.worker}. Check the id and try again.`;
   if (err.status === 503) return `The database is unavailable right now; try again in ${err.retryAfter || "a few"} seconds.`;
   if (err.status === 400) return `That request was not accepted: ${err.message}`;
@@ -101,6 +170,7 @@ const CLAIM_REFUSED = {
 };
 
 function whyNot(err) {
+  if (err.status === 401 || (err.status === 403 && err.reason === "not_your_worker")) return explain(err);
   if (err.reason && CLAIM_REFUSED[err.reason]) return CLAIM_REFUSED[err.reason];
   if (err.status === 404) return "it no longer exists.";
   return explain(err);
@@ -264,12 +334,25 @@ function button(className, text, label, onClick) {
   return node;
 }
 
+// A facility as a person tells them apart: its id always ("F4"), and where there is room the start of its name
+// (the challenge's names are 40-character hashes: cut to their first letter, as a month cell once showed them,
+// they all looked alike; a month cell now shows the id alone).
+function facilityLabel(facility) {
+  const label = el("span", "facility");
+  label.append(el("span", "facility-id", `F${facility.id}`));
+  if (facility.name) label.append(el("span", "facility-name", ` ${facility.name.slice(0, 12)}`));
+  return label;
+}
+
 function shiftItem(shift, action) {
   const item = el("li", "shift");
   item.dataset.shiftId = shift.id;
-  item.title = `Shift ${shift.id} · ${shift.profession} · ${shift.facility.name} (facility ${shift.facility.id})`;
-  item.append(el("time", "hours", `${shift.start.slice(11, 16)}–${shift.end.slice(11, 16)}`));
-  item.append(el("span", "facility", shift.facility.name));
+  item.title = `Shift ${shift.id} · ${shift.profession} · facility ${shift.facility.id}: ${shift.facility.name}`;
+  // A month cell shows when a shift starts and where (as a month view does); a week, the whole hours (CSS).
+  const hours = el("time", "hours", shift.start.slice(11, 16));
+  hours.append(el("span", "until", `–${shift.end.slice(11, 16)}`));
+  item.append(hours);
+  item.append(facilityLabel(shift.facility));
   item.append(action);
   return item;
 }
@@ -359,6 +442,13 @@ document.addEventListener("DOMContentLoaded", () => {
     event.preventDefault();
     lookup($("worker").value.trim(), state.view, null);
   });
+  $("signin").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const token = $("token").value.trim();
+    $("token").value = "";
+    if (signIn(token)) start(null);
+  });
+  $("signout").addEventListener("click", () => signOut(SIGNED_OUT));
   $("prev").addEventListener("click", () => move(-1));
   $("next").addEventListener("click", () => move(1));
   $("view-month").addEventListener("click", () => switchView("month"));
@@ -366,9 +456,29 @@ document.addEventListener("DOMContentLoaded", () => {
   $("view-mine").addEventListener("click", () => switchView("mine"));
   $("more").addEventListener("click", () => loadMine(false).catch((err) => setStatus(explain(err), "error")));
 
-  const params = new URLSearchParams(location.search);
-  if (params.get("worker")) {
-    $("worker").value = params.get("worker");
-    lookup(params.get("worker"), params.get("view"), params.get("date"));
+  // A sign-in link: take the token from the fragment, and take the fragment out of the address bar and history.
+  const fragment = new URLSearchParams(location.hash.slice(1));
+  if (fragment.get("token")) {
+    history.replaceState(null, "", location.pathname + location.search);
+    signIn(fragment.get("token"));
+  } else if (sessionStorage.getItem(TOKEN_KEY)) {
+    signIn(sessionStorage.getItem(TOKEN_KEY));
   }
+  renderSession();
+  if (!state.token) {
+    setStatus(SIGNED_OUT);
+    return;
+  }
+  start(new URLSearchParams(location.search));
 });
+
+// After signing in: the worker the address names, else the signed-in worker's own shifts.
+function start(params) {
+  const worker = (params && params.get("worker")) || (state.who.worker ? String(state.who.worker) : "");
+  if (!worker) {
+    setStatus("Signed in as staff: enter a worker id to see the shifts they can take.");
+    return;
+  }
+  $("worker").value = worker;
+  lookup(worker, params && params.get("view"), params && params.get("date"));
+}
