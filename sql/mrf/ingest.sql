@@ -1,18 +1,29 @@
 -- purpose: the ingest's bookkeeping, called by `carepg mrf ingest` / `lookup` (carepg_owner's members only).
--- A run is recorded on its own autocommit connection (start_ingest, fail_ingest); the data is COPYed into
--- mrf_private as the index streams and published by finish_ingest, the last statement of the loading transaction.
+-- A run is recorded on its own autocommit connection (start_ingest, fail_ingest), which holds the run's lock
+-- while the run lives (mrf/runs.sql); the data is COPYed into mrf_private as the index streams and published by
+-- finish_ingest, the last statement of the loading transaction.
 
 SET LOCAL ROLE carepg_owner;
 
 CREATE OR REPLACE FUNCTION mrf.start_ingest(source text, size_bytes bigint)
 RETURNS bigint
-LANGUAGE sql
+LANGUAGE plpgsql
 VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $function$
-    INSERT INTO mrf_private.ingest_run (source, size_bytes) VALUES (source, size_bytes) RETURNING run_id
+DECLARE
+    new_run bigint;
+BEGIN
+    INSERT INTO mrf_private.ingest_run (source, size_bytes)
+    VALUES (start_ingest.source, start_ingest.size_bytes)
+    RETURNING ingest_run.run_id INTO new_run;
+    -- In the transaction that records the run: whoever sees it running also sees its lock (see mrf.runs).
+    PERFORM mrf.hold_run_lock(new_run);
+    RETURN new_run;
+END
 $function$;
-COMMENT ON FUNCTION mrf.start_ingest(text, bigint) IS 'Record a new ingest run (status running) and return its id; call it outside the loading transaction.';
+COMMENT ON FUNCTION mrf.start_ingest(text, bigint) IS
+    'Record a new ingest run (status running), take its lock for this session (mrf.hold_run_lock) and return its id; call it on a session of its own that lives as long as the run, outside the loading transaction.';
 
 CREATE OR REPLACE FUNCTION mrf.fail_ingest(run_id bigint, error text, bytes_read bigint, raw_bytes bigint)
 RETURNS void
