@@ -3,12 +3,19 @@
 An HTTP source resumes a dropped download with a Range request from the last byte received, so the caller's
 decompressor simply keeps going; retries are bounded and each error a user can meet (expired signature, missing
 file, a server that cannot resume) is one clear line.
+
+A URL may carry secrets: credentials (`https://user:password@host/...`, sent as HTTP Basic authentication, and
+only to the host they were given for) and a signed query string. Neither is ever shown or stored: messages, the
+run table and the summary name a source by `shown_url` (scheme, host, port and path), and no exception text that
+could quote the URL is passed on.
 """
 
 from __future__ import annotations
 
+import base64
 import http.client
 import os
+import re
 import socket
 import ssl
 import time
@@ -128,7 +135,7 @@ class HttpSource(Source):
         backoff: float = 0.5,
     ) -> None:
         self.url = url
-        self.name = _shown(url)
+        self.name = shown_url(url)
         self.timeout = timeout
         self.retries = retries
         self.backoff = backoff
@@ -141,40 +148,47 @@ class HttpSource(Source):
     # -- connection handling ---------------------------------------------------------------------------------
 
     def _request(self, url: str, start: int) -> tuple[http.client.HTTPConnection, http.client.HTTPResponse]:
+        credentials = _credentials(url)  # (the origin they were given for, the Authorization header) or None
         for hop in range(MAX_REDIRECTS + 1):
             try:
-                conn, response = self._get(url, start)
+                parts = urllib.parse.urlsplit(url)
+                origin = _origin(parts)  # a ValueError when the port is not a number in range
+                if credentials is not None and credentials[0] != origin:
+                    credentials = None  # a redirect to another host does not get them (as curl and browsers do)
+                conn, response = self._get(parts, start, credentials[1] if credentials else None)
             except (ValueError, http.client.InvalidURL) as exc:  # urlsplit, a port, IDNA, control characters
-                # InvalidURL quotes the whole URL, signature included: say what it means instead.
-                why = "it has spaces or control characters" if isinstance(exc, http.client.InvalidURL) else _why(exc)
+                why = _why(exc)
                 if hop == 0:
                     raise InvalidInput(
-                        f"not a valid URL: {_shown(url)} ({why}); pass a well-formed http(s) URL, quoted"
+                        f"not a valid URL: {shown_url(url)} ({why}); pass a well-formed http(s) URL, quoted"
                     ) from None
-                raise SourceUnavailable(f"{self.name} redirected to an invalid URL: {_shown(url)} ({why})") from None
+                raise SourceUnavailable(f"{self.name} redirected to an invalid URL: {shown_url(url)} ({why})") from None
             if response.status in (301, 302, 303, 307, 308) and response.getheader("Location"):
                 try:
                     url = urllib.parse.urljoin(url, response.getheader("Location"))
                 except ValueError as exc:
                     raise SourceUnavailable(f"{self.name} redirected to an invalid URL ({_why(exc)})") from None
+                credentials = _credentials(url) or credentials  # a Location may carry its own
                 conn.close()
                 continue
             return conn, response
         raise SourceUnavailable(f"too many redirects for {self.name}")
 
-    def _get(self, url: str, start: int) -> tuple[http.client.HTTPConnection, http.client.HTTPResponse]:
-        parts = urllib.parse.urlsplit(url)
+    def _get(
+        self, parts: urllib.parse.SplitResult, start: int, authorization: str | None
+    ) -> tuple[http.client.HTTPConnection, http.client.HTTPResponse]:
         if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise InvalidInput(f"not an http(s) URL with a host: {_shown(url)}")
-        port = parts.port  # a ValueError when it is not a number in range
+            raise InvalidInput(f"not an http(s) URL with a host: {shown_url(parts.geturl())}")
         path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         if parts.scheme == "https":
             conn: http.client.HTTPConnection = http.client.HTTPSConnection(
-                parts.hostname, port, timeout=self.timeout, context=ssl.create_default_context()
+                parts.hostname, parts.port, timeout=self.timeout, context=ssl.create_default_context()
             )
         else:
-            conn = http.client.HTTPConnection(parts.hostname, port, timeout=self.timeout)
+            conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=self.timeout)
         headers = {"User-Agent": "carepg-mrf", "Accept-Encoding": "identity"}
+        if authorization:
+            headers["Authorization"] = authorization
         if start:
             headers["Range"] = f"bytes={start}-"
         try:
@@ -187,6 +201,11 @@ class HttpSource(Source):
     def _open(self, start: int) -> None:
         conn, response = self._request(self.url, start)
         status = response.status
+        if status == 401:
+            conn.close()
+            given = "the credentials in the URL were refused" if _credentials(self.url) else (
+                "it wants credentials: put them in the URL, https://user:password@host/...")
+            raise SourceUnavailable(f"401 Unauthorized from {self.name}: {given}")
         if status == 403:
             conn.close()
             raise SourceUnavailable(
@@ -268,14 +287,75 @@ class HttpSource(Source):
 
 
 def _why(exc: BaseException) -> str:
+    """What went wrong, for a message. Errors that parsing a URL raises quote it (its netloc, with any password;
+    its path and query, with any signature), so they are described here instead of passed on."""
     if isinstance(exc, socket.timeout | TimeoutError):
         return "timed out"
+    if isinstance(exc, http.client.InvalidURL):
+        return "it has spaces or control characters"
+    if isinstance(exc, UnicodeError):
+        return "it has characters that are neither ASCII nor a valid host name; percent-encode them"
+    if isinstance(exc, ValueError):
+        text = str(exc)
+        if "Port" in text:
+            return "its port is not a number from 0 to 65535"
+        if "IPv6" in text:
+            return "an IPv6 address without its closing bracket"
+        return "a malformed host or port"
     return _printable(str(exc) or type(exc).__name__, 300)
 
 
-def _shown(url: str) -> str:
-    """The URL without its query string (signatures stay out of messages and the run table), even malformed."""
-    return _printable(url.split("?", 1)[0].split("#", 1)[0])
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
+_HOST_PORT = re.compile(r"(\[[^\]]+\]|[^:@\[\]]+)(:[0-9]*)?")
+
+
+def shown_url(url: str) -> str:
+    """A URL as messages and the run table show it: scheme, host, port and path, never its credentials
+    (`user:password@`) nor its query string or fragment (signatures), whatever the URL's shape.
+
+    A password should percent-encode '@', '/', '?' and '#'; where it does not, it is still hidden: the credentials
+    end at the last '@' before the query (a path with an '@' then shows from after it), or, when what would show
+    then is not host[:port]/path (a '?' or '#' cut them short), at the first '@' after which it is.
+    """
+    scheme = _SCHEME.match(url)
+    if scheme is None:
+        return _printable(url.split("?", 1)[0].split("#", 1)[0])
+    rest = url[scheme.end():]
+    before_query = re.split(r"[?#]", rest, maxsplit=1)[0]
+    shown = before_query.rpartition("@")[2]
+    after = rest[len(before_query):]
+    if "@" in after and not _host_and_path(shown):
+        # A '?' or '#' inside the credentials: they end at the first '@' after which a host (and path) follows.
+        ends = (i for i, ch in enumerate(after) if ch == "@")
+        candidates = (re.split(r"[?#]", after[i + 1:], maxsplit=1)[0] for i in ends)
+        shown = next((c for c in candidates if "@" not in c and _host_and_path(c)), "")
+    return _printable(url[: scheme.end()] + shown)
+
+
+def _host_and_path(text: str) -> bool:
+    """Does text read as host[:port]/path?"""
+    host, slash, _ = text.partition("/")
+    return bool(slash) and _HOST_PORT.fullmatch(host) is not None
+
+
+def _credentials(url: str) -> tuple[tuple[str, str, int | None], str] | None:
+    """The URL's user:password@ as (the origin it belongs to, an HTTP Basic Authorization header), or None."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+        if "@" not in parts.netloc:
+            return None
+        origin = _origin(parts)
+    except ValueError:
+        return None  # reported where the URL is requested
+    user = urllib.parse.unquote(parts.username or "")
+    password = urllib.parse.unquote(parts.password or "")
+    token = base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
+    return origin, f"Basic {token}"
+
+
+def _origin(parts: urllib.parse.SplitResult) -> tuple[str, str, int | None]:
+    """(scheme, host, port): where credentials may go. A ValueError when the port is not a number in range."""
+    return parts.scheme.lower(), (parts.hostname or "").lower(), parts.port
 
 
 def _printable(text: str, limit: int = 200) -> str:
@@ -285,9 +365,12 @@ def _printable(text: str, limit: int = 200) -> str:
 
 
 def open_source(spec: str, **http_options) -> Source:
-    if spec.startswith(("http://", "https://")):
+    """A URL (any 'scheme://...'; only http and https are fetched) or a local path."""
+    if _SCHEME.match(spec):
+        if not spec.lower().startswith(("http://", "https://")):
+            raise InvalidInput(f"not an http(s) URL: {shown_url(spec)} (give an http(s) URL or a local path)")
         try:
             return HttpSource(spec, **http_options)
         except (OSError, http.client.HTTPException) as exc:
-            raise SourceUnavailable(f"cannot fetch {_shown(spec)}: {_why(exc)}") from None
+            raise SourceUnavailable(f"cannot fetch {shown_url(spec)}: {_why(exc)}") from None
     return FileSource(spec)
