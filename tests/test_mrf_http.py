@@ -20,7 +20,8 @@ from carepg.cli import app
 from carepg.mrf import ingest as ingest_mod
 from carepg.mrf.generate import generate
 from carepg.errors import InvalidInput, SourceUnavailable
-from carepg.mrf.source import HttpSource, shown_url
+from carepg.mrf.http_source import HttpSource
+from carepg.mrf.source import shown_url
 
 
 class Handler(BaseHTTPRequestHandler):
