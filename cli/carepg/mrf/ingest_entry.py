@@ -10,15 +10,21 @@ helps and errs as every command does; errors end the same way too (console.handl
 
 from __future__ import annotations
 
+import atexit
 import os
 import sys
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (and re) on the way in
+if TYPE_CHECKING:
+    from typing import NoReturn
 
 # The options' bounds and defaults, shared with the Typer command (mrf/cli.py).
 TIMEOUT_MIN, TIMEOUT_MAX, TIMEOUT_DEFAULT = 0.1, 3600, 30.0
 RETRIES_MIN, RETRIES_MAX, RETRIES_DEFAULT = 0, 1000, 8
 
 def run(argv: list[str]) -> int | None:
-    """Run `carepg mrf ingest ARGV` and return its exit code, or None to leave it to the Typer command."""
+    """Run `carepg mrf ingest ARGV`: end the process when it succeeds, return the exit code when it fails, or
+    return None to leave it to the Typer command."""
     options = _options(argv)
     if options is None:
         return None
@@ -31,8 +37,25 @@ def run(argv: list[str]) -> int | None:
         summary = ingest(None, source, http_options={"timeout": timeout, "retries": retries})
     except BaseException as exc:  # noqa: BLE001 - every ending goes through the CLI's one policy
         return _failed(exc)
-    sys.stdout.write(summary.line() + "\n")
-    return 0
+    _leave(summary.line() + "\n")
+
+
+def _leave(output: str) -> NoReturn:
+    """Print the summary and end the process now: exit handlers run and output is flushed, but Python's teardown
+    (freeing every module and object one by one, ~0.03 s after an ingest, all of it after the work is done) is
+    skipped. Everything the ingest opened is closed by then."""
+    code = 0
+    try:
+        sys.stdout.write(output)
+        sys.stdout.flush()
+    except (OSError, ValueError):  # stdout closed early (a pipe whose reader left): 1, as the Typer command ends
+        code = 1
+    atexit._run_exitfuncs()
+    try:
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        pass
+    os._exit(code)
 
 
 def _options(argv: list[str]) -> tuple[str, bool, float, int] | None:
