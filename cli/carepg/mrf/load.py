@@ -10,6 +10,8 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Callable, Iterator
+from itertools import chain
+from operator import itemgetter
 from typing import TYPE_CHECKING, NamedTuple
 
 from ..errors import BadInput
@@ -69,19 +71,24 @@ def _size(n: int) -> str:
 
 
 class HeldRows:
-    """The collector's plan rows until the run's COPY is open."""
+    """The collector's plan rows until the run's COPY is open: `append` is its sink; `full` is asked once per
+    decompressed chunk, and counts the text of the rows added since (C iterators, no Python call per row)."""
 
     def __init__(self) -> None:
         self.rows: list[tuple] = []
+        self.append = self.rows.append
         self.text = 0
-
-    def __call__(self, row: tuple) -> None:
-        self.rows.append(row)
-        self.text += sum(map(len, filter(None, row[3:])))
+        self._counted = 0
 
     @property
     def full(self) -> bool:
+        fields = chain.from_iterable(map(_PLAN_FIELDS, self.rows[self._counted :]))
+        self.text += sum(map(len, filter(None, fields)))
+        self._counted = len(self.rows)
         return len(self.rows) >= MAX_HELD_ROWS or self.text >= MAX_HELD_TEXT
+
+
+_PLAN_FIELDS = itemgetter(slice(3, None))  # a row's six text fields (after run id, set id and plan key)
 
 
 class Load:
@@ -94,7 +101,7 @@ class Load:
         self.inflater = inflater
         self.hook = progress(src) if progress else None
         self.held = HeldRows()
-        self.collector = Collector(plan_sink=self.held)
+        self.collector = Collector(plan_sink=self.held.append)
         self.parser = Parser(self.collector)
         self.run_log: _RunLog | None = None  # once the COPY is open
         self._transaction = contextlib.ExitStack()  # the loading session's transaction and cursor, once open
