@@ -57,6 +57,29 @@ ALTER TYPE shifts.claimed_shift OWNER TO carepg_owner;
 
 COMMENT ON TYPE shifts.claimed_shift IS 'carepg: what shifts.claim_shift() returns: the columns of shifts.available_shifts() and newly_claimed (false when the worker already held the shift).';
 
+CREATE FUNCTION mrf.discard_previous_entries(entity_name text) RETURNS bigint
+    LANGUAGE plpgsql
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+DECLARE
+    previous bigint;
+BEGIN
+    SELECT e.current_run_id INTO previous
+    FROM mrf_private.reporting_entity e
+    WHERE e.name = discard_previous_entries.entity_name
+    FOR UPDATE SKIP LOCKED;
+    IF previous IS NOT NULL THEN
+        DELETE FROM mrf_private.plan_entry x WHERE x.run_id = previous;
+        PERFORM set_config('carepg.mrf_discarded_run', previous::text, true);  -- for mrf.finish_ingest
+    END IF;
+    RETURN previous;
+END
+$$;
+
+ALTER FUNCTION mrf.discard_previous_entries(entity_name text) OWNER TO carepg_owner;
+
+COMMENT ON FUNCTION mrf.discard_previous_entries(entity_name text) IS 'In a loading transaction, before mrf.finish_ingest: delete the plan entries of the run now live for this payer, locking its row until the commit (skipped, returning NULL, when another ingest holds it). Returns that run.';
+
 CREATE FUNCTION mrf.fail_ingest(run_id bigint, error text, bytes_read bigint, raw_bytes bigint) RETURNS void
     LANGUAGE plpgsql
     SET search_path TO 'pg_catalog', 'pg_temp'
@@ -82,6 +105,8 @@ CREATE FUNCTION mrf.finish_ingest(run_id bigint, entity_name text, entity_type t
     AS $$
 DECLARE
     old_run bigint;
+    -- The run whose entries this transaction deleted early (mrf.discard_previous_entries), if any.
+    discarded constant bigint := nullif(current_setting('carepg.mrf_discarded_run', true), '')::bigint;
     n_plans bigint;
     n_files integer;
     n_sets integer;
@@ -139,10 +164,16 @@ BEGIN
         SET entity_type = finish_ingest.entity_type, version = finish_ingest.version,
             last_updated_on = finish_ingest.last_updated_on, current_run_id = finish_ingest.run_id
         WHERE e.name = finish_ingest.entity_name;
+        IF discarded IS DISTINCT FROM old_run THEN  -- (mrf.discard_previous_entries did it already, or not)
+            DELETE FROM mrf_private.plan_entry x WHERE x.run_id = old_run;
+        END IF;
         DELETE FROM mrf_private.file_plan_type x WHERE x.run_id = old_run;
-        DELETE FROM mrf_private.plan_entry x WHERE x.run_id = old_run;
         DELETE FROM mrf_private.file_set x WHERE x.run_id = old_run;
         DELETE FROM mrf_private.file x WHERE x.run_id = old_run;
+    END IF;
+    IF discarded IS DISTINCT FROM old_run AND discarded IS NOT NULL THEN
+        RAISE EXCEPTION 'the table of contents names two payers (reporting_entity_name changed after its header)'
+            USING ERRCODE = 'CP400';
     END IF;
 
     UPDATE mrf_private.ingest_run r
@@ -158,7 +189,7 @@ $$;
 
 ALTER FUNCTION mrf.finish_ingest(run_id bigint, entity_name text, entity_type text, version text, last_updated_on text, parser text, bytes_read bigint, raw_bytes bigint, structures bigint, plan_links bigint, file_links bigint, distinct_plans bigint, product_set_ids integer[], products text[], product_entries bigint[], product_examples text[]) OWNER TO carepg_owner;
 
-COMMENT ON FUNCTION mrf.finish_ingest(run_id bigint, entity_name text, entity_type text, version text, last_updated_on text, parser text, bytes_read bigint, raw_bytes bigint, structures bigint, plan_links bigint, file_links bigint, distinct_plans bigint, product_set_ids integer[], products text[], product_entries bigint[], product_examples text[]) IS 'Publish a loaded run atomically (call it last in the loading transaction): count its distinct plans, derive the plan-type evidence, swap the payer to this run, delete its previous run''s rows.';
+COMMENT ON FUNCTION mrf.finish_ingest(run_id bigint, entity_name text, entity_type text, version text, last_updated_on text, parser text, bytes_read bigint, raw_bytes bigint, structures bigint, plan_links bigint, file_links bigint, distinct_plans bigint, product_set_ids integer[], products text[], product_entries bigint[], product_examples text[]) IS 'Publish a loaded run atomically (call it last in the loading transaction): count its distinct plans, derive the plan-type evidence, swap the payer to this run, delete its previous run''s rows (the plan entries unless mrf.discard_previous_entries deleted them already). CP400 when the entries discarded were another payer''s.';
 
 CREATE FUNCTION mrf.hold_run_lock(run_id bigint) RETURNS boolean
     LANGUAGE sql
@@ -1874,6 +1905,8 @@ GRANT USAGE ON SCHEMA mrf TO carepg_reader;
 
 GRANT USAGE ON SCHEMA shifts TO carepg_api;
 GRANT USAGE ON SCHEMA shifts TO carepg_reader;
+
+REVOKE ALL ON FUNCTION mrf.discard_previous_entries(entity_name text) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION mrf.fail_ingest(run_id bigint, error text, bytes_read bigint, raw_bytes bigint) FROM PUBLIC;
 

@@ -15,6 +15,11 @@ SELECT mrf.hold_run_lock(run_id => %(run_id)s::bigint)
 SELECT mrf.fail_ingest(run_id => %(run_id)s::bigint, error => %(error)s::text,
                        bytes_read => %(bytes_read)s::bigint, raw_bytes => %(raw_bytes)s::bigint)
 
+-- name: discard_previous_entries
+-- First in the loading transaction, while the index streams: the payer's live run's plan entries go now, not
+-- after the last byte (its row stays locked until the commit; skipped when another ingest holds it).
+SELECT mrf.discard_previous_entries(entity_name => %(entity_name)s::text)
+
 -- name: copy_plan_entry
 -- One row per reporting_plans entry, while the index streams; mrf.finish_ingest counts and classifies them.
 COPY mrf_private.plan_entry (run_id, set_id, plan_key, plan_name, plan_id_type, plan_id, plan_market_type,

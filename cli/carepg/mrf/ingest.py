@@ -61,13 +61,14 @@ def ingest(
     with _signals_interrupt(), _database_errors():
         src = source_mod.open_source(spec, **(http_options or {}))  # a source that cannot be opened is not a run
         inflater = Inflater(src, background=use_thread)
+        entity: dict[str, str] = {}  # the payer's top-level fields, as the parser finds them
         sessions = None
         try:
             inflater.start()  # inflating from here on, while the rest is imported and the database reached
-            sessions = _Sessions(url, src)
+            sessions = _Sessions(url, src, entity)
             from .load import Load
 
-            summary = Load(sessions, src, inflater, progress).run()
+            summary = Load(sessions, src, inflater, progress, entity).run()
         except BaseException as exc:
             if sessions is not None:
                 sessions.fail(exc, bytes_read=src.position, raw_bytes=inflater.raw_bytes)
@@ -98,20 +99,23 @@ def _database_errors() -> Iterator[None]:
 class _Sessions:
     """The database side, made ready by a thread while the source streams: psycopg imported, the URL resolved
     (the local cluster started if it is the target and down), the bookkeeping session (autocommit) connected and
-    the run recorded on it with its lock (`run_log`), the loading session connected. The run is recorded as soon
-    as the database is there, however slowly the source delivers."""
+    the run recorded on it with its lock (`run_log`), the loading session connected and, when the payer is known
+    by then, its transaction begun with the previous run's plan entries deleted (`transaction`). The run is
+    recorded as soon as the database is there, however slowly the source delivers."""
 
-    def __init__(self, url: str | None, src: source_mod.Source) -> None:
+    def __init__(self, url: str | None, src: source_mod.Source, entity: dict[str, str]) -> None:
         self.url = url
         self.loading = None
         self.run_log: _RunLog | None = None
         self.error: BaseException | None = None
+        self.transaction = contextlib.ExitStack()  # the loading session's transaction, once begun
+        self.began = False
         self._done = threading.Event()
         self._lock = threading.Lock()
         self._closed = False
-        threading.Thread(target=self._connect, args=(src,), name="carepg-mrf-connect", daemon=True).start()
+        threading.Thread(target=self._connect, args=(src, entity), name="carepg-mrf-connect", daemon=True).start()
 
-    def _connect(self, src: source_mod.Source) -> None:
+    def _connect(self, src: source_mod.Source, entity: dict[str, str]) -> None:
         try:
             from .. import db
 
@@ -121,8 +125,11 @@ class _Sessions:
             try:
                 run_log = _RunLog(url, bookkeeping, src)
                 loading = db.connect(url)
+                self._discard_previous(loading, entity.get("reporting_entity_name"))
             except BaseException:
                 bookkeeping.close()
+                if loading is not None:
+                    loading.close()
                 raise
             with self._lock:
                 self.url, self.run_log, self.loading = url, run_log, loading
@@ -132,6 +139,16 @@ class _Sessions:
             self.error = exc
         finally:
             self._done.set()
+
+    def _discard_previous(self, loading, payer: str | None) -> None:
+        """Begin the loading transaction by deleting the plan entries of the payer's live run, which publishing
+        would otherwise do after the last byte (mrf.discard_previous_entries). The payer is known once the
+        header is parsed, which it is by now unless the source is slow to start or names it only at the end."""
+        if not payer:
+            return
+        self.transaction.enter_context(loading.transaction())
+        self.began = True
+        loading.execute(queries()["discard_previous_entries"], {"entity_name": payer})
 
     def ready(self) -> bool:
         """Is the run recorded and the loading session open? Raises what kept them from being so."""

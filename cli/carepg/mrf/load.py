@@ -95,16 +95,16 @@ class Load:
     """One run: the stream parsed into the collector, its rows COPYed in one transaction, then published."""
 
     def __init__(self, sessions: _Sessions, src: Source, inflater: Inflater,
-                 progress: Callable[[Source], ProgressHook] | None) -> None:
+                 progress: Callable[[Source], ProgressHook] | None, entity: dict[str, str]) -> None:
         self.sessions = sessions
         self.src = src
         self.inflater = inflater
         self.hook = progress(src) if progress else None
         self.held = HeldRows()
-        self.collector = Collector(plan_sink=self.held.append)
+        self.collector = Collector(plan_sink=self.held.append, entity=entity)
         self.parser = Parser(self.collector)
         self.run_log: _RunLog | None = None  # once the COPY is open
-        self._transaction = contextlib.ExitStack()  # the loading session's transaction and cursor, once open
+        self._transaction = sessions.transaction  # the loading session's transaction and cursor, once open
         self._plan_copy = contextlib.ExitStack()  # the plan entries' COPY, once open
         self.cur = None
 
@@ -116,7 +116,8 @@ class Load:
         self.run_log = sessions.run_log
         run_id = self.run_log.run_id
         conn = sessions.loading
-        self._transaction.enter_context(conn.transaction())
+        if not sessions.began:
+            self._transaction.enter_context(conn.transaction())
         self.cur = self._transaction.enter_context(conn.cursor())
         self._transaction.enter_context(self._plan_copy)
         copy = self._plan_copy.enter_context(self.cur.copy(queries()["copy_plan_entry"]))
