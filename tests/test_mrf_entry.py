@@ -30,8 +30,16 @@ def watched_start(self):
         at_start.append(sorted(m for m in WATCHED if m in sys.modules))
     return start(self)
 inflate.Inflater.start = watched_start
+from carepg.mrf import ingest
+at_connect = []
+sessions = ingest._Sessions.__init__
+def watched_sessions(self, *args):
+    at_connect.append(sorted(m for m in WATCHED if m in sys.modules))
+    return sessions(self, *args)
+ingest._Sessions.__init__ = watched_sessions
 atexit.register(lambda: sys.stderr.write(
-    f"\\nloaded at start: {at_start or [None]}; loaded at exit: {sorted(m for m in WATCHED if m in sys.modules)}\\n"))
+    f"\\nloaded at start: {at_start or [None]}; loaded at exit: {sorted(m for m in WATCHED if m in sys.modules)}"
+    f"; loaded when the database thread starts: {at_connect or [None]}\\n"))
 sys.argv = ["carepg", *sys.argv[1:]]
 from carepg.__main__ import main
 sys.exit(main())
@@ -51,10 +59,11 @@ def carepg(db_url: str | None, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-c", ENTRY, *args], env=env, capture_output=True, text=True, timeout=120)
 
 
-def loaded(done: subprocess.CompletedProcess) -> tuple[list[str], list[str]]:
-    """(watched modules loaded when the inflater started, and at exit)."""
-    start, _, end = done.stderr.rsplit("loaded at start: ", 1)[1].partition("; loaded at exit: ")
-    return ast.literal_eval(start)[0], ast.literal_eval(end.strip())
+def loaded(done: subprocess.CompletedProcess) -> tuple[list[str], list[str], list[str]]:
+    """(watched modules loaded when the inflater started, at exit, and when the database thread started)."""
+    start, _, rest = done.stderr.rsplit("loaded at start: ", 1)[1].partition("; loaded at exit: ")
+    end, _, connect = rest.partition("; loaded when the database thread starts: ")
+    return ast.literal_eval(start)[0], ast.literal_eval(end.strip()), ast.literal_eval(connect.strip())[0]
 
 
 def answer(postgresql) -> list[str]:
@@ -66,8 +75,12 @@ def test_the_stream_starts_before_the_cli_psycopg_and_the_parser_are_imported(to
     done = carepg(db_url, "mrf", "ingest", "-q", str(path))
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("ingested Anthem Inc (run ") and done.stdout.count("\n") == 1, done.stdout
-    at_start, at_exit = loaded(done)
+    at_start, at_exit, at_connect = loaded(done)
     assert at_start == [], at_start  # nothing but what reading and inflating need
+    # The parser's modules are imported before the database thread imports its own, never at the same time
+    # (a thread can see another's half-imported module: dataclasses reads typing from sys.modules).
+    assert {"carepg.mrf.parse", "carepg.mrf.collector", "dataclasses"} <= set(at_connect), at_connect
+    assert not {"psycopg", "carepg.db"} & set(at_connect), at_connect
     assert {"psycopg", "carepg.mrf.parse", "ijson"} <= set(at_exit), at_exit  # imported while it streamed
     assert not {"typer", "click", "rich", "carepg.cli", "carepg.console"} & set(at_exit), at_exit  # never
     assert answer(postgresql) == truth.expected("NY", "PPO", with_lookup=False)

@@ -65,10 +65,12 @@ def ingest(
         sessions = None
         try:
             inflater.start()  # inflating from here on, while the rest is imported and the database reached
-            sessions = _Sessions(url, src, entity)
+            # The parser's modules first, then the database thread's: two threads importing at once can see each
+            # other's half-initialised modules (dataclasses reads `typing` straight from sys.modules).
             from .load import Load
 
-            summary = Load(sessions, src, inflater, progress, entity).run()
+            sessions = _Sessions(url, src, entity)
+            summary = Load(sessions, src, inflater, progress, entity).run(began)
         except BaseException as exc:
             if sessions is not None:
                 sessions.fail(exc, bytes_read=src.position, raw_bytes=inflater.raw_bytes)
@@ -79,7 +81,7 @@ def ingest(
             if sessions is not None:
                 sessions.close()  # ends the bookkeeping session: the run's lock goes with it
             inflater.close()  # its thread, if still running, closes the source
-    return summary._replace(seconds=time.perf_counter() - began)
+    return summary
 
 
 @contextlib.contextmanager

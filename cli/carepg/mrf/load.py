@@ -8,17 +8,18 @@ The plan rows parsed before the run is recorded are held (a bounded number of th
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import time
 from collections.abc import Callable, Iterator
 from itertools import chain
 from operator import itemgetter
-from typing import TYPE_CHECKING, NamedTuple
 
 from ..errors import BadInput
 from .collector import Collector
 from .ingest import queries
 from .parse import Parser
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (and re) while the stream starts
 if TYPE_CHECKING:
     from .inflate import Inflater
     from .ingest import ProgressHook, _RunLog, _Sessions
@@ -30,7 +31,8 @@ MAX_HELD_ROWS = 20_000
 MAX_HELD_TEXT = 8 << 20  # characters of those rows' fields
 
 
-class Summary(NamedTuple):
+@dataclasses.dataclass(frozen=True)
+class Summary:
     run_id: int
     source: str
     entity_name: str
@@ -138,7 +140,8 @@ class Load:
                 self._start()
             yield chunk
 
-    def run(self) -> Summary:
+    def run(self, began: float) -> Summary:
+        """Stream, load and publish; `began`: when the ingest started (perf_counter), for the summary's seconds."""
         src, inflater, collector, parser = self.src, self.inflater, self.collector, self.parser
         with self._transaction:
             chunks = iter(inflater)
@@ -201,7 +204,7 @@ class Load:
             parser=parser.mode,
             parser_note=parser.fallback,
             resumes=src.resumes,
-            seconds=0.0,
+            seconds=time.perf_counter() - began,
             publish_seconds=time.perf_counter() - parsed,
             replaced_run_id=replaced,
         )
