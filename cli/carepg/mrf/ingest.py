@@ -123,19 +123,25 @@ class _Sessions:
 
             url = self.url or db.resolve_url(start=True)
             bookkeeping = db.connect(url, autocommit=True)
-            loading = None
             try:
                 run_log = _RunLog(url, bookkeeping, src)
-                loading = db.connect(url)
-                self._discard_previous(loading, entity.get("reporting_entity_name"))
             except BaseException:
                 bookkeeping.close()
-                if loading is not None:
-                    loading.close()
                 raise
             with self._lock:
-                self.url, self.run_log, self.loading = url, run_log, loading
+                self.url, self.run_log = url, run_log
                 if self._closed:  # given up on meanwhile
+                    self._close()
+                    return
+            loading = db.connect(url)
+            try:
+                self._discard_previous(loading, entity.get("reporting_entity_name"))
+            except BaseException:
+                loading.close()
+                raise
+            with self._lock:
+                self.loading = loading
+                if self._closed:
                     self._close()
         except BaseException as exc:  # raised in the ingest's thread by ready() or wait()
             self.error = exc
@@ -165,10 +171,13 @@ class _Sessions:
         self.ready()
 
     def fail(self, exc: BaseException, *, bytes_read: int, raw_bytes: int) -> None:
-        """Record the run as failed (call it after the loading transaction rolled back), once it is recorded at
-        all; if the database could not record it, that is the error raised."""
-        self.wait()
-        self.run_log.fail(exc, bytes_read=bytes_read, raw_bytes=raw_bytes)
+        """Record the run as failed (call it after the loading transaction rolled back), once the thread is done
+        with it; raises what went wrong on the database's side, if something did (then the run, if recorded at
+        all, fails with that)."""
+        self._done.wait()
+        if self.run_log is not None:
+            self.run_log.fail(self.error or exc, bytes_read=bytes_read, raw_bytes=raw_bytes)
+        self.ready()
 
     def close(self) -> None:
         """Close both sessions, now or (if the thread is still connecting) as soon as they are open."""
