@@ -58,6 +58,7 @@ clean:
 	-$(BIN)/carepg db down --purge
 	rm -rf $(VENV)
 
-# Price-transparency ingest benchmark (not part of `make test`): generates ~5 GB of JSON in /tmp.
+# Price-transparency ingest benchmark (not part of `make test`): generates 1 and 5 GB of JSON in /tmp, ingests
+# each beside isal alone and `gzip -dc`, and reports the ratios against their goals and Anthem's projection.
 bench-mrf: $(BENCH_STAMP)
-	$(BIN)/python bench/mrf_bench.py --size $(or $(SIZE),5G)
+	$(BIN)/python bench/mrf_bench.py --size $(or $(SIZE),1G,5G)

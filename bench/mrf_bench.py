@@ -1,20 +1,22 @@
 """Price-transparency ingest benchmark: `carepg mrf ingest` vs isal alone vs `gzip -dc`, side by side.
 
-    make bench-mrf                                   # 5 GB of JSON (the default)
+    make bench-mrf                                   # = --size 1G,5G: both goals in one run
     .venv/bin/python bench/mrf_bench.py --size 1G --rounds 5
-    .venv/bin/python bench/mrf_bench.py --size 1G --bulk 40 --reuse --keep   # `carepg mrf generate --size 1G`'s shape
+    .venv/bin/python bench/mrf_bench.py --size 1G --bulk 120 --reuse --keep   # ~48 KB lines, like Anthem's
 
-Generates one Anthem-shaped index (canonical layout, .json.gz; --bulk other plans' files pad every file list:
-120 gives ~48 KB lines and ~27k plans per GB, about what Anthem's real index has), then runs, in turn and never
-in parallel, for --rounds rounds: isal decompression alone (`python -c`, isal's gzip reader, 1 MiB reads,
-output discarded), `carepg mrf ingest --quiet FILE`, and `gzip -dc FILE > /dev/null`. Every figure is a whole
-process, interpreter start-up included. The ratios are taken round by round (each ingest against the isal and
-gzip runs next to it) and their median is reported, so a machine that drifts during the call moves both sides.
-Peak RSS is each Python process's own high-water mark (VmHWM). The answer of the last ingest is
+Generates one Anthem-shaped index per size (canonical layout, .json.gz; --bulk other plans' files pad every
+file list: 40, the default of `carepg mrf generate`, gives ~18 KB lines and ~71k plans per GB; 120 gives ~48 KB
+lines and ~27k plans per GB, about what Anthem's real index has), then runs, in turn and never in parallel, for
+--rounds rounds: isal decompression alone (`python -c`, isal's gzip reader, 1 MiB reads, output discarded),
+`carepg mrf ingest --quiet FILE`, and `gzip -dc FILE > /dev/null`. Every figure is a whole process,
+interpreter start-up included. The ratios are taken round by round (each ingest against the isal and gzip
+runs next to it) and their median is reported, so a machine that drifts during the call moves both sides.
+Peak RSS is each Python process's own high-water mark (VmHWM). The answer of the last ingest of each index is
 checked against the generator's ground truth; with --pretty the same content pretty-printed is ingested too
-(the general parser). Prints Markdown for PERFORMANCE.md. Two diagnostics instead of that: --parser-alone
-(the parser's CPU time over the index held in memory) and --threads (in-process ingests: each thread's CPU
-time, and how long the inflating thread waited).
+(the general parser). Ends with the goals (ingest / isal alone: <= 1.3x at 1 GB, <= 1.1x at 5 GB; peak RSS
+<= 100 MB) and a projection for Anthem's ~27 GB index through the sizes measured. Prints Markdown for
+PERFORMANCE.md. Two diagnostics instead of that: --parser-alone (the parser's CPU time over the index held in
+memory) and --threads (in-process ingests: each thread's CPU time, and how long the inflating thread waited).
 
 The database is the one `carepg` resolves (DATABASE_URL, else the local cluster: set CAREPG_PORT and
 CAREPG_HOME to keep off other people's clusters), handed to the children as DATABASE_URL. Not part of
@@ -107,15 +109,6 @@ def last_run_raw_bytes() -> int:
         return conn.execute("SELECT raw_bytes FROM mrf_private.ingest_run ORDER BY run_id DESC LIMIT 1").fetchone()[0]
 
 
-def last_run_seconds() -> float:
-    """The last run's own time, from recording it to publishing it (its start-up and exit excluded)."""
-    from carepg import db
-
-    with db.connect(db.resolve_url(start=True)) as conn:
-        return float(conn.execute("SELECT extract(epoch FROM finished_at - started_at) FROM mrf_private.ingest_run"
-                                  " ORDER BY run_id DESC LIMIT 1").fetchone()[0])
-
-
 def median(values: list[float]) -> float:
     return statistics.median(values)
 
@@ -177,86 +170,62 @@ def threads(path: Path, rounds: int) -> None:
           f"{med[3]:.3f} s waiting (its wall minus its CPU: the GIL, or no core); publishing {med[4]:.3f} s")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--size", default="5G", help="JSON size of the generated index (default 5G)")
-    parser.add_argument("--bulk", type=int, default=120, help="other plans' files padding each file list")
-    parser.add_argument("--rounds", type=int, default=3, help="rounds of (isal, ingest, gzip -dc); default 3")
-    parser.add_argument("--dir", default="/tmp/carepg-mrf-bench", help="where the generated files go")
-    parser.add_argument("--keep", action="store_true", help="keep the generated files")
-    parser.add_argument("--reuse", action="store_true", help="reuse files a previous --keep run left in --dir")
-    parser.add_argument("--pretty", action="store_true", help="also ingest the content pretty-printed (slow)")
-    parser.add_argument("--parser-alone", action="store_true",
-                        help="instead: time the parser alone over the index held in memory (no database)")
-    parser.add_argument("--threads", action="store_true",
-                        help="instead: in-process ingests with each thread's CPU time and the inflater's waits")
-    args = parser.parse_args()
+GOALS = {1: 1.3, 5: 1.1}  # ingest / isal alone, by GB of JSON (PERFORMANCE.md, Targets); the moonshot is 1.05x
+RSS_GOAL_MB = 100
+ANTHEM_GB = 27  # Anthem's real index: ~27 GB of JSON, ~11 GB gzip (README)
 
-    if lookup_entries():
-        raise SystemExit("this database holds EIN-lookup entries, which change the answer the benchmark checks: "
-                         "use a database without them (e.g. DELETE FROM mrf_private.lookup_entry on a scratch database)")
-    size = parse_size(args.size)
-    work = Path(args.dir)
-    work.mkdir(parents=True, exist_ok=True)
-    stem = f"index-{args.size}-bulk{args.bulk}"
-    canonical, pretty = work / f"{stem}.json.gz", work / f"{stem}-pretty.json.gz"
-    if not (args.reuse and canonical.exists()):
-        print(f"generating {size / 1e9:.1f} GB of JSON in {work} ...", file=sys.stderr)
-        generate(canonical, raw_bytes=size, bulk=args.bulk, seed=2026)
-    if args.pretty and not (args.reuse and pretty.exists()):
-        generate(pretty, raw_bytes=size, bulk=args.bulk, seed=2026, style="pretty")
-    if args.parser_alone or args.threads:
-        if args.parser_alone:
-            parser_alone(canonical, args.rounds)
-        else:
-            threads(canonical, args.rounds)
-        if not args.keep:
-            shutil.rmtree(work)
-        return
 
-    commands = {
-        "isal": (["-c", ISAL_ALONE, str(canonical)], True),
-        "ingest": (ingest_cmd(canonical), True),
-        "gzip": (["sh", "-c", f'exec gzip -dc "{canonical}" > /dev/null'], False),
-    }
-    # The children connect straight to the server carepg resolved, as an application with DATABASE_URL does
-    # (without it, each `carepg` run first checks that its local cluster is up: ~0.08 s).
+def run_ingest(path: Path) -> dict:
+    """One counted ingest: the process's figures, and where its time went (the run's own timestamps)."""
+    began = time.time()
+    result = run(ingest_cmd(path), python=True, stdout=subprocess.PIPE)
+    ended = time.time()
+    recorded, published = last_run_times()
+    result["raw"] = last_run_raw_bytes()
+    found = re.search(r"publishing ([0-9.]+) s", result["out"])
+    publish = float(found.group(1)) if found else float("nan")
+    # Same host, same clock: the run's timestamps split the process's wall time.
+    result["split"] = (recorded - began, published - recorded - publish, publish, ended - published)
+    return result
+
+
+def last_run_times() -> tuple[float, float]:
+    """(started_at, finished_at) of the last run, as Unix times: when it was recorded and when it was published."""
     from carepg import db
 
-    os.environ["DATABASE_URL"] = db.resolve_url(start=True)
-    load_before = os.getloadavg()[0]
-    print("warm-up ingest (not counted; every counted one replaces a previous run) ...", file=sys.stderr)
+    with db.connect(db.resolve_url(start=True)) as conn:
+        row = conn.execute("SELECT extract(epoch FROM started_at), extract(epoch FROM finished_at)"
+                           " FROM mrf_private.ingest_run ORDER BY run_id DESC LIMIT 1").fetchone()
+    return float(row[0]), float(row[1])
+
+
+def measure(canonical: Path, rounds: int) -> dict[str, list[dict]]:
+    """`rounds` rounds of (isal alone, ingest, gzip -dc), one process at a time."""
+    commands = {
+        "isal": lambda: run(["-c", ISAL_ALONE, str(canonical)], python=True),
+        "ingest": lambda: run_ingest(canonical),
+        "gzip": lambda: run(["sh", "-c", f'exec gzip -dc "{canonical}" > /dev/null'], python=False),
+    }
+    print(f"warm-up ingest of {canonical.name} (not counted; every counted one replaces a previous run) ...",
+          file=sys.stderr)
     run(ingest_cmd(canonical), python=True, stdout=subprocess.PIPE)
     results: dict[str, list[dict]] = {name: [] for name in commands}
-    for r in range(args.rounds):
-        for name, (cmd, python) in commands.items():
-            print(f"round {r + 1}/{args.rounds}: {name} ...", file=sys.stderr)
-            results[name].append(run(cmd, python=python, stdout=subprocess.PIPE if name == "ingest" else
-                                     subprocess.DEVNULL))
-            if name == "ingest":
-                result = results[name][-1]
-                result["own"] = last_run_seconds()
-                found = re.search(r"publishing ([0-9.]+) s", result["out"])
-                result["publish"] = float(found.group(1)) if found else float("nan")
-    ok = answer_ok(work / f"{stem}.truth.json")
-    raw = last_run_raw_bytes()
-    pretty_result = None
-    if args.pretty:
-        print("pretty-printed (general parser) ...", file=sys.stderr)
-        pretty_result = run(ingest_cmd(pretty), python=True, stdout=subprocess.PIPE)
-        pretty_ok = answer_ok(work / f"{stem}-pretty.truth.json")
-        pretty_raw = last_run_raw_bytes()
-    load_after = os.getloadavg()[0]
+    for r in range(rounds):
+        for name, command in commands.items():
+            print(f"{canonical.name}, round {r + 1}/{rounds}: {name} ...", file=sys.stderr)
+            results[name].append(command())
+    return results
 
+
+def report(canonical: Path, results: dict[str, list[dict]], ok: bool, raw: int, bulk: int, rounds: int) -> dict:
+    """Print one index's table; return its medians for the goals and the projection."""
     summary = results["ingest"][-1]["out"].strip()
-    gz = canonical.stat().st_size
     per_round = {
         "isal": [i["wall"] / s["wall"] for i, s in zip(results["ingest"], results["isal"])],
         "gzip": [i["wall"] / g["wall"] for i, g in zip(results["ingest"], results["gzip"])],
     }
-    print(f"\n{platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python "
-          f"{platform.python_version()}; load average {load_before:.2f} before, {load_after:.2f} after. "
-          f"Index: {raw / 1e9:.2f} GB JSON, {gz / 1e9:.2f} GB gzip (--bulk {args.bulk}); {args.rounds} rounds.\n")
+    print(f"\n### {raw / 1e9:.2f} GB of JSON, {canonical.stat().st_size / 1e9:.2f} GB gzip (--bulk {bulk}); "
+          f"{rounds} rounds\n")
     print(f"carepg's summary line (last round): `{summary}`\n")
     print("| run | wall s, median (min-max) | JSON MB/s | ingest / this, median of rounds | CPU s | peak RSS MB |")
     print("|---|---:|---:|---:|---:|---:|")
@@ -272,20 +241,120 @@ def main() -> None:
         print(f"| {labels[name]} | {median(walls):.2f} ({spread(walls)}) | {raw / median(walls) / 1e6:.0f} | "
               f"{ratio} | {median([x['cpu'] for x in rows]):.2f} | "
               f"{'' if rows[0]['peak'] is None else format(max(x['peak'] for x in rows), '.0f')} |")
-    if pretty_result is not None:
-        print(f"| `carepg mrf ingest --quiet PRETTY` (the same content pretty-printed: general parser)"
-              f"{' (answer = ground truth)' if pretty_ok else ' (ANSWER DIFFERS)'}, {pretty_raw / 1e9:.2f} GB of JSON | "
-              f"{pretty_result['wall']:.2f} | {pretty_raw / pretty_result['wall'] / 1e6:.0f} | | "
-              f"{pretty_result['cpu']:.2f} | {pretty_result['peak']:.0f} |")
-    ingests = results["ingest"]
-    print(f"\nWhere the ingest's time goes (medians over the rounds): start-up and exit (the process's wall time "
-          f"minus the run's own) {median([x['wall'] - x['own'] for x in ingests]):.2f} s; reading, inflating and "
-          f"parsing {median([x['own'] - x['publish'] for x in ingests]):.2f} s; publishing (COPY drained, "
-          f"`mrf.finish_ingest`, commit) {median([x['publish'] for x in ingests]):.2f} s.")
-    rate = raw / median([x["wall"] for x in results["ingest"]])
-    isal_rate = raw / median([x["wall"] for x in results["isal"]])
-    print(f"\nProjection for Anthem's real index (~27 GB of JSON, ~11 GB gzip) read from a local file at these rates: "
-          f"ingest ~{27e9 / rate:.0f} s, isal alone ~{27e9 / isal_rate:.0f} s.")
+    split = [median([x["split"][i] for x in results["ingest"]]) for i in range(4)]
+    print(f"\nWhere the ingest's time goes (medians over the rounds, from the run's own timestamps): process start "
+          f"until the run is recorded {split[0]:.2f} s (the source is already inflating and parsing meanwhile); "
+          f"then reading, inflating and parsing {split[1]:.2f} s; publishing (COPY drained, `mrf.finish_ingest`, "
+          f"commit) {split[2]:.2f} s; exit {split[3]:.2f} s.")
+    return {
+        "gb": round(raw / 1e9, 2),
+        "ratio": median(per_round["isal"]),
+        "ingest": median([x["wall"] for x in results["ingest"]]),
+        "isal": median([x["wall"] for x in results["isal"]]),
+        "peak": max(x["peak"] for x in results["ingest"]),
+        "ok": ok,
+    }
+
+
+def goals_and_projection(measured: list[dict]) -> None:
+    print("\n### Goals\n")
+    print("| index | ingest / isal alone (median of rounds) | goal | peak RSS | answer |")
+    print("|---|---:|---:|---:|---|")
+    for m in measured:
+        goal = GOALS.get(m["gb"])
+        verdict = "" if goal is None else f"≤ {goal}x: **{'met' if m['ratio'] <= goal else 'missed'}**"
+        print(f"| {m['gb']:g} GB | {m['ratio']:.2f}x | {verdict} | {m['peak']:.0f} MB "
+              f"(≤ {RSS_GOAL_MB}: {'met' if m['peak'] <= RSS_GOAL_MB else 'missed'}) | "
+              f"{'= ground truth' if m['ok'] else 'DIFFERS'} |")
+    # A fixed cost and a cost per GB, through the smallest and the largest index measured (per GB only, from one).
+    small, large = measured[0], measured[-1]
+
+    def at(gb: float, key: str) -> float:
+        if large["gb"] - small["gb"] < 0.5:
+            return large[key] / large["gb"] * gb
+        per_gb = (large[key] - small[key]) / (large["gb"] - small["gb"])
+        return large[key] + per_gb * (gb - large["gb"])
+
+    ingest, isal = at(ANTHEM_GB, "ingest"), at(ANTHEM_GB, "isal")
+    basis = (f"the line through the {small['gb']:g} and {large['gb']:g} GB medians"
+             if large["gb"] - small["gb"] >= 0.5 else f"the {large['gb']:g} GB rate")
+    print(f"\nProjection for Anthem's real index (~{ANTHEM_GB} GB of JSON, ~11 GB gzip) from a local file, along "
+          f"{basis}: ingest ~{ingest:.0f} s, isal alone ~{isal:.0f} s, **{ingest / isal:.2f}x**. Streamed from its "
+          f"URL instead, the download sets the pace unless the link is faster than the ingest's "
+          f"~{11e9 * 8 / ingest / 1e9:.1f} Gbit/s of gzip.")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--size", default="1G,5G",
+                        help="JSON size of each generated index, comma-separated (default 1G,5G: the goals' sizes)")
+    parser.add_argument("--bulk", type=int, default=40,
+                        help="other plans' files padding each file list (default 40, as `carepg mrf generate`)")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of (isal, ingest, gzip -dc); default 3")
+    parser.add_argument("--dir", default="/tmp/carepg-mrf-bench", help="where the generated files go")
+    parser.add_argument("--keep", action="store_true", help="keep the generated files")
+    parser.add_argument("--reuse", action="store_true", help="reuse files a previous --keep run left in --dir")
+    parser.add_argument("--pretty", action="store_true", help="also ingest the content pretty-printed (slow)")
+    parser.add_argument("--parser-alone", action="store_true",
+                        help="instead: time the parser alone over the index held in memory (no database)")
+    parser.add_argument("--threads", action="store_true",
+                        help="instead: in-process ingests with each thread's CPU time and the inflater's waits")
+    args = parser.parse_args()
+
+    if lookup_entries():
+        raise SystemExit("this database holds EIN-lookup entries, which change the answer the benchmark checks: "
+                         "use a database without them (e.g. DELETE FROM mrf_private.lookup_entry on a scratch database)")
+    sizes = [s.strip() for s in args.size.split(",") if s.strip()]
+    work = Path(args.dir)
+    work.mkdir(parents=True, exist_ok=True)
+    indexes = []
+    for size in sizes:
+        stem = f"index-{size}-bulk{args.bulk}"
+        canonical, pretty = work / f"{stem}.json.gz", work / f"{stem}-pretty.json.gz"
+        if not (args.reuse and canonical.exists()):
+            print(f"generating {parse_size(size) / 1e9:.1f} GB of JSON in {work} ...", file=sys.stderr)
+            generate(canonical, raw_bytes=parse_size(size), bulk=args.bulk, seed=2026)
+        if args.pretty and not (args.reuse and pretty.exists()):
+            generate(pretty, raw_bytes=parse_size(size), bulk=args.bulk, seed=2026, style="pretty")
+        indexes.append((stem, canonical, pretty))
+    if args.parser_alone or args.threads:
+        for _, canonical, _ in indexes:
+            (parser_alone if args.parser_alone else threads)(canonical, args.rounds)
+        if not args.keep:
+            shutil.rmtree(work)
+        return
+
+    # The children connect straight to the server carepg resolved, as an application with DATABASE_URL does
+    # (without it, each `carepg` run first checks that its local cluster is up: ~0.08 s).
+    from carepg import db
+
+    os.environ["DATABASE_URL"] = db.resolve_url(start=True)
+    load_before = os.getloadavg()[0]
+    runs = []
+    for stem, canonical, pretty in indexes:
+        results = measure(canonical, args.rounds)
+        ok = answer_ok(work / f"{stem}.truth.json")
+        pretty_result = None
+        if args.pretty:
+            print("pretty-printed (general parser) ...", file=sys.stderr)
+            pretty_result = run(ingest_cmd(pretty), python=True, stdout=subprocess.PIPE)
+            pretty_result["ok"] = answer_ok(work / f"{stem}-pretty.truth.json")
+            pretty_result["raw"] = last_run_raw_bytes()
+        runs.append((canonical, results, ok, pretty_result))
+    load_after = os.getloadavg()[0]
+
+    print(f"\n{platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python "
+          f"{platform.python_version()}; load average {load_before:.2f} before, {load_after:.2f} after.")
+    measured = []
+    for canonical, results, ok, pretty_result in runs:
+        raw = results["ingest"][-1]["raw"]
+        measured.append(report(canonical, results, ok, raw, args.bulk, args.rounds))
+        if pretty_result is not None:
+            print(f"\nThe same content pretty-printed (general parser): {pretty_result['wall']:.2f} s, "
+                  f"{pretty_result['raw'] / pretty_result['wall'] / 1e6:.0f} MB/s of JSON, {pretty_result['cpu']:.2f} s "
+                  f"CPU, peak RSS {pretty_result['peak']:.0f} MB, answer "
+                  f"{'= ground truth' if pretty_result['ok'] else 'DIFFERS'}.")
+    goals_and_projection(sorted(measured, key=lambda m: m["gb"]))
     if not args.keep:
         shutil.rmtree(work)
 

@@ -48,4 +48,5 @@
 \ir mrf/classification.sql
 \ir mrf/file_class.sql
 \ir mrf/network_files.sql
+\ir mrf/runs.sql
 \ir mrf/ingest.sql

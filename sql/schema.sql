@@ -57,6 +57,29 @@ ALTER TYPE shifts.claimed_shift OWNER TO carepg_owner;
 
 COMMENT ON TYPE shifts.claimed_shift IS 'carepg: what shifts.claim_shift() returns: the columns of shifts.available_shifts() and newly_claimed (false when the worker already held the shift).';
 
+CREATE FUNCTION mrf.discard_previous_entries(entity_name text) RETURNS bigint
+    LANGUAGE plpgsql
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+DECLARE
+    previous bigint;
+BEGIN
+    SELECT e.current_run_id INTO previous
+    FROM mrf_private.reporting_entity e
+    WHERE e.name = discard_previous_entries.entity_name
+    FOR UPDATE SKIP LOCKED;
+    IF previous IS NOT NULL THEN
+        DELETE FROM mrf_private.plan_entry x WHERE x.run_id = previous;
+        PERFORM set_config('carepg.mrf_discarded_run', previous::text, true);  -- for mrf.finish_ingest
+    END IF;
+    RETURN previous;
+END
+$$;
+
+ALTER FUNCTION mrf.discard_previous_entries(entity_name text) OWNER TO carepg_owner;
+
+COMMENT ON FUNCTION mrf.discard_previous_entries(entity_name text) IS 'In a loading transaction, before mrf.finish_ingest: delete the plan entries of the run now live for this payer, locking its row until the commit (skipped, returning NULL, when another ingest holds it). Returns that run.';
+
 CREATE FUNCTION mrf.fail_ingest(run_id bigint, error text, bytes_read bigint, raw_bytes bigint) RETURNS void
     LANGUAGE plpgsql
     SET search_path TO 'pg_catalog', 'pg_temp'
@@ -82,6 +105,8 @@ CREATE FUNCTION mrf.finish_ingest(run_id bigint, entity_name text, entity_type t
     AS $$
 DECLARE
     old_run bigint;
+    -- The run whose entries this transaction deleted early (mrf.discard_previous_entries), if any.
+    discarded constant bigint := nullif(current_setting('carepg.mrf_discarded_run', true), '')::bigint;
     n_plans bigint;
     n_files integer;
     n_sets integer;
@@ -139,10 +164,16 @@ BEGIN
         SET entity_type = finish_ingest.entity_type, version = finish_ingest.version,
             last_updated_on = finish_ingest.last_updated_on, current_run_id = finish_ingest.run_id
         WHERE e.name = finish_ingest.entity_name;
+        IF discarded IS DISTINCT FROM old_run THEN  -- (mrf.discard_previous_entries did it already, or not)
+            DELETE FROM mrf_private.plan_entry x WHERE x.run_id = old_run;
+        END IF;
         DELETE FROM mrf_private.file_plan_type x WHERE x.run_id = old_run;
-        DELETE FROM mrf_private.plan_entry x WHERE x.run_id = old_run;
         DELETE FROM mrf_private.file_set x WHERE x.run_id = old_run;
         DELETE FROM mrf_private.file x WHERE x.run_id = old_run;
+    END IF;
+    IF discarded IS DISTINCT FROM old_run AND discarded IS NOT NULL THEN
+        RAISE EXCEPTION 'the table of contents names two payers (reporting_entity_name changed after its header)'
+            USING ERRCODE = 'CP400';
     END IF;
 
     UPDATE mrf_private.ingest_run r
@@ -158,7 +189,18 @@ $$;
 
 ALTER FUNCTION mrf.finish_ingest(run_id bigint, entity_name text, entity_type text, version text, last_updated_on text, parser text, bytes_read bigint, raw_bytes bigint, structures bigint, plan_links bigint, file_links bigint, distinct_plans bigint, product_set_ids integer[], products text[], product_entries bigint[], product_examples text[]) OWNER TO carepg_owner;
 
-COMMENT ON FUNCTION mrf.finish_ingest(run_id bigint, entity_name text, entity_type text, version text, last_updated_on text, parser text, bytes_read bigint, raw_bytes bigint, structures bigint, plan_links bigint, file_links bigint, distinct_plans bigint, product_set_ids integer[], products text[], product_entries bigint[], product_examples text[]) IS 'Publish a loaded run atomically (call it last in the loading transaction): count its distinct plans, derive the plan-type evidence, swap the payer to this run, delete its previous run''s rows.';
+COMMENT ON FUNCTION mrf.finish_ingest(run_id bigint, entity_name text, entity_type text, version text, last_updated_on text, parser text, bytes_read bigint, raw_bytes bigint, structures bigint, plan_links bigint, file_links bigint, distinct_plans bigint, product_set_ids integer[], products text[], product_entries bigint[], product_examples text[]) IS 'Publish a loaded run atomically (call it last in the loading transaction): count its distinct plans, derive the plan-type evidence, swap the payer to this run, delete its previous run''s rows (the plan entries unless mrf.discard_previous_entries deleted them already). CP400 when the entries discarded were another payer''s.';
+
+CREATE FUNCTION mrf.hold_run_lock(run_id bigint) RETURNS boolean
+    LANGUAGE sql
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+    SELECT pg_try_advisory_lock(k.class, k.key) FROM mrf.run_lock_key(hold_run_lock.run_id) AS k
+$$;
+
+ALTER FUNCTION mrf.hold_run_lock(run_id bigint) OWNER TO carepg_owner;
+
+COMMENT ON FUNCTION mrf.hold_run_lock(run_id bigint) IS 'Take an ingest run''s lock for this session, until the session ends: the sign that the run''s process is alive (see mrf.runs). mrf.start_ingest takes it; call this on a session that replaces a lost one. False when another session holds it.';
 
 CREATE FUNCTION mrf.issuer_of_description(description text, entity_name text, OUT issuer text, OUT own boolean) RETURNS record
     LANGUAGE sql IMMUTABLE PARALLEL SAFE
@@ -260,16 +302,66 @@ ALTER FUNCTION mrf.plan_types_of_name(plan_name text) OWNER TO carepg_owner;
 
 COMMENT ON FUNCTION mrf.plan_types_of_name(plan_name text) IS 'Plan types (PPO, EPO, POS, HMO) a plan name states in its product part (before the first " - ").';
 
-CREATE FUNCTION mrf.start_ingest(source text, size_bytes bigint) RETURNS bigint
-    LANGUAGE sql
+CREATE FUNCTION mrf.run_lock_key(run_id bigint, OUT class integer, OUT key integer) RETURNS record
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
     SET search_path TO 'pg_catalog', 'pg_temp'
     AS $$
-    INSERT INTO mrf_private.ingest_run (source, size_bytes) VALUES (source, size_bytes) RETURNING run_id
+    -- class: 'mrf\0' read as a big-endian int4; key: the run id, wrapped into int4's non-negative range
+    SELECT 1836213760, mod(run_lock_key.run_id, 2147483648)::integer
+$$;
+
+ALTER FUNCTION mrf.run_lock_key(run_id bigint, OUT class integer, OUT key integer) OWNER TO carepg_owner;
+
+COMMENT ON FUNCTION mrf.run_lock_key(run_id bigint, OUT class integer, OUT key integer) IS 'The two-int4 advisory lock key of an ingest run (class 1836213760 = ''mrf\0'', key = run id mod 2^31): the one definition mrf.hold_run_lock and mrf.runs share.';
+
+CREATE FUNCTION mrf.runs(max_rows integer DEFAULT 10) RETURNS TABLE(run_id bigint, source text, status text, entity_name text, parser text, started_at timestamp with time zone, finished_at timestamp with time zone, size_bytes bigint, bytes_read bigint, raw_bytes bigint, structures bigint, plans bigint, distinct_files integer, error text)
+    LANGUAGE plpgsql
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+BEGIN
+    IF max_rows IS NULL OR max_rows < 1 OR max_rows > 1000 THEN
+        RAISE EXCEPTION 'max_rows must be between 1 and 1000, got %', coalesce(max_rows::text, 'NULL')
+            USING ERRCODE = 'CP400';
+    END IF;
+    RETURN QUERY
+    SELECT r.run_id, r.source,
+           CASE WHEN r.status = 'running' AND NOT EXISTS (
+                    SELECT FROM pg_locks AS l, mrf.run_lock_key(r.run_id) AS k
+                    WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 2
+                      AND l.database = (SELECT d.oid FROM pg_database AS d WHERE d.datname = current_database())
+                      AND l.classid = k.class::oid AND l.objid = k.key::oid)
+                THEN 'abandoned' ELSE r.status END,
+           r.entity_name, r.parser, r.started_at, r.finished_at, r.size_bytes, r.bytes_read, r.raw_bytes,
+           r.structures, r.plans, r.distinct_files, r.error
+    FROM mrf_private.ingest_run AS r
+    ORDER BY r.run_id DESC
+    LIMIT max_rows;
+END
+$$;
+
+ALTER FUNCTION mrf.runs(max_rows integer) OWNER TO carepg_owner;
+
+COMMENT ON FUNCTION mrf.runs(max_rows integer) IS 'The most recent ingest runs, newest first, with their status: running, succeeded, failed (error says why) or abandoned (recorded as running, but no session holds its lock: its process died without recording an end). CP400 when max_rows is outside 1..1000.';
+
+CREATE FUNCTION mrf.start_ingest(source text, size_bytes bigint) RETURNS bigint
+    LANGUAGE plpgsql
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+DECLARE
+    new_run bigint;
+BEGIN
+    INSERT INTO mrf_private.ingest_run (source, size_bytes)
+    VALUES (start_ingest.source, start_ingest.size_bytes)
+    RETURNING ingest_run.run_id INTO new_run;
+    -- In the transaction that records the run: whoever sees it running also sees its lock (see mrf.runs).
+    PERFORM mrf.hold_run_lock(new_run);
+    RETURN new_run;
+END
 $$;
 
 ALTER FUNCTION mrf.start_ingest(source text, size_bytes bigint) OWNER TO carepg_owner;
 
-COMMENT ON FUNCTION mrf.start_ingest(source text, size_bytes bigint) IS 'Record a new ingest run (status running) and return its id; call it outside the loading transaction.';
+COMMENT ON FUNCTION mrf.start_ingest(source text, size_bytes bigint) IS 'Record a new ingest run (status running), take its lock for this session (mrf.hold_run_lock) and return its id; call it on a session of its own that lives as long as the run, outside the loading transaction.';
 
 CREATE FUNCTION mrf.state_of_name(name text, OUT state text, OUT evidence text) RETURNS record
     LANGUAGE sql STABLE PARALLEL SAFE
@@ -2349,9 +2441,13 @@ GRANT USAGE ON SCHEMA mrf TO carepg_reader;
 GRANT USAGE ON SCHEMA shifts TO carepg_api;
 GRANT USAGE ON SCHEMA shifts TO carepg_reader;
 
+REVOKE ALL ON FUNCTION mrf.discard_previous_entries(entity_name text) FROM PUBLIC;
+
 REVOKE ALL ON FUNCTION mrf.fail_ingest(run_id bigint, error text, bytes_read bigint, raw_bytes bigint) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION mrf.finish_ingest(run_id bigint, entity_name text, entity_type text, version text, last_updated_on text, parser text, bytes_read bigint, raw_bytes bigint, structures bigint, plan_links bigint, file_links bigint, distinct_plans bigint, product_set_ids integer[], products text[], product_entries bigint[], product_examples text[]) FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION mrf.hold_run_lock(run_id bigint) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION mrf.issuer_of_description(description text, entity_name text, OUT issuer text, OUT own boolean) FROM PUBLIC;
 GRANT ALL ON FUNCTION mrf.issuer_of_description(description text, entity_name text, OUT issuer text, OUT own boolean) TO carepg_reader;
@@ -2366,6 +2462,10 @@ GRANT ALL ON FUNCTION mrf.network_files(state text, plan_type text, issuer text)
 
 REVOKE ALL ON FUNCTION mrf.plan_types_of_name(plan_name text) FROM PUBLIC;
 GRANT ALL ON FUNCTION mrf.plan_types_of_name(plan_name text) TO carepg_reader;
+
+REVOKE ALL ON FUNCTION mrf.run_lock_key(run_id bigint, OUT class integer, OUT key integer) FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION mrf.runs(max_rows integer) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION mrf.start_ingest(source text, size_bytes bigint) FROM PUBLIC;
 

@@ -30,8 +30,8 @@ def peak():
         out.write([l for l in open("/proc/self/status") if l.startswith("VmHWM")][0])
 atexit.register(peak)
 sys.argv = ["carepg", *sys.argv[1:]]
-from carepg.cli import main
-main()
+from carepg.__main__ import main  # what the `carepg` command runs
+sys.exit(main())
 """
 
 DEPTH = 100_000

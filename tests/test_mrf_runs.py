@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 
+import psycopg
 import pytest
 
 from carepg.errors import ServerUnavailable
@@ -123,3 +124,36 @@ def test_lost_database_sessions_fail_the_run_and_record_it(tmp_path, db_url, pos
                                        (run_id,)).fetchone()
     assert status == "failed" and "terminating connection" in error
     assert _answer(postgresql) == before
+
+
+def test_the_run_lock_lives_with_the_session_that_recorded_the_run(db_url, postgresql):
+    """mrf.start_ingest takes the run's lock for its session; mrf.runs reads it; hold_run_lock takes it over."""
+    with psycopg.connect(db_url, autocommit=True) as bookkeeping:
+        run_id = bookkeeping.execute("SELECT mrf.start_ingest('a.json.gz', 10)").fetchone()[0]
+        assert _runs(postgresql)[run_id] == "running"
+        postgresql.commit()
+        # Another session cannot take a live run's lock.
+        assert postgresql.execute("SELECT mrf.hold_run_lock(%s)", (run_id,)).fetchone() == (False,)
+        postgresql.commit()
+    deadline = time.monotonic() + 10  # the server notices the closed session
+    while _runs(postgresql)[run_id] != "abandoned" and time.monotonic() < deadline:
+        postgresql.commit()
+        time.sleep(0.05)
+    assert _runs(postgresql)[run_id] == "abandoned"
+    postgresql.commit()
+    # A new session may take it over (as the ingest does after losing its bookkeeping session): alive again.
+    with psycopg.connect(db_url, autocommit=True) as replacement:
+        assert replacement.execute("SELECT mrf.hold_run_lock(%s)", (run_id,)).fetchone() == (True,)
+        assert _runs(postgresql)[run_id] == "running"
+        postgresql.commit()
+        replacement.execute("SELECT mrf.fail_ingest(%s, 'gave up', 0, 0)", (run_id,))
+    assert _runs(postgresql)[run_id] == "failed"
+
+
+def test_runs_refuses_a_row_count_out_of_range(postgresql):
+    for bad in (0, -1, 1001, None):
+        with pytest.raises(psycopg.Error) as info:
+            postgresql.execute("SELECT * FROM mrf.runs(%s)", (bad,))
+        assert info.value.sqlstate == "CP400", bad
+        postgresql.rollback()
+    assert postgresql.execute("SELECT count(*) FROM mrf.runs(1000)").fetchone() == (0,)

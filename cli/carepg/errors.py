@@ -18,7 +18,9 @@ a document carepg itself refused. 10 and 11 are the only ones where retrying the
 
 from __future__ import annotations
 
-import psycopg
+TYPE_CHECKING = False  # (typing.TYPE_CHECKING without importing typing, which imports re: this module stays cheap)
+if TYPE_CHECKING:  # psycopg is imported where a database error is translated
+    import psycopg
 
 EXIT_BUG = 1
 EXIT_USAGE = 2
@@ -256,6 +258,8 @@ def from_database(err: psycopg.Error) -> CarepgError | None:
 
 
 def _translate(err: psycopg.Error) -> CarepgError | None:
+    import psycopg
+
     # No SQLSTATE: the client side failed (cannot connect, connection lost, psycopg_pool.PoolTimeout).
     if isinstance(err, psycopg.OperationalError) and err.sqlstate is None:
         return ServerUnavailable(f"database unreachable: {_first_line(str(err))}")

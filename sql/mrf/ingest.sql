@@ -1,18 +1,29 @@
 -- purpose: the ingest's bookkeeping, called by `carepg mrf ingest` / `lookup` (carepg_owner's members only).
--- A run is recorded on its own autocommit connection (start_ingest, fail_ingest); the data is COPYed into
--- mrf_private as the index streams and published by finish_ingest, the last statement of the loading transaction.
+-- A run is recorded on its own autocommit connection (start_ingest, fail_ingest), which holds the run's lock
+-- while the run lives (mrf/runs.sql); the data is COPYed into mrf_private as the index streams and published by
+-- finish_ingest, the last statement of the loading transaction.
 
 SET LOCAL ROLE carepg_owner;
 
 CREATE OR REPLACE FUNCTION mrf.start_ingest(source text, size_bytes bigint)
 RETURNS bigint
-LANGUAGE sql
+LANGUAGE plpgsql
 VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $function$
-    INSERT INTO mrf_private.ingest_run (source, size_bytes) VALUES (source, size_bytes) RETURNING run_id
+DECLARE
+    new_run bigint;
+BEGIN
+    INSERT INTO mrf_private.ingest_run (source, size_bytes)
+    VALUES (start_ingest.source, start_ingest.size_bytes)
+    RETURNING ingest_run.run_id INTO new_run;
+    -- In the transaction that records the run: whoever sees it running also sees its lock (see mrf.runs).
+    PERFORM mrf.hold_run_lock(new_run);
+    RETURN new_run;
+END
 $function$;
-COMMENT ON FUNCTION mrf.start_ingest(text, bigint) IS 'Record a new ingest run (status running) and return its id; call it outside the loading transaction.';
+COMMENT ON FUNCTION mrf.start_ingest(text, bigint) IS
+    'Record a new ingest run (status running), take its lock for this session (mrf.hold_run_lock) and return its id; call it on a session of its own that lives as long as the run, outside the loading transaction.';
 
 CREATE OR REPLACE FUNCTION mrf.fail_ingest(run_id bigint, error text, bytes_read bigint, raw_bytes bigint)
 RETURNS void
@@ -62,6 +73,8 @@ AS $function$
 -- tally, and then they are derived here from the entries, with the same result.
 DECLARE
     old_run bigint;
+    -- The run whose entries this transaction deleted early (mrf.discard_previous_entries), if any.
+    discarded constant bigint := nullif(current_setting('carepg.mrf_discarded_run', true), '')::bigint;
     n_plans bigint;
     n_files integer;
     n_sets integer;
@@ -119,10 +132,16 @@ BEGIN
         SET entity_type = finish_ingest.entity_type, version = finish_ingest.version,
             last_updated_on = finish_ingest.last_updated_on, current_run_id = finish_ingest.run_id
         WHERE e.name = finish_ingest.entity_name;
+        IF discarded IS DISTINCT FROM old_run THEN  -- (mrf.discard_previous_entries did it already, or not)
+            DELETE FROM mrf_private.plan_entry x WHERE x.run_id = old_run;
+        END IF;
         DELETE FROM mrf_private.file_plan_type x WHERE x.run_id = old_run;
-        DELETE FROM mrf_private.plan_entry x WHERE x.run_id = old_run;
         DELETE FROM mrf_private.file_set x WHERE x.run_id = old_run;
         DELETE FROM mrf_private.file x WHERE x.run_id = old_run;
+    END IF;
+    IF discarded IS DISTINCT FROM old_run AND discarded IS NOT NULL THEN
+        RAISE EXCEPTION 'the table of contents names two payers (reporting_entity_name changed after its header)'
+            USING ERRCODE = 'CP400';
     END IF;
 
     UPDATE mrf_private.ingest_run r
@@ -137,7 +156,34 @@ END
 $function$;
 COMMENT ON FUNCTION mrf.finish_ingest(bigint, text, text, text, text, text, bigint, bigint, bigint, bigint, bigint, bigint,
                                       integer[], text[], bigint[], text[]) IS
-    'Publish a loaded run atomically (call it last in the loading transaction): count its distinct plans, derive the plan-type evidence, swap the payer to this run, delete its previous run''s rows.';
+    'Publish a loaded run atomically (call it last in the loading transaction): count its distinct plans, derive the plan-type evidence, swap the payer to this run, delete its previous run''s rows (the plan entries unless mrf.discard_previous_entries deleted them already). CP400 when the entries discarded were another payer''s.';
+
+CREATE OR REPLACE FUNCTION mrf.discard_previous_entries(entity_name text)
+RETURNS bigint
+LANGUAGE plpgsql
+VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $function$
+-- Deleting the replaced run's plan entries is most of publishing (one row per reporting_plans entry); done here,
+-- at the start of the loading transaction, it overlaps the stream instead. Nothing is visible until the commit
+-- and a rollback restores them, so readers see the old index or the new one as before. The payer's row stays
+-- locked until then, so a concurrent ingest of the same payer finds it locked, skips this, and publishes after.
+DECLARE
+    previous bigint;
+BEGIN
+    SELECT e.current_run_id INTO previous
+    FROM mrf_private.reporting_entity e
+    WHERE e.name = discard_previous_entries.entity_name
+    FOR UPDATE SKIP LOCKED;
+    IF previous IS NOT NULL THEN
+        DELETE FROM mrf_private.plan_entry x WHERE x.run_id = previous;
+        PERFORM set_config('carepg.mrf_discarded_run', previous::text, true);  -- for mrf.finish_ingest
+    END IF;
+    RETURN previous;
+END
+$function$;
+COMMENT ON FUNCTION mrf.discard_previous_entries(text) IS
+    'In a loading transaction, before mrf.finish_ingest: delete the plan entries of the run now live for this payer, locking its row until the commit (skipped, returning NULL, when another ingest holds it). Returns that run.';
 
 CREATE OR REPLACE FUNCTION mrf.load_lookup(source text, entries jsonb)
 RETURNS integer

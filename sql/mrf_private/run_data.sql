@@ -33,11 +33,11 @@ CREATE TABLE mrf_private.file_set (
 COMMENT ON TABLE mrf_private.file_set IS
     'carepg: distinct file lists (sorted file ids) of a run; structures = reporting_structure elements listing exactly these files.';
 
--- One row per reporting_plans entry, COPYed straight in while the index streams (the server stores them while
--- the ingest is still inflating and parsing, instead of de-duplicating them into keyed tables after the last
--- byte). No foreign key and no B-tree: a run's rows are appended together, so a BRIN index on run_id finds them
--- (deleting a replaced run; the distinct-plan count and the plan-type evidence where the ingest could not tally
--- them) at a fraction of a B-tree's per-row cost; autosummarize keeps the ranges a finished run filled summarised.
+-- One row per reporting_plans entry, COPYed in while the index streams: the server stores them while the ingest
+-- is still inflating and parsing. No foreign key and no B-tree: a run's rows are appended together, so a BRIN
+-- index on run_id finds them (deleting a replaced run; the distinct-plan count and the plan-type evidence where
+-- the ingest could not tally them) at a fraction of a B-tree's per-row cost; autosummarize keeps the ranges a
+-- finished run filled summarised.
 CREATE TABLE mrf_private.plan_entry (
     run_id bigint NOT NULL,
     set_id integer NOT NULL,

@@ -2,21 +2,23 @@
 -- Parameters are bound by psycopg (never pasted into the text); casts make the function signatures explicit.
 
 -- name: start_ingest
--- Record a run (status running) on the bookkeeping connection, outside the loading transaction, and take the
--- session advisory lock that says the run is alive (class 1836213760 = 'mrf\0', key = run id mod 2^31) in the
--- same transaction: whoever sees the run also sees its lock, until the session ends.
-SELECT s.run_id
-FROM (SELECT mrf.start_ingest(source => %(source)s::text, size_bytes => %(size_bytes)s::bigint) AS run_id) AS s,
-     pg_advisory_lock(1836213760, mod(s.run_id, 2147483648)::integer)
+-- Record a run on the bookkeeping connection, outside the loading transaction; the function also takes the
+-- run's lock, held by this session while the run lives (mrf.runs reports a run without it as abandoned).
+SELECT mrf.start_ingest(source => %(source)s::text, size_bytes => %(size_bytes)s::bigint)
 
 -- name: hold_run_lock
 -- Take the run's lock again on a new bookkeeping session (the previous one was lost).
-SELECT pg_try_advisory_lock(1836213760, mod(%(run_id)s::bigint, 2147483648)::integer)
+SELECT mrf.hold_run_lock(run_id => %(run_id)s::bigint)
 
 -- name: fail_ingest
 -- Record why a run failed, after its loading transaction rolled back.
 SELECT mrf.fail_ingest(run_id => %(run_id)s::bigint, error => %(error)s::text,
                        bytes_read => %(bytes_read)s::bigint, raw_bytes => %(raw_bytes)s::bigint)
+
+-- name: discard_previous_entries
+-- First in the loading transaction, while the index streams: the payer's live run's plan entries go now, not
+-- after the last byte (its row stays locked until the commit; skipped when another ingest holds it).
+SELECT mrf.discard_previous_entries(entity_name => %(entity_name)s::text)
 
 -- name: copy_plan_entry
 -- One row per reporting_plans entry, while the index streams; mrf.finish_ingest counts and classifies them.
@@ -60,17 +62,7 @@ FROM mrf.network_files(state => %(state)s::text, plan_type => %(plan_type)s::tex
 SELECT mrf.load_lookup(source => %(source)s::text, entries => %(entries)s::jsonb)
 
 -- name: runs
--- The most recent ingest runs, newest first. A run still 'running' whose session lock nobody holds lost its
--- process (killed, or its bookkeeping session is gone): reported as 'abandoned'.
-SELECT r.run_id, r.source,
-       CASE WHEN r.status = 'running' AND NOT EXISTS (
-                SELECT 1 FROM pg_catalog.pg_locks l
-                WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 2
-                  AND l.database = (SELECT d.oid FROM pg_catalog.pg_database d WHERE d.datname = current_database())
-                  AND l.classid = 1836213760::oid AND l.objid::bigint = mod(r.run_id, 2147483648))
-            THEN 'abandoned' ELSE r.status END AS status,
-       r.entity_name, r.parser, r.started_at, r.finished_at, r.bytes_read, r.raw_bytes, r.structures, r.plans,
-       r.distinct_files, r.error
-FROM mrf_private.ingest_run r
-ORDER BY r.run_id DESC
-LIMIT %(limit)s::integer
+-- The most recent ingest runs, newest first ('abandoned': recorded as running, but its process is gone).
+SELECT run_id, source, status, entity_name, parser, started_at, finished_at, bytes_read, raw_bytes, structures,
+       plans, distinct_files, error
+FROM mrf.runs(max_rows => %(limit)s::integer)

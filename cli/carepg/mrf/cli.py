@@ -14,6 +14,7 @@ from .. import db
 from ..console import err, handles_errors, say, warn
 from ..errors import InvalidInput
 from . import ingest
+from . import ingest_entry as entry
 
 mrf_app = typer.Typer(
     help="Price-transparency index: stream a payer's table of contents into Postgres, then ask it.",
@@ -49,22 +50,25 @@ def _progress(quiet: bool):
         yield factory
 
 
+# `carepg mrf ingest` in its plain forms starts from ingest_entry.py (same ingest, same options) without the CLI's
+# imports; this command takes the rest (--help, bad options, a progress bar).
 @mrf_app.command("ingest")
 @handles_errors
 def ingest_command(
     source: Annotated[str, typer.Argument(help="http(s) URL or local path of the TOC (.json or .json.gz).")],
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar (the summary line stays).")] = False,
     timeout: Annotated[
-        float, typer.Option(min=0.1, max=3600, help="Seconds without data before a connection counts as dropped.")
-    ] = 30.0,
+        float, typer.Option(min=entry.TIMEOUT_MIN, max=entry.TIMEOUT_MAX,
+                            help="Seconds without data before a connection counts as dropped.")
+    ] = entry.TIMEOUT_DEFAULT,
     retries: Annotated[
-        int, typer.Option(min=0, max=1000, help="Resumes (HTTP Range) allowed after dropped connections.")
-    ] = 8,
+        int, typer.Option(min=entry.RETRIES_MIN, max=entry.RETRIES_MAX,
+                          help="Resumes (HTTP Range) allowed after dropped connections.")
+    ] = entry.RETRIES_DEFAULT,
 ) -> None:
     """Stream a table of contents into the mrf schema; replaces that payer's previous index atomically."""
-    url = db.resolve_url(start=True)
-    with _progress(quiet) as factory:
-        summary = ingest.ingest(url, source, progress=factory, http_options={"timeout": timeout, "retries": retries})
+    with _progress(quiet) as factory:  # the database is resolved while the stream starts
+        summary = ingest.ingest(None, source, progress=factory, http_options={"timeout": timeout, "retries": retries})
     say(summary.line())
 
 

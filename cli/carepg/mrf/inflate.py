@@ -45,19 +45,29 @@ class Inflater:
         self.gzip = False
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._queue: queue.Queue | None = None
         self.started = False  # from then on the source is this object's to close
 
-    def __iter__(self) -> Iterator[bytes]:
+    def start(self) -> None:
+        """Start reading and inflating now, before anyone iterates (the thread runs up to DEPTH chunks ahead)."""
+        if self.started:
+            return
         self.started = True
+        if self.background:
+            self._queue = queue.Queue(maxsize=DEPTH)
+            self._thread = threading.Thread(target=self._run, args=(self._queue,), name="carepg-mrf-inflate",
+                                            daemon=True)
+            self._thread.start()
+
+    def __iter__(self) -> Iterator[bytes]:
+        self.start()
         if not self.background:
             try:
                 yield from self._produce()
             finally:
                 self.source.close()
             return
-        q: queue.Queue = queue.Queue(maxsize=DEPTH)
-        self._thread = threading.Thread(target=self._run, args=(q,), name="carepg-mrf-inflate", daemon=True)
-        self._thread.start()
+        q = self._queue
         try:
             while True:
                 item = q.get()
@@ -67,16 +77,16 @@ class Inflater:
                     raise item
                 yield item
         finally:
-            self.close(q)
+            self.close()
 
-    def close(self, q: queue.Queue | None = None) -> None:
+    def close(self) -> None:
         """Stop the thread (it closes the source); called when the consumer stops, early or not."""
         self._stop.set()
         if self._thread is None:
             return
-        while q is not None:  # unblock a put
+        while True:  # unblock a put
             try:
-                q.get_nowait()
+                self._queue.get_nowait()
             except queue.Empty:
                 break
         # A thread blocked in a network read ends at its socket timeout; don't wait that long for it here.

@@ -3,77 +3,47 @@
 Two connections: a bookkeeping one (autocommit) records the run before and, on failure, after; the loading one
 holds a single transaction that COPYs the rows and ends with mrf.finish_ingest(), which publishes the run.
 A failure anywhere rolls the loading transaction back, so the previous index of that payer stays live.
+
+The stream does not wait for the database: while a thread imports psycopg (~0.1 s), resolves the database and
+opens both sessions, the source is already being inflated and parsed, and the plan rows parsed meanwhile are
+held (a bounded number of them) until the run is recorded and its COPY is open. Nothing here imports psycopg
+before that thread does.
 """
 
 from __future__ import annotations
 
 import contextlib
-import dataclasses
-import json
+import functools
 import signal
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
 
-import psycopg
-from psycopg.rows import dict_row
-
-from .. import db, paths
-from ..errors import BadInput, CarepgError, InvalidInput, Interrupted, from_database
+from ..errors import CarepgError, InvalidInput, Interrupted
 from . import source as source_mod
-from .collector import Collector, file_key
 from .inflate import Inflater
-from .parse import Parser
 
-QUERIES = paths.named_queries("queries/mrf.sql")
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (and re) before the stream starts
+if TYPE_CHECKING:
+    import psycopg
 
-
-@dataclasses.dataclass(frozen=True)
-class Summary:
-    run_id: int
-    source: str
-    entity_name: str
-    bytes_read: int
-    raw_bytes: int
-    structures: int
-    plan_links: int
-    plans: int
-    file_links: int
-    distinct_files: int
-    distinct_sets: int
-    parser: str
-    parser_note: str  # why the general parser took over, if it did
-    resumes: int
-    seconds: float
-    publish_seconds: float  # from the last byte parsed to the commit (COPY drained, mrf.finish_ingest, commit)
-    replaced_run_id: int | None
-
-    def line(self) -> str:
-        rate = self.raw_bytes / self.seconds / 1e6 if self.seconds > 0 else 0.0
-        return (
-            f"ingested {self.entity_name} (run {self.run_id}): {_size(self.bytes_read)} read"
-            f" ({_size(self.raw_bytes)} JSON), {self.structures:,} structures, {self.plans:,} plans,"
-            f" {self.distinct_files:,} distinct files in {self.distinct_sets:,} file sets,"
-            f" {self.seconds:.1f} s ({rate:.0f} MB/s of JSON, {self.parser} path"
-            + (f" from {self.parser_note}" if self.parser_note else "")
-            + (f", {self.resumes} resumes" if self.resumes else "")
-            + f"; publishing {self.publish_seconds:.2f} s)"
-        )
+    from .load import Summary
 
 
-def _size(n: int) -> str:
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if n < 1000 or unit == "TB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.2f} {unit}"
-        n /= 1000
-    return str(n)  # pragma: no cover
+@functools.cache
+def queries() -> dict[str, str]:
+    """The named queries of sql/queries/mrf.sql, read on first use (by then the source is streaming)."""
+    from .. import paths
+
+    return paths.named_queries("queries/mrf.sql")
 
 
 ProgressHook = Callable[[int, int | None], None]  # (compressed bytes read, total or None)
 
 
 def ingest(
-    url: str,
+    url: str | None,
     spec: str,
     *,
     progress: Callable[[source_mod.Source], ProgressHook] | None = None,
@@ -82,49 +52,158 @@ def ingest(
 ) -> Summary:
     """Stream SOURCE (path or URL) into the mrf schema; raise CarepgError (run recorded as failed) on bad input.
 
-    use_thread: read and inflate the source in a background thread (see inflate.py), parsing on this one.
-    SIGTERM and SIGHUP end it like Ctrl-C does (when called from the main thread): the run is recorded as
-    failed and the previous index stays live.
+    url: the database; None resolves it as every command does (DATABASE_URL, else the local cluster, started when
+    down), in the background like the connections. use_thread: read and inflate the source in a background thread
+    (see inflate.py), parsing on this one. SIGTERM and SIGHUP end it like Ctrl-C does (when called from the main
+    thread): the run is recorded as failed and the previous index stays live.
     """
     began = time.perf_counter()
-    src = source_mod.open_source(spec, **(http_options or {}))
-    inflater = Inflater(src, background=use_thread)
+    with _signals_interrupt(), _database_errors():
+        src = source_mod.open_source(spec, **(http_options or {}))  # a source that cannot be opened is not a run
+        inflater = Inflater(src, background=use_thread)
+        entity: dict[str, str] = {}  # the payer's top-level fields, as the parser finds them
+        sessions = None
+        try:
+            inflater.start()  # inflating from here on, while the rest is imported and the database reached
+            # The parser's modules first, then the database thread's: two threads importing at once can see each
+            # other's half-initialised modules (dataclasses reads `typing` straight from sys.modules).
+            from .load import Load
+
+            sessions = _Sessions(url, src, entity)
+            summary = Load(sessions, src, inflater, progress, entity).run(began)
+        except BaseException as exc:
+            if sessions is not None:
+                sessions.fail(exc, bytes_read=src.position, raw_bytes=inflater.raw_bytes)
+            if isinstance(exc, _Signalled):
+                raise Interrupted(exc.signum) from None
+            raise  # _database_errors() turns a database error a user can cause into one line
+        finally:
+            if sessions is not None:
+                sessions.close()  # ends the bookkeeping session: the run's lock goes with it
+            inflater.close()  # its thread, if still running, closes the source
+    return summary
+
+
+@contextlib.contextmanager
+def _database_errors() -> Iterator[None]:
+    """db.translated_errors(), without importing psycopg before something raised."""
     try:
-        with _signals_interrupt(), db.translated_errors():
-            run = _RunLog(url, src)
+        yield
+    except Exception:
+        if "psycopg" not in sys.modules:
+            raise
+        from .. import db
+
+        with db.translated_errors():
+            raise
+
+
+class _Sessions:
+    """The database side, made ready by a thread while the source streams: psycopg imported, the URL resolved
+    (the local cluster started if it is the target and down), the bookkeeping session (autocommit) connected and
+    the run recorded on it with its lock (`run_log`), the loading session connected and, when the payer is known
+    by then, its transaction begun with the previous run's plan entries deleted (`transaction`). The run is
+    recorded as soon as the database is there, however slowly the source delivers."""
+
+    def __init__(self, url: str | None, src: source_mod.Source, entity: dict[str, str]) -> None:
+        self.url = url
+        self.loading = None
+        self.run_log: _RunLog | None = None
+        self.error: BaseException | None = None
+        self.transaction = contextlib.ExitStack()  # the loading session's transaction, once begun
+        self.began = False
+        self._done = threading.Event()
+        self._lock = threading.Lock()
+        self._closed = False
+        threading.Thread(target=self._connect, args=(src, entity), name="carepg-mrf-connect", daemon=True).start()
+
+    def _connect(self, src: source_mod.Source, entity: dict[str, str]) -> None:
+        try:
+            from .. import db
+
+            url = self.url or db.resolve_url(start=True)
+            bookkeeping = db.connect(url, autocommit=True)
             try:
-                summary = _load(url, run, src, inflater, progress)
-            except BaseException as exc:
-                run.fail(exc, bytes_read=src.position, raw_bytes=inflater.raw_bytes)
-                if isinstance(exc, _Signalled):
-                    raise Interrupted(exc.signum) from None
-                raise  # translated_errors() turns a database error a user can cause into one line
-            finally:
-                run.close()
-    finally:
-        if not inflater.started:  # once started, the inflater (its thread, perhaps still reading) closes it
-            src.close()
-    return dataclasses.replace(summary, seconds=time.perf_counter() - began)
+                run_log = _RunLog(url, bookkeeping, src)
+            except BaseException:
+                bookkeeping.close()
+                raise
+            with self._lock:
+                self.url, self.run_log = url, run_log
+                if self._closed:  # given up on meanwhile
+                    self._close()
+                    return
+            loading = db.connect(url)
+            try:
+                self._discard_previous(loading, entity.get("reporting_entity_name"))
+            except BaseException:
+                loading.close()
+                raise
+            with self._lock:
+                self.loading = loading
+                if self._closed:
+                    self._close()
+        except BaseException as exc:  # raised in the ingest's thread by ready() or wait()
+            self.error = exc
+        finally:
+            self._done.set()
+
+    def _discard_previous(self, loading, payer: str | None) -> None:
+        """Begin the loading transaction by deleting the plan entries of the payer's live run, which publishing
+        would otherwise do after the last byte (mrf.discard_previous_entries). The payer is known once the
+        header is parsed, which it is by now unless the source is slow to start or names it only at the end."""
+        if not payer:
+            return
+        self.transaction.enter_context(loading.transaction())
+        self.began = True
+        loading.execute(queries()["discard_previous_entries"], {"entity_name": payer})
+
+    def ready(self) -> bool:
+        """Is the run recorded and the loading session open? Raises what kept them from being so."""
+        if not self._done.is_set():
+            return False
+        if self.error is not None:
+            raise self.error
+        return True
+
+    def wait(self) -> None:
+        self._done.wait()
+        self.ready()
+
+    def fail(self, exc: BaseException, *, bytes_read: int, raw_bytes: int) -> None:
+        """Record the run as failed (call it after the loading transaction rolled back), once the thread is done
+        with it; raises what went wrong on the database's side, if something did (then the run, if recorded at
+        all, fails with that)."""
+        self._done.wait()
+        if self.run_log is not None:
+            self.run_log.fail(self.error or exc, bytes_read=bytes_read, raw_bytes=raw_bytes)
+        self.ready()
+
+    def close(self) -> None:
+        """Close both sessions, now or (if the thread is still connecting) as soon as they are open."""
+        with self._lock:
+            self._closed = True
+            self._close()
+
+    def _close(self) -> None:
+        if self.loading is not None:
+            self.loading.close()
+        if self.run_log is not None:
+            self.run_log.close()
 
 
 class _RunLog:
-    """The bookkeeping session (autocommit): records the run, holds its advisory lock while the run lives
-    (`mrf runs` reports a 'running' run whose lock nobody holds as abandoned), and records a failure, on a
-    new session if the first one was lost (e.g. the server restarted)."""
+    """The bookkeeping session (autocommit): records the run and, with it, takes the run's lock, which it holds
+    while the run lives (mrf.runs reports a 'running' run whose lock nobody holds as abandoned); records a
+    failure, on a new session if the first one was lost (e.g. the server restarted)."""
 
     HEARTBEAT = 10.0  # seconds between checks that the session (and so the lock) is still there
     RECONNECT = 15.0  # seconds spent trying to reach the server again to record a failure
 
-    def __init__(self, url: str, src: source_mod.Source) -> None:
+    def __init__(self, url: str, conn, src: source_mod.Source) -> None:
         self.url = url
-        self.conn = db.connect(url, autocommit=True)
-        try:
-            self.run_id = self.conn.execute(
-                QUERIES["start_ingest"], {"source": src.name, "size_bytes": src.size}
-            ).fetchone()[0]
-        except BaseException:
-            self.conn.close()
-            raise
+        self.conn = conn
+        self.run_id = conn.execute(queries()["start_ingest"], {"source": src.name, "size_bytes": src.size}).fetchone()[0]
         self.checked = time.monotonic()
 
     def heartbeat(self) -> None:
@@ -133,6 +212,8 @@ class _RunLog:
         if now - self.checked < self.HEARTBEAT:
             return
         self.checked = now
+        import psycopg
+
         try:
             self.conn.execute("SELECT 1")
         except psycopg.Error:
@@ -142,16 +223,20 @@ class _RunLog:
                 pass  # try again at the next heartbeat; the load itself decides whether the run fails
 
     def _reconnect(self) -> None:
+        from .. import db
+
         self.conn.close()
         self.conn = db.connect(self.url, autocommit=True)
-        self.conn.execute(QUERIES["hold_run_lock"], {"run_id": self.run_id})
+        self.conn.execute(queries()["hold_run_lock"], {"run_id": self.run_id})
 
     def fail(self, exc: BaseException, *, bytes_read: int, raw_bytes: int) -> None:
+        import psycopg
+
         params = {"run_id": self.run_id, "error": _describe(exc), "bytes_read": bytes_read, "raw_bytes": raw_bytes}
         deadline = time.monotonic() + self.RECONNECT
         while True:
             try:
-                self.conn.execute(QUERIES["fail_ingest"], params)
+                self.conn.execute(queries()["fail_ingest"], params)
                 return
             except psycopg.Error as err:
                 if err.sqlstate == "CP409":
@@ -177,8 +262,12 @@ def _describe(exc: BaseException) -> str:
         return "interrupted"
     if isinstance(exc, CarepgError):
         return exc.message
-    if isinstance(exc, psycopg.Error) and (mapped := from_database(exc)) is not None:
-        return mapped.message
+    psycopg = sys.modules.get("psycopg")
+    if psycopg is not None and isinstance(exc, psycopg.Error):
+        from ..errors import from_database
+
+        if (mapped := from_database(exc)) is not None:
+            return mapped.message
     return f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
 
 
@@ -210,90 +299,13 @@ def _signals_interrupt() -> Iterator[None]:
             signal.signal(sig, old)
 
 
-def _load(url, run, src, inflater, progress) -> Summary:
-    run_id = run.run_id
-    hook = progress(src) if progress else None
-
-    def reported(chunks: Iterator[bytes]) -> Iterator[bytes]:
-        heartbeat = run.heartbeat
-        for chunk in chunks:
-            if hook:
-                hook(src.position, src.size)
-            heartbeat()
-            yield chunk
-
-    with db.connect(url) as conn:
-        with conn.transaction(), conn.cursor() as cur:
-            with cur.copy(QUERIES["copy_plan_entry"]) as copy:
-                collector = Collector(plan_sink=copy.write_row, run_id=run_id)
-                parser = Parser(collector)
-                chunks = iter(inflater)
-                try:
-                    parser.run(reported(chunks))
-                finally:
-                    chunks.close()  # stops the inflater's thread, which closes the connection or file
-                parsed = time.perf_counter()
-            if hook:
-                hook(src.position, src.size)
-            if collector.structures == 0 and not collector.entity.get("reporting_entity_name"):
-                raise BadInput("not a table of contents: no reporting_entity_name and no reporting structures")
-            with cur.copy(QUERIES["copy_file"]) as copy:
-                for key, info in collector.files.items():
-                    copy.write_row(
-                        (run_id, info.file_id, key, info.url, len(info.url_hashes), info.descriptions,
-                         info.in_network, info.allowed_amount)
-                    )
-            with cur.copy(QUERIES["copy_file_set"]) as copy:
-                for members, set_id in collector.sets.items():
-                    copy.write_row((run_id, set_id, list(members), collector.set_uses[set_id - 1]))
-            entity = collector.entity
-            groups = collector.product_groups()
-            row = cur.execute(
-                QUERIES["finish_ingest"],
-                {
-                    "run_id": run_id,
-                    "entity_name": entity.get("reporting_entity_name"),
-                    "entity_type": entity.get("reporting_entity_type"),
-                    "version": entity.get("version"),
-                    "last_updated_on": entity.get("last_updated_on"),
-                    "parser": parser.mode,
-                    "bytes_read": src.position,
-                    "raw_bytes": inflater.raw_bytes,
-                    "structures": collector.structures,
-                    "plan_links": collector.plan_links,
-                    "file_links": collector.file_links,
-                    "distinct_plans": collector.distinct_plans(),
-                    **dict(zip(("product_set_ids", "products", "product_entries", "product_examples"),
-                               groups or (None, None, None, None))),
-                },
-            ).fetchone()
-    plans, distinct_files, distinct_sets, replaced = row
-    return Summary(
-        run_id=run_id,
-        source=src.name,
-        entity_name=entity.get("reporting_entity_name") or "",
-        bytes_read=src.position,
-        raw_bytes=inflater.raw_bytes,
-        structures=collector.structures,
-        plan_links=collector.plan_links,
-        plans=plans,
-        file_links=collector.file_links,
-        distinct_files=distinct_files,
-        distinct_sets=distinct_sets,
-        parser=parser.mode,
-        parser_note=parser.fallback,
-        resumes=src.resumes,
-        seconds=0.0,
-        publish_seconds=time.perf_counter() - parsed,
-        replaced_run_id=replaced,
-    )
-
-
 # --- EIN lookup documents ------------------------------------------------------------------------------------
 
 
 def lookup_entries(document: object, where: str) -> list[dict]:
     """{url, displayname} entries under any category key of an Anthem EIN-lookup document."""
+    from .collector import file_key
+
     if not isinstance(document, dict):
         raise InvalidInput(f"{where}: not an EIN-lookup document (expected a JSON object of category lists)")
     entries = []
@@ -312,13 +324,15 @@ def lookup_entries(document: object, where: str) -> list[dict]:
 
 
 def load_lookup(url: str, spec: str, http_options: dict | None = None) -> int:
+    from psycopg.types.json import Jsonb
+
+    from .. import db
+
     src = source_mod.open_source(spec, **(http_options or {}))
     document = _read_lookup(src)
     entries = lookup_entries(document, src.name)
     with db.connect(url, autocommit=True) as conn, db.translated_errors():
-        return conn.execute(
-            QUERIES["load_lookup"], {"source": src.name, "entries": psycopg.types.json.Jsonb(entries)}
-        ).fetchone()[0]
+        return conn.execute(queries()["load_lookup"], {"source": src.name, "entries": Jsonb(entries)}).fetchone()[0]
 
 
 MAX_LOOKUP_BYTES = 4 << 20  # an EIN-lookup document lists one employer's files: tens of KB
@@ -340,6 +354,8 @@ def _read_lookup(src: source_mod.Source) -> object:
             pieces.append(chunk)
     finally:
         chunks.close()
+    import json
+
     data = b"".join(pieces)
     del pieces
     # json.loads builds ~60 bytes of objects per container: refuse documents that are mostly brackets.
@@ -360,12 +376,18 @@ def _read_lookup(src: source_mod.Source) -> object:
 
 
 def network_files(conn: psycopg.Connection, state: str, plan_type: str, issuer: str | None = None) -> list[dict]:
-    with db.translated_errors(), conn.cursor(row_factory=dict_row) as cur:
-        return cur.execute(
-            QUERIES["network_files"], {"state": state, "plan_type": plan_type, "issuer": issuer}
-        ).fetchall()
+    return _rows(conn, "network_files", {"state": state, "plan_type": plan_type, "issuer": issuer})
 
 
 def runs(conn: psycopg.Connection, limit: int = 10) -> list[dict]:
+    """mrf.runs(): the most recent runs, newest first; 'abandoned' for a run whose process died unrecorded."""
+    return _rows(conn, "runs", {"limit": limit})
+
+
+def _rows(conn: psycopg.Connection, query: str, params: dict) -> list[dict]:
+    from psycopg.rows import dict_row
+
+    from .. import db
+
     with db.translated_errors(), conn.cursor(row_factory=dict_row) as cur:
-        return cur.execute(QUERIES["runs"], {"limit": limit}).fetchall()
+        return cur.execute(queries()[query], params).fetchall()

@@ -1,23 +1,16 @@
-"""Where the bytes come from: a local file or an http(s) URL, read in chunks, never stored.
+"""Where the bytes come from: a local file or an http(s) URL (http_source.py), read in chunks, never stored.
 
-An HTTP source resumes a dropped download with a Range request from the last byte received, so the caller's
-decompressor simply keeps going; retries are bounded and each error a user can meet (expired signature, missing
-file, a server that cannot resume) is one clear line.
+A URL may carry secrets: credentials (`https://user:password@host/...`) and a signed query string. Neither is
+ever shown or stored: messages, the run table and the summary name a source by `shown_url` (scheme, host, port
+and path).
 """
 
 from __future__ import annotations
 
-import http.client
 import os
-import socket
-import ssl
-import time
-import urllib.parse
-from pathlib import Path
+import stat
 
 from ..errors import InvalidInput, SourceUnavailable
-
-MAX_REDIRECTS = 5
 
 
 class Source:
@@ -51,16 +44,17 @@ class Source:
 
 class FileSource(Source):
     def __init__(self, path: str | os.PathLike) -> None:
-        self.path = Path(path)
-        self.name = _printable(str(path))
+        self.path = os.fspath(path)
+        self.name = printable(self.path)
         try:
-            self.size = self.path.stat().st_size
+            info = os.stat(self.path)
         except FileNotFoundError:
             raise InvalidInput(f"no such file: {self.name}") from None
         except OSError as exc:
             raise InvalidInput(f"cannot read {self.name}: {exc.strerror}") from None
-        if self.path.is_dir():
+        if stat.S_ISDIR(info.st_mode):
             raise InvalidInput(f"{self.name} is a directory, not a table-of-contents file")
+        self.size = info.st_size
         self._fh = None
         self._read = 0
         self._direct = False  # the file object was handed out: it counts the bytes read itself
@@ -72,7 +66,7 @@ class FileSource(Source):
     def _file(self):
         if self._fh is None:
             try:
-                self._fh = self.path.open("rb", buffering=0)
+                self._fh = open(self.path, "rb", buffering=0)  # noqa: SIM115 - closed by close()
             except OSError as exc:
                 raise SourceUnavailable(f"cannot read {self.name}: {exc.strerror}") from None
         return self._fh
@@ -116,178 +110,66 @@ class FileSource(Source):
             self._fh.close()
 
 
-class HttpSource(Source):
-    """GET with timeouts; on a dropped connection, `Range: bytes=<position>-` up to `retries` times."""
-
-    def __init__(
-        self,
-        url: str,
-        *,
-        timeout: float = 30.0,
-        retries: int = 8,
-        backoff: float = 0.5,
-    ) -> None:
-        self.url = url
-        self.name = _shown(url)
-        self.timeout = timeout
-        self.retries = retries
-        self.backoff = backoff
-        self.size = None
-        self._response: http.client.HTTPResponse | None = None
-        self._conn: http.client.HTTPConnection | None = None
-        self._ended = False
-        self._open(start=0)
-
-    # -- connection handling ---------------------------------------------------------------------------------
-
-    def _request(self, url: str, start: int) -> tuple[http.client.HTTPConnection, http.client.HTTPResponse]:
-        for hop in range(MAX_REDIRECTS + 1):
-            try:
-                conn, response = self._get(url, start)
-            except (ValueError, http.client.InvalidURL) as exc:  # urlsplit, a port, IDNA, control characters
-                # InvalidURL quotes the whole URL, signature included: say what it means instead.
-                why = "it has spaces or control characters" if isinstance(exc, http.client.InvalidURL) else _why(exc)
-                if hop == 0:
-                    raise InvalidInput(
-                        f"not a valid URL: {_shown(url)} ({why}); pass a well-formed http(s) URL, quoted"
-                    ) from None
-                raise SourceUnavailable(f"{self.name} redirected to an invalid URL: {_shown(url)} ({why})") from None
-            if response.status in (301, 302, 303, 307, 308) and response.getheader("Location"):
-                try:
-                    url = urllib.parse.urljoin(url, response.getheader("Location"))
-                except ValueError as exc:
-                    raise SourceUnavailable(f"{self.name} redirected to an invalid URL ({_why(exc)})") from None
-                conn.close()
-                continue
-            return conn, response
-        raise SourceUnavailable(f"too many redirects for {self.name}")
-
-    def _get(self, url: str, start: int) -> tuple[http.client.HTTPConnection, http.client.HTTPResponse]:
-        parts = urllib.parse.urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise InvalidInput(f"not an http(s) URL with a host: {_shown(url)}")
-        port = parts.port  # a ValueError when it is not a number in range
-        path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-        if parts.scheme == "https":
-            conn: http.client.HTTPConnection = http.client.HTTPSConnection(
-                parts.hostname, port, timeout=self.timeout, context=ssl.create_default_context()
-            )
-        else:
-            conn = http.client.HTTPConnection(parts.hostname, port, timeout=self.timeout)
-        headers = {"User-Agent": "carepg-mrf", "Accept-Encoding": "identity"}
-        if start:
-            headers["Range"] = f"bytes={start}-"
-        try:
-            conn.request("GET", path, headers=headers)
-            return conn, conn.getresponse()
-        except BaseException:
-            conn.close()
-            raise
-
-    def _open(self, start: int) -> None:
-        conn, response = self._request(self.url, start)
-        status = response.status
-        if status == 403:
-            conn.close()
-            raise SourceUnavailable(
-                f"403 Forbidden from {self.name}: the link has probably expired (signed URLs do); get a fresh one"
-            )
-        if status == 404:
-            conn.close()
-            raise SourceUnavailable(f"404 Not Found: {self.name}")
-        if status == 416:
-            conn.close()
-            raise SourceUnavailable(f"416 Range Not Satisfiable resuming {self.name} at byte {start:,}: the file changed?")
-        if start == 0:
-            if status != 200:
-                conn.close()
-                raise SourceUnavailable(f"HTTP {status} {response.reason} from {self.name}")
-            length = response.getheader("Content-Length")
-            self.size = int(length) if length and length.isdigit() else None
-        else:
-            content_range = response.getheader("Content-Range") or ""
-            if status != 206 or not content_range.startswith(f"bytes {start}-"):
-                conn.close()
-                raise SourceUnavailable(
-                    f"the connection to {self.name} dropped at byte {start:,} and the server cannot resume "
-                    f"(HTTP {status} to a Range request, no byte ranges): retry the whole download"
-                )
-        self._conn, self._response = conn, response
-
-    def _close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-        self._conn = self._response = None
-
-    # -- reading ------------------------------------------------------------------------------------------------
-
-    def readinto(self, buf) -> int:
-        """Fill buf from the response, resuming after a dropped connection; 0 once the whole body is read."""
-        while True:
-            if self._ended:
-                return 0
-            if self._response is None:
-                self._resume()
-                continue
-            try:
-                n = self._response.readinto(buf)
-            except (OSError, http.client.HTTPException) as exc:
-                self._dropped(exc)  # what this read received is discarded: the resume starts at `position`
-                continue
-            if n:
-                self.position += n
-                return n
-            if self.size is None or self.position >= self.size:
-                self._ended = True
-                self._close()
-                return 0
-            # The server closed early: Content-Length not reached.
-            self._dropped(ConnectionError(f"connection closed at byte {self.position:,}"))
-
-    def close(self) -> None:
-        self._close()
-
-    def _dropped(self, exc: BaseException) -> None:
-        """Count a failure; give up (one clear error) once there were more than `retries` of them."""
-        self._close()
-        self.failures += 1
-        if self.failures > self.retries:
-            raise SourceUnavailable(
-                f"reading {self.name} failed {self.failures} times "
-                f"(last at byte {self.position:,}: {_why(exc)}); giving up"
-            )
-
-    def _resume(self) -> None:
-        time.sleep(min(self.backoff * (2 ** max(self.failures - 1, 0)), 10.0))
-        try:
-            self._open(start=self.position)
-        except (OSError, http.client.HTTPException) as exc:
-            self._dropped(exc)
-            return
-        self.resumes += 1
+def _is_url(spec: str) -> bool:
+    """Does spec start like a URL, 'scheme://' (RFC 3986 scheme characters)?"""
+    scheme, sep, _ = spec.partition("://")
+    return bool(sep) and scheme[:1].isascii() and scheme[:1].isalpha() and all(
+        ch.isascii() and (ch.isalnum() or ch in "+.-") for ch in scheme)
 
 
-def _why(exc: BaseException) -> str:
-    if isinstance(exc, socket.timeout | TimeoutError):
-        return "timed out"
-    return _printable(str(exc) or type(exc).__name__, 300)
+def shown_url(url: str) -> str:
+    """A URL as messages and the run table show it: scheme, host, port and path, never its credentials
+    (`user:password@`) nor its query string or fragment (signatures), whatever the URL's shape.
+
+    A password should percent-encode '@', '/', '?' and '#'; where it does not, it is still hidden: the credentials
+    end at the last '@' before the query (a path with an '@' then shows from after it), or, when what would show
+    then is not host[:port]/path (a '?' or '#' cut them short), at the first '@' after which it is.
+    """
+    if not _is_url(url):
+        return printable(_before_query(url))
+    start = url.index("://") + 3
+    rest = url[start:]
+    before_query = _before_query(rest)
+    shown = before_query.rpartition("@")[2]
+    after = rest[len(before_query):]
+    if "@" in after and not _host_and_path(shown):
+        # A '?' or '#' inside the credentials: they end at the first '@' after which a host (and path) follows.
+        ends = (i for i, ch in enumerate(after) if ch == "@")
+        candidates = (_before_query(after[i + 1:]) for i in ends)
+        shown = next((c for c in candidates if "@" not in c and _host_and_path(c)), "")
+    return printable(url[:start] + shown)
 
 
-def _shown(url: str) -> str:
-    """The URL without its query string (signatures stay out of messages and the run table), even malformed."""
-    return _printable(url.split("?", 1)[0].split("#", 1)[0])
+def _before_query(text: str) -> str:
+    return text.split("?", 1)[0].split("#", 1)[0]
 
 
-def _printable(text: str, limit: int = 200) -> str:
+def _host_and_path(text: str) -> bool:
+    """Does text read as host[:port]/path (a host name, or an IPv6 address in brackets)?"""
+    host, slash, _ = text.partition("/")
+    if not slash or not host:
+        return False
+    if host.startswith("["):
+        address, bracket, port = host[1:].partition("]")
+        return bool(address and bracket) and (not port or (port[0] == ":" and _digits(port[1:])))
+    name, colon, port = host.partition(":")
+    return bool(name) and "@" not in name and "[" not in name and "]" not in name and (not colon or _digits(port))
+
+
+def _digits(text: str) -> bool:
+    return text == "" or (text.isascii() and text.isdigit())
+
+
+def printable(text: str, limit: int = 200) -> str:
     """A name as messages and the run table show it: control characters escaped, at most `limit` characters."""
     text = "".join(ch if ch.isprintable() else f"\\x{ord(ch):02x}" for ch in text)
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def open_source(spec: str, **http_options) -> Source:
-    if spec.startswith(("http://", "https://")):
-        try:
-            return HttpSource(spec, **http_options)
-        except (OSError, http.client.HTTPException) as exc:
-            raise SourceUnavailable(f"cannot fetch {_shown(spec)}: {_why(exc)}") from None
+    """A URL (any 'scheme://...'; only http and https are fetched) or a local path."""
+    if _is_url(spec):
+        from .http_source import open_url  # http.client and ssl are imported for URLs only
+
+        return open_url(spec, **http_options)
     return FileSource(spec)
