@@ -1,3 +1,3 @@
-from carepg.cli import main
+from carepg.main import main
 
 main()

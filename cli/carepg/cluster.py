@@ -32,7 +32,8 @@ import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
 
-from .errors import InvalidInput, ServerUnavailable
+from . import args
+from .errors import ServerUnavailable
 
 DEFAULT_PORT = 55432  # fixed and documented; not 5432, so it never collides with a system cluster
 SERVER_USER = "postgres"
@@ -53,10 +54,7 @@ def default_home() -> Path:
 
 
 def default_port() -> int:
-    raw = os.environ.get("CAREPG_PORT") or str(DEFAULT_PORT)
-    if not (raw.isascii() and raw.isdigit() and 1024 <= int(raw) <= 65535):
-        raise InvalidInput(f"invalid CAREPG_PORT {raw[:40]!r}: give a TCP port number from 1024 to 65535")
-    return int(raw)
+    return args.local_port()  # CAREPG_PORT, else DEFAULT_PORT
 
 
 # --- finding server binaries -------------------------------------------------------------------------------

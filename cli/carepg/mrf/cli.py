@@ -1,28 +1,97 @@
-"""`carepg mrf ...`: the price-transparency commands (a sub-Typer registered in carepg.cli)."""
+"""`carepg mrf ...`: the price-transparency commands (a sub-Typer registered in carepg.cli).
+
+Every argument is checked as it is read (the parsers below, args.py), before a command connects or reads a source.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import os
+import re
 import tempfile
+from functools import partial
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from .. import db
-from ..console import err, handles_errors, say, warn
+from .. import args, db
+from ..console import handles_errors, say, warn
 from ..errors import InvalidInput
-from . import ingest
 
 mrf_app = typer.Typer(
     help="Price-transparency index: stream a payer's table of contents into Postgres, then ask it.",
     no_args_is_help=True,
+    rich_markup_mode=None,
 )
+
+_UNSAFE_IN_URL = re.compile(r"[\x00-\x20\x7f]")  # what http.client refuses to send
+
+
+def _source(spec: str) -> str:
+    """A table of contents or lookup document to read: a well-formed http(s) URL, or a file that exists (what
+    source.open_source would refuse at once, refused before anything else happens)."""
+    from .source import _printable, _shown, _why
+
+    if not spec.startswith(("http://", "https://")):
+        name, path = _printable(spec), Path(spec)
+        try:
+            path.stat()
+        except FileNotFoundError:
+            raise InvalidInput(f"no such file: {name}") from None
+        except (OSError, ValueError) as exc:  # ValueError: a name no file system takes
+            raise InvalidInput(f"cannot read {name}: {getattr(exc, 'strerror', None) or exc}") from None
+        if path.is_dir():
+            raise InvalidInput(f"{name} is a directory, not a table-of-contents file")
+        return spec
+    import urllib.parse
+
+    try:
+        parts = urllib.parse.urlsplit(spec)
+        parts.port  # noqa: B018  (a ValueError when it is not a number in range)
+        if not parts.hostname:
+            raise InvalidInput(f"not an http(s) URL with a host: {_shown(spec)}")
+        if not _UNSAFE_IN_URL.search(spec):
+            parts.hostname.encode("idna")  # a UnicodeError (a ValueError) for an empty or too long label
+            return spec
+        why = "it has spaces or control characters"
+    except ValueError as exc:
+        why = _why(exc)
+    raise InvalidInput(f"not a valid URL: {_shown(spec)} ({why}); pass a well-formed http(s) URL, quoted")
+
+
+PLAN_TYPES = ("PPO", "EPO", "POS", "HMO", "FFS")  # what mrf.network_files() takes (tests/test_arguments.py)
+
+
+def _state(raw: str) -> str:
+    if not re.fullmatch(r"[A-Za-z]{2}", raw):
+        raise InvalidInput(f"invalid --state {args.shown(raw)}: give a two-letter state code, e.g. NY")
+    return raw
+
+
+def _plan_type(raw: str) -> str:
+    if raw.upper() not in PLAN_TYPES:
+        raise InvalidInput(f"unknown plan type {args.shown(raw)}: one of {', '.join(PLAN_TYPES)}")
+    return raw
+
+
+def _size(raw: str) -> str:
+    from .generate import parse_size
+
+    parse_size(raw)
+    return raw
+
+
+def _style(raw: str) -> str:
+    from .generate import STYLES
+
+    return args.choice(raw, "style", tuple(STYLES))
 
 @contextlib.contextmanager
 def _progress(quiet: bool):
     # A bar only where someone watches: on a pipe or in a log it would only leave blank lines behind.
+    from ..console import err
+
     if quiet or not err.is_terminal:
         yield None
         return
@@ -52,16 +121,21 @@ def _progress(quiet: bool):
 @mrf_app.command("ingest")
 @handles_errors
 def ingest_command(
-    source: Annotated[str, typer.Argument(help="http(s) URL or local path of the TOC (.json or .json.gz).")],
+    source: Annotated[str, typer.Argument(parser=_source,
+                                          help="http(s) URL or local path of the TOC (.json or .json.gz).")],
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar (the summary line stays).")] = False,
     timeout: Annotated[
-        float, typer.Option(min=0.1, max=3600, help="Seconds without data before a connection counts as dropped.")
+        float, typer.Option(parser=partial(args.seconds, what="--timeout", low=0.1, high=3600), metavar="SECONDS",
+                            help="Seconds without data before a connection counts as dropped (0.1-3600).")
     ] = 30.0,
     retries: Annotated[
-        int, typer.Option(min=0, max=1000, help="Resumes (HTTP Range) allowed after dropped connections.")
+        int, typer.Option(parser=partial(args.integer, what="--retries", low=0, high=1000), metavar="N",
+                          help="Resumes (HTTP Range) allowed after dropped connections (0-1000).")
     ] = 8,
 ) -> None:
     """Stream a table of contents into the mrf schema; replaces that payer's previous index atomically."""
+    from . import ingest
+
     url = db.resolve_url(start=True)
     with _progress(quiet) as factory:
         summary = ingest.ingest(url, source, progress=factory, http_options={"timeout": timeout, "retries": retries})
@@ -71,9 +145,11 @@ def ingest_command(
 @mrf_app.command("lookup")
 @handles_errors
 def lookup_command(
-    sources: Annotated[list[str], typer.Argument(help="EIN-lookup JSON documents (URLs or paths).")],
+    sources: Annotated[list[str], typer.Argument(parser=_source, help="EIN-lookup JSON documents (URLs or paths).")],
 ) -> None:
     """Load Anthem EIN-lookup documents: their display names (NY_PPO_...) add plan types to files."""
+    from . import ingest
+
     url = db.resolve_url(start=True)
     total = 0
     for spec in sources:
@@ -84,16 +160,19 @@ def lookup_command(
 @mrf_app.command("files")
 @handles_errors
 def files_command(
-    state: Annotated[str, typer.Option("--state", help="Two-letter state code, e.g. NY.")],
-    plan_type: Annotated[str, typer.Option("--plan-type", help="PPO, EPO, POS, HMO or FFS.")],
+    state: Annotated[str, typer.Option("--state", parser=_state, help="Two-letter state code, e.g. NY.")],
+    plan_type: Annotated[str, typer.Option("--plan-type", parser=_plan_type, help="PPO, EPO, POS, HMO or FFS.")],
     issuer: Annotated[
         str | None,
         typer.Option("--issuer", help="Issuer-name prefix (e.g. anthem, highmark); '*' = any. "
                                       "Default: the payers' own files, not other Blue plans' networks."),
     ] = None,
-    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write the URLs to this file.")] = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o", parser=partial(args.writable_file, what="--output"),
+                                                metavar="FILE", help="Write the URLs to this file.")] = None,
 ) -> None:
     """One URL per distinct in-network file of STATE and PLAN TYPE, sorted (mrf.network_files)."""
+    from . import ingest
+
     with db.connect(db.resolve_url(start=True), autocommit=True) as conn:
         rows = ingest.network_files(conn, state, plan_type, issuer)
     text = "".join(f"{r['url']}\n" for r in rows)
@@ -122,8 +201,11 @@ def _write_whole(path: Path, text: str) -> None:
 
 @mrf_app.command("runs")
 @handles_errors
-def runs_command(limit: Annotated[int, typer.Option(min=1, max=1000, help="How many runs.")] = 10) -> None:
+def runs_command(limit: Annotated[int, typer.Option(parser=partial(args.integer, what="--limit", low=1, high=1000),
+                                                     metavar="N", help="How many runs (1-1000).")] = 10) -> None:
     """Recent ingest runs with their status (failed runs show their error)."""
+    from . import ingest
+
     with db.connect(db.resolve_url(start=True), autocommit=True) as conn:
         for r in ingest.runs(conn, limit):
             detail = r["error"] if r["status"] == "failed" else (
@@ -133,14 +215,17 @@ def runs_command(limit: Annotated[int, typer.Option(min=1, max=1000, help="How m
 
 
 @mrf_app.command("generate")
-@handles_errors
+@handles_errors(database=False)
 def generate_command(
-    out_path: Annotated[Path, typer.Argument(metavar="OUT", help="OUT.json or OUT.json.gz")],
-    size: Annotated[str, typer.Option(help="Approximate JSON size (e.g. 200K, 50M, 5G).")] = "1M",
-    style: Annotated[str, typer.Option(help="Layout: canonical, pretty, minified, spaced, shuffled, crlf, "
-                                            "escaped, upper-v1, allowed.")] = "canonical",
-    seed: Annotated[int, typer.Option(help="Random seed.")] = 6,
-    bulk: Annotated[int, typer.Option(min=0, max=100_000, help="Other Blue plans' files padding every file list.")] = 40,
+    out_path: Annotated[Path, typer.Argument(parser=partial(args.writable_file, what="OUT"), metavar="OUT",
+                                             help="OUT.json or OUT.json.gz")],
+    size: Annotated[str, typer.Option(parser=_size, help="Approximate JSON size (e.g. 200K, 50M, 5G).")] = "1M",
+    style: Annotated[str, typer.Option(parser=_style, help="Layout: canonical, pretty, minified, spaced, shuffled, "
+                                                          "crlf, escaped, upper-v1, allowed.")] = "canonical",
+    seed: Annotated[int, typer.Option(parser=partial(args.integer, what="--seed", low=-(2**63), high=2**63 - 1),
+                                      help="Random seed.")] = 6,
+    bulk: Annotated[int, typer.Option(parser=partial(args.integer, what="--bulk", low=0, high=100_000), metavar="N",
+                                      help="Other Blue plans' files padding every file list (0-100000).")] = 40,
 ) -> None:
     """Write a synthetic Anthem-shaped TOC, its EIN-lookup documents (OUT.lookup/) and OUT.truth.json."""
     from .generate import STYLES, generate, parse_size
