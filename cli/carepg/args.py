@@ -16,7 +16,6 @@ import math
 import os
 import re
 
-from . import cursor
 from .errors import InvalidInput
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing on every command's start
@@ -129,6 +128,8 @@ def _as_sql(value: dt.datetime) -> str:
 def page_cursor(raw: str | None) -> str | None:
     """A cursor printed by a previous page (None or empty: the first page), checked; returned as it was given."""
     if raw:
+        from . import cursor
+
         cursor.decode(raw)
     return raw or None
 
@@ -178,13 +179,12 @@ def writable_file(raw: str | Path, what: str) -> Path:
 
 
 # pg_cron's schedules: five cron fields (numbers, names, * , - / and $), a @-keyword, or "N seconds".
-_CRON = re.compile(r"\s*(?:[0-9A-Za-z*,/$-]+\s+){4}[0-9A-Za-z*,/$-]+\s*|\s*@[a-z]+\s*|\s*[1-9][0-9]? seconds?\s*",
-                   re.ASCII)  # fmt: skip
+_CRON = r"\s*(?:[0-9A-Za-z*,/$-]+\s+){4}[0-9A-Za-z*,/$-]+\s*|\s*@[a-z]+\s*|\s*[1-9][0-9]? seconds?\s*"
 
 
 def cron_schedule(raw: str) -> str:
     """A pg_cron schedule, by its shape (pg_cron itself checks the fields' values)."""
-    if len(raw) > 200 or not _CRON.fullmatch(raw):
+    if len(raw) > 200 or not re.fullmatch(_CRON, raw, re.ASCII):
         raise InvalidInput(f"invalid --schedule {shown(raw)}: give a cron schedule such as '*/5 * * * *' "
                            f"(minute hour day month weekday) or '30 seconds'")  # fmt: skip
     return raw

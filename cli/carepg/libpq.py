@@ -12,7 +12,6 @@ It loads the libpq psycopg uses: the one bundled with psycopg-binary when it is 
 from __future__ import annotations
 
 import ctypes
-import glob
 import os
 import re
 import sys
@@ -62,9 +61,13 @@ def _candidates() -> list[str]:
     """psycopg-binary's bundled libpq (what psycopg itself loads), then the system's."""
     found = []
     for entry in sys.path:
-        for pattern in ("psycopg_binary.libs/libpq*.so*", "psycopg_binary/.dylibs/libpq*.dylib",
-                        "psycopg_binary.libs/libpq*.dll"):  # fmt: skip
-            found += sorted(glob.glob(os.path.join(entry or ".", pattern)))
+        for folder in ("psycopg_binary.libs", os.path.join("psycopg_binary", ".dylibs")):
+            try:
+                names = sorted(os.listdir(os.path.join(entry or ".", folder)))
+            except OSError:
+                continue
+            found += [os.path.join(entry or ".", folder, name) for name in names
+                      if name.startswith("libpq") and (".so" in name or name.endswith((".dylib", ".dll")))]
     return [*found, "libpq.so.5", "libpq.5.dylib", "libpq.dll"]
 
 

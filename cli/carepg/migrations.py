@@ -11,16 +11,15 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import io
+import os
 import re
 import sys
 from collections.abc import Iterator
-from contextlib import redirect_stdout
-from typing import TYPE_CHECKING
 
 from . import db, paths
 from .errors import MIGRATE_HINT, CarepgError, InvalidInput, SchemaAhead, SchemaMissing, from_database
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing on every command's start
 if TYPE_CHECKING:
     import psycopg
     from alembic.config import Config
@@ -77,15 +76,30 @@ def config(url: str | None = None) -> Config:
 def upgrade(url: str, revision: str = "head") -> None:
     from alembic import command
 
-    with _translated_errors(check_target(revision)):
+    check_target(revision)
+    _refuse_a_newer_database(url)
+    with _translated_errors(revision):
         command.upgrade(config(url), revision)
 
 
 def downgrade(url: str, revision: str) -> None:
     from alembic import command
 
-    with _translated_errors(check_target(revision)):
+    check_target(revision)
+    _refuse_a_newer_database(url)
+    with _translated_errors(revision):
         command.downgrade(config(url), revision)
+
+
+def _refuse_a_newer_database(url: str) -> None:
+    """SchemaAhead for a database a newer carepg migrated: no revision of this code leads anywhere from there."""
+    try:
+        with db.connect(url) as conn:
+            db.check_revision(conn)
+    except SchemaAhead:
+        raise
+    except SchemaMissing:  # not migrated, or behind: what migrating is for
+        pass
 
 
 def check_target(revision: str) -> str:
@@ -100,8 +114,12 @@ def check_target(revision: str) -> str:
 def revisions() -> list[str]:
     """Every revision id, oldest first, as the revision files chain them (the same list as Alembic's)."""
     revises: dict[str, str | None] = {}
-    for path in (paths.ALEMBIC_DIR / "versions").glob("*.py"):
-        text = path.read_text(encoding="utf-8")
+    versions = os.path.join(paths.location("ALEMBIC_DIR"), "versions")
+    for name in os.listdir(versions):
+        if not name.endswith(".py"):
+            continue
+        with open(os.path.join(versions, name), encoding="utf-8") as fh:
+            text = fh.read()
         revision = re.search(r"^revision\s*(?::\s*str\s*)?=\s*['\"]([^'\"]+)['\"]", text, re.M)
         down = re.search(r"^down_revision\s*(?::[^=]*)?=\s*(?:['\"]([^'\"]+)['\"]|None)", text, re.M)
         if revision and down:
@@ -150,7 +168,7 @@ def _translated_errors(revision: str) -> Iterator[None]:
     try:
         with db.translated_errors():
             yield
-    except (CommandError, RevisionError) as exc:  # e.g. -5 from revision 0003, or a database ahead of this code
+    except (CommandError, RevisionError) as exc:  # e.g. -5 from revision 0003
         raise InvalidInput(
             f"cannot migrate to {revision!r}: {str(exc).splitlines()[0]} (use head, base, +N, -N or one of "
             f"{', '.join(revisions())})"
@@ -174,6 +192,9 @@ def current(url: str) -> str | None:
 
 def sql_preview(revision: str = "head") -> str:
     """The SQL `alembic upgrade --sql` would run (offline mode); no database needed."""
+    import io
+    from contextlib import redirect_stdout
+
     from alembic import command
 
     out = io.StringIO()

@@ -13,7 +13,6 @@ import datetime as dt
 import json
 import os
 import sys
-import unicodedata
 
 from . import db, paths
 from .console import say
@@ -22,9 +21,11 @@ from .console import say
 def available(worker_id: int, *, start_from: dt.datetime | None, start_to: dt.datetime | None, limit: int,
               after: str | None, as_json: bool) -> None:  # fmt: skip
     """Print one page of the worker's available shifts (the arguments are checked already: args.py)."""
-    from . import cursor
+    after_start, after_id = None, None
+    if after:
+        from . import cursor
 
-    after_start, after_id = cursor.decode(after) if after else (None, None)
+        after_start, after_id = cursor.decode(after)
     query = paths.named_queries("queries/shifts.sql")["available_shifts_json"]
     params = (worker_id, _sql_timestamp(start_from), _sql_timestamp(start_to), _sql_timestamp(after_start),
               after_id, limit)  # fmt: skip
@@ -83,6 +84,8 @@ def _width(text: str) -> int:
     """Columns a terminal gives the text: wide East Asian characters take two, combining marks none."""
     if text.isascii():
         return len(text)
+    import unicodedata
+
     return sum(0 if unicodedata.combining(ch) else 2 if unicodedata.east_asian_width(ch) in "WF" else 1
                for ch in text)  # fmt: skip
 
