@@ -33,12 +33,8 @@ def typer_reads(argv: list[str]) -> dict | None:
         ctx = SHIFTS.make_context("shifts", list(argv[1:]))
         p = ctx.params
         window = args.window(p["start_from"], p["start_to"], ("--from", "--to"))
-    except (ClickException, CarepgError, typer.Exit):
+    except (ClickException, CarepgError, typer.Exit):  # Exit: --help
         return None
-    except Exception as exc:  # Click's own Exit (--help), under its vendored name
-        if type(exc).__name__ == "Exit":
-            return None
-        raise
     return {"worker_id": p["worker_id"], "limit": p["limit"], "after": p["after"], "as_json": p["as_json"], **window}
 
 

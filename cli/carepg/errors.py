@@ -21,8 +21,8 @@ has been checked (args.py holds the checks that the CLI and the web app share). 
 refused is the same mistake whether a shell, an HTTP client or a document sent it, and one number for it lets a
 script tell "fix what you gave carepg" (7) from "the data says no" (3, 4, 8) and "retry later" (10, 11) without
 knowing which layer noticed; Click's own usage errors are reported the same way, so 2 never comes out of carepg.
-What no argument can settle on its own (a worker that does not exist, a revision the database cannot reach from
-where it is) is answered by the database, with the code of what it found.
+What only the database can settle (a worker that does not exist; `migrate -5` on a database three revisions in)
+is answered after asking it: 3 for the worker, 7 for the step.
 """
 
 from __future__ import annotations
