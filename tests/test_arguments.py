@@ -157,7 +157,7 @@ def _is_int_text(value: str) -> bool:
 ids = st.one_of(integers_outside(1, 2**31 - 1), st.sampled_from(["+5", "-0", " 5", "5 ", "٥", "１", "0x10", "1_0"]))
 limits = st.one_of(integers_outside(1, 1000), st.sampled_from(["+5", " 5", "5.0", "1e2", "١٠"]))
 timestamps = st.one_of(st.text("abcdefghijklmnopqrsuvwxyz", min_size=1, max_size=12).filter(lambda v: v != "now"),
-                       st.sampled_from(["2023-02-30", "2023-13-01", "2023-02-10T25:00", "10/02/2023", "2023-W06"]))
+                       st.sampled_from(["2023-02-30", "2023-13-01", "2023-02-10T25:00", "10/02/2023", "2023-W54"]))
 cursors = st.one_of(st.binary(min_size=1, max_size=60).map(b64), st.text("!@#$%^&*() ", min_size=1, max_size=20),
                     st.just("A" * 200))
 seconds_bad = st.one_of(st.floats(max_value=0.0009).map(repr), st.floats(min_value=604_801).map(repr),
@@ -165,7 +165,7 @@ seconds_bad = st.one_of(st.floats(max_value=0.0009).map(repr), st.floats(min_val
 words = st.text("abcdefghijklmnopqrstuvwxyz", min_size=1, max_size=10)
 revisions_bad = st.one_of(words.filter(lambda v: v not in ("head", "base")),
                           st.integers(10000, 10**6).map(str), st.sampled_from(["+0", "-0", "+1000", "0001x"]))
-hosts_bad = st.text("abcdefghijklmnopqrstuvwxyz !#", min_size=1, max_size=10).filter(lambda v: " " in v or "#" in v)
+hosts_bad = st.text("abcdefghijklmnopqrstuvwxyz \t", min_size=1, max_size=10).filter(lambda v: " " in v or "\t" in v)
 
 
 def cases(toc: str) -> st.SearchStrategy[list[str]]:
