@@ -14,9 +14,12 @@ import os
 import subprocess
 import sys
 
+import psycopg
 import pytest
+from psycopg import sql
 
-from carepg.errors import InvalidInput
+from carepg import cluster, migrations
+from carepg.errors import InvalidInput, NotFound
 
 # The child: record sys.modules at exit (after main()'s sys.exit), then run carepg as its script does.
 CHILD = """
@@ -30,10 +33,12 @@ PRESENTATION = ("rich", "granian", "carepg.web")
 TYPER = ("typer", "click", "carepg.cli")
 
 
-def run(tmp_path, *argv: str, database_url: str | None = None) -> tuple[subprocess.CompletedProcess, set[str]]:
+def run(tmp_path, *argv: str, database_url: str | None = None, local: cluster.Cluster | None = None,
+        ) -> tuple[subprocess.CompletedProcess, set[str]]:  # fmt: skip
     record = tmp_path / "modules.json"
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "CAREPG_DEBUG")}
-    env.update(CAREPG_TEST_MODULES=str(record), CAREPG_HOME=str(tmp_path / "no-cluster-here"), CAREPG_PORT="55999")
+    home, port = (str(local.home), str(local.port)) if local else (str(tmp_path / "no-cluster-here"), "55999")
+    env.update(CAREPG_TEST_MODULES=str(record), CAREPG_HOME=home, CAREPG_PORT=port)
     if database_url:
         env["DATABASE_URL"] = database_url
     result = subprocess.run([sys.executable, "-c", CHILD, *argv], env=env, capture_output=True, text=True,
@@ -70,6 +75,24 @@ def test_shifts_with_a_database_url_loads_neither_typer_nor_psycopg(tmp_path, we
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["worker_id"] == worker
     assert loaded(modules, *DATABASE_WORK, *PRESENTATION, *TYPER) == []
+
+
+def test_shifts_on_the_local_cluster_loads_its_module_but_not_psycopg(tmp_path, pg_cluster):
+    """Without DATABASE_URL: the local cluster's URL (cluster.py) and libpq; psycopg only when the cluster has to
+    be started or its database created."""
+    admin, name = pg_cluster.url("postgres"), sql.Identifier(cluster.DEFAULT_DBNAME)
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(name))
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(name))
+    try:
+        migrations.upgrade(pg_cluster.url())
+        result, modules = run(tmp_path, "shifts", "424242", local=pg_cluster)
+        assert result.returncode == NotFound.exit_code and "worker 424242 does not exist" in result.stderr
+        assert loaded(modules, "carepg.cluster") == ["carepg.cluster"]
+        assert loaded(modules, "psycopg", "psycopg_binary", "alembic", "sqlalchemy", *PRESENTATION, *TYPER) == []
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(name))
 
 
 def test_other_commands_load_psycopg_but_not_the_cluster_for_a_database_url(tmp_path, web_db):
