@@ -116,14 +116,11 @@ def revisions() -> list[str]:
     revises: dict[str, str | None] = {}
     versions = os.path.join(paths.location("ALEMBIC_DIR"), "versions")
     for name in os.listdir(versions):
-        if not name.endswith(".py"):
-            continue
-        with open(os.path.join(versions, name), encoding="utf-8") as fh:
-            text = fh.read()
-        revision = re.search(r"^revision\s*(?::\s*str\s*)?=\s*['\"]([^'\"]+)['\"]", text, re.M)
-        down = re.search(r"^down_revision\s*(?::[^=]*)?=\s*(?:['\"]([^'\"]+)['\"]|None)", text, re.M)
-        if revision and down:
-            revises[revision.group(1)] = down.group(1)
+        if name.endswith(".py"):
+            with open(os.path.join(versions, name), encoding="utf-8") as fh:
+                found = _assignments(fh.read(), ("revision", "down_revision"))
+            if "revision" in found and "down_revision" in found:
+                revises[found["revision"]] = found["down_revision"]  # type: ignore[index]
     chain: list[str] = []
     following = {down: rev for rev, down in revises.items()}
     current = following.get(None)
@@ -131,6 +128,18 @@ def revisions() -> list[str]:
         chain.append(current)
         current = following.get(current)
     return chain
+
+
+def _assignments(source: str, names: tuple[str, ...]) -> dict[str, str | None]:
+    """`name = "value"` (or `name: type = ...`, or `= None`) at the start of a line, for each of `names`."""
+    found: dict[str, str | None] = {}
+    for line in source.splitlines():
+        target, equals, value = line.partition("=")
+        name = target.split(":", 1)[0].strip()
+        if equals and name in names and name not in found and target[:1] not in (" ", "\t"):
+            value = value.split("#", 1)[0].strip()
+            found[name] = None if value == "None" else value.strip("\"'")
+    return found
 
 
 def head() -> str:
