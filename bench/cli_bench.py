@@ -39,7 +39,7 @@ def run_timed(argv: list[str], env: dict[str, str]) -> tuple[float, float]:
     with wait4, so the CPU time is its own."""
     began = time.perf_counter()
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
-    out = proc.stdout.read()
+    proc.stdout.read()  # what a pipe would be given, dropped
     err = proc.stderr.read()
     _, status, usage = os.wait4(proc.pid, 0)
     proc.returncode = os.waitstatus_to_exitcode(status)

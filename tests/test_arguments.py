@@ -61,17 +61,20 @@ def bad_command_lines(toc: str) -> list[list[str]]:
         ["migrate", "no-such-revision"], ["migrate", "9999", "--down"], ["migrate", "+0"], ["migrate", "head", "x"],
         ["demo", "--limit", "0"], ["demo", "--limit", "1001"], ["demo", "--shifts", "-1"], ["demo", "--bogus"],
         # serve
-        ["serve", "--port", "0"], ["serve", "--port", "65536"], ["serve", "--port", "http"], ["serve", "--workers", "0"],
+        ["serve", "--port", "0"], ["serve", "--port", "65536"], ["serve", "--port", "http"],
+        ["serve", "--workers", "0"],
         ["serve", "--threads", "0"], ["serve", "--threads", "100000"], ["serve", "--host", "no such host!"],
         # db
         ["db", "up", "now"], ["db", "status", "--bogus"], ["db", "nothing"], ["nothing"],
         # mrf
-        ["mrf", "ingest", "/nonexistent/toc.json.gz"], ["mrf", "ingest", "http://[::1"], ["mrf", "ingest", "https:///x"],
+        ["mrf", "ingest", "/nonexistent/toc.json.gz"], ["mrf", "ingest", "http://[::1"],
+        ["mrf", "ingest", "https:///x"],
         ["mrf", "ingest", "http://exa mple.com/x"], ["mrf", "ingest", "http://h:99999/x"], ["mrf", "ingest", "/"],
         ["mrf", "ingest", toc, "--timeout", "0"], ["mrf", "ingest", toc, "--timeout", "nan"],
         ["mrf", "ingest", toc, "--retries", "-1"], ["mrf", "ingest", toc, "--retries", "1001"], ["mrf", "ingest"],
         ["mrf", "lookup", toc, "/nonexistent/lookup.json"], ["mrf", "lookup"],
-        ["mrf", "files", "--state", "NYC", "--plan-type", "PPO"], ["mrf", "files", "--state", "NY", "--plan-type", "XYZ"],
+        ["mrf", "files", "--state", "NYC", "--plan-type", "PPO"],
+        ["mrf", "files", "--state", "NY", "--plan-type", "XYZ"],
         ["mrf", "files", "--state", "N1", "--plan-type", "PPO"], ["mrf", "files", "--plan-type", "PPO"],
         ["mrf", "files", "--state", "NY", "--plan-type", "PPO", "--output", "/nonexistent/dir/urls.txt"],
         ["mrf", "runs", "--limit", "0"], ["mrf", "runs", "--limit", "1001"],
@@ -172,7 +175,8 @@ def cases(toc: str) -> st.SearchStrategy[list[str]]:
     return st.one_of(
         ids.map(lambda v: ["shifts", v]), ids.map(lambda v: ["claims", v]),
         limits.map(lambda v: ["shifts", "101", "--limit", v]), limits.map(lambda v: ["claims", "101", "--limit", v]),
-        timestamps.map(lambda v: ["shifts", "101", "--from", v]), timestamps.map(lambda v: ["claims", "101", "--to", v]),
+        timestamps.map(lambda v: ["shifts", "101", "--from", v]),
+        timestamps.map(lambda v: ["claims", "101", "--to", v]),
         cursors.map(lambda v: ["shifts", "101", "--after", v]), cursors.map(lambda v: ["claims", "101", "--after", v]),
         ids.map(lambda v: ["claim", "101", v]), ids.map(lambda v: ["release", v, "7"]),
         integers_outside(0, 10**9).map(lambda v: ["seed", "--shifts", v]),

@@ -139,7 +139,8 @@ def _revision(raw: str) -> str:
 @app.command()
 @handles_errors(revision=False)
 def migrate(
-    revision: Annotated[str, typer.Argument(parser=_revision, help="Target revision (default: the newest).")] = "head",
+    revision: Annotated[str, typer.Argument(parser=_revision, metavar="REVISION",
+                                            help="Target revision (default: the newest).")] = "head",
     down: Annotated[bool, typer.Option("--down", help="Downgrade to REVISION instead (`base` = nothing).")] = False,
 ) -> None:
     """Apply carepg's migrations (same as `alembic upgrade head`)."""
@@ -156,15 +157,15 @@ def migrate(
 @app.command("seed")
 @handles_errors
 def seed_command(
-    profile: Annotated[str, typer.Option(parser=seed.check_profile,
+    profile: Annotated[str, typer.Option(parser=seed.check_profile, metavar="PROFILE",
                                          help="Data set to generate: challenge or large.")] = "challenge",  # fmt: skip
-    random_seed: Annotated[int, typer.Option("--seed", parser=seed.check_seed,
+    random_seed: Annotated[int, typer.Option("--seed", parser=seed.check_seed, metavar="N",
                                              help="Random seed; the same seed gives the same data.")] = (  # fmt: skip
         seed.DEFAULT_SEED
     ),
     shift_count: Annotated[
         int | None,
-        typer.Option("--shifts", parser=seed.check_shifts,
+        typer.Option("--shifts", parser=seed.check_shifts, metavar="N",
                      help="Number of shifts (default: 2,000,000 for challenge, 20,000,000 for large)."),  # fmt: skip
     ] = None,
     reset: Annotated[bool, typer.Option("--reset", help="Delete existing challenge data first.")] = False,
@@ -190,10 +191,11 @@ def refresh(
     every: Annotated[
         float | None,
         typer.Option("--every", parser=partial(args.seconds, what="--every", low=0.001, high=MAX_EVERY),
+                     metavar="SECONDS",
                      help="Keep refreshing every SECONDS until Ctrl-C or SIGTERM."),  # fmt: skip
     ] = None,
     schedule: Annotated[
-        str | None, typer.Option("--schedule", parser=args.cron_schedule,
+        str | None, typer.Option("--schedule", parser=args.cron_schedule, metavar="CRON",
                                  help="Install a pg_cron job instead, e.g. '*/5 * * * *'.")  # fmt: skip
     ] = None,
     unschedule: Annotated[bool, typer.Option("--unschedule", help="Remove the pg_cron job.")] = False,
@@ -373,7 +375,7 @@ def claims_command(
 @handles_errors(revision=False)
 def demo(
     limit: Annotated[int, typer.Option(parser=args.limit, metavar="N", help="Shifts shown per worker (1-1000).")] = 5,
-    shift_count: Annotated[int, typer.Option("--shifts", parser=seed.check_shifts,
+    shift_count: Annotated[int, typer.Option("--shifts", parser=seed.check_shifts, metavar="N",
                                              help="Shifts to seed when the database is empty.")] = (  # fmt: skip
         seed.CHALLENGE_SHIFTS
     ),

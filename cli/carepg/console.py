@@ -77,8 +77,8 @@ def sigterm_raises() -> Iterator[None]:
 
 def run(fn: Callable[..., Any], kwargs: dict[str, Any], *, database: bool = True, revision: bool = True,
         passthrough: tuple[type[BaseException], ...] = ()) -> int:  # fmt: skip
-    """Run a command's body, fn(**kwargs), so that whatever happens ends in one line on stderr and a documented exit code;
-    return that code (0: done).
+    """Run a command's body, fn(**kwargs), so that whatever happens ends in one line on stderr and a documented
+    exit code; return that code (0: done).
 
     database: the command uses a database, so the settings that say which (DATABASE_URL's syntax, CAREPG_PORT)
     are checked first, with its arguments (errors.py, "the argument policy"). revision: and it works on carepg's

@@ -15,7 +15,7 @@ import sys
 from collections.abc import Iterator
 
 from . import libpq
-from .errors import InvalidInput, ServerUnavailable, cannot_connect, from_database
+from .errors import InvalidInput, cannot_connect, from_database
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing on every command's start
 if TYPE_CHECKING:

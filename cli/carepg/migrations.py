@@ -220,4 +220,5 @@ def __getattr__(name: str):
     raise AttributeError(name)
 
 
-__all__ = ["ScriptDirectory", "apply", "config", "current", "downgrade", "head", "lock", "revision_problem", "revisions", "upgrade"]
+__all__ = ["ScriptDirectory", "apply", "config", "current", "downgrade", "head", "lock", "revision_problem",
+           "revisions", "upgrade"]

@@ -121,7 +121,7 @@ def _progress(quiet: bool):
 @mrf_app.command("ingest")
 @handles_errors
 def ingest_command(
-    source: Annotated[str, typer.Argument(parser=_source,
+    source: Annotated[str, typer.Argument(parser=_source, metavar="SOURCE",
                                           help="http(s) URL or local path of the TOC (.json or .json.gz).")],
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar (the summary line stays).")] = False,
     timeout: Annotated[
@@ -145,7 +145,8 @@ def ingest_command(
 @mrf_app.command("lookup")
 @handles_errors
 def lookup_command(
-    sources: Annotated[list[str], typer.Argument(parser=_source, help="EIN-lookup JSON documents (URLs or paths).")],
+    sources: Annotated[list[str], typer.Argument(parser=_source, metavar="SOURCE...",
+                                                 help="EIN-lookup JSON documents (URLs or paths).")],
 ) -> None:
     """Load Anthem EIN-lookup documents: their display names (NY_PPO_...) add plan types to files."""
     from . import ingest
@@ -160,8 +161,9 @@ def lookup_command(
 @mrf_app.command("files")
 @handles_errors
 def files_command(
-    state: Annotated[str, typer.Option("--state", parser=_state, help="Two-letter state code, e.g. NY.")],
-    plan_type: Annotated[str, typer.Option("--plan-type", parser=_plan_type, help="PPO, EPO, POS, HMO or FFS.")],
+    state: Annotated[str, typer.Option("--state", parser=_state, metavar="XX", help="Two-letter state code, e.g. NY.")],
+    plan_type: Annotated[str, typer.Option("--plan-type", parser=_plan_type, metavar="TYPE",
+                                           help="PPO, EPO, POS, HMO or FFS.")],
     issuer: Annotated[
         str | None,
         typer.Option("--issuer", help="Issuer-name prefix (e.g. anthem, highmark); '*' = any. "
@@ -219,11 +221,13 @@ def runs_command(limit: Annotated[int, typer.Option(parser=partial(args.integer,
 def generate_command(
     out_path: Annotated[Path, typer.Argument(parser=partial(args.writable_file, what="OUT"), metavar="OUT",
                                              help="OUT.json or OUT.json.gz")],
-    size: Annotated[str, typer.Option(parser=_size, help="Approximate JSON size (e.g. 200K, 50M, 5G).")] = "1M",
-    style: Annotated[str, typer.Option(parser=_style, help="Layout: canonical, pretty, minified, spaced, shuffled, "
-                                                          "crlf, escaped, upper-v1, allowed.")] = "canonical",
+    size: Annotated[str, typer.Option(parser=_size, metavar="SIZE",
+                                      help="Approximate JSON size (e.g. 200K, 50M, 5G).")] = "1M",
+    style: Annotated[str, typer.Option(parser=_style, metavar="STYLE",
+                                       help="Layout: canonical, pretty, minified, spaced, shuffled, "
+                                            "crlf, escaped, upper-v1, allowed.")] = "canonical",
     seed: Annotated[int, typer.Option(parser=partial(args.integer, what="--seed", low=-(2**63), high=2**63 - 1),
-                                      help="Random seed.")] = 6,
+                                      metavar="N", help="Random seed.")] = 6,
     bulk: Annotated[int, typer.Option(parser=partial(args.integer, what="--bulk", low=0, high=100_000), metavar="N",
                                       help="Other Blue plans' files padding every file list (0-100000).")] = 40,
 ) -> None:
