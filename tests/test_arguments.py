@@ -15,6 +15,7 @@ import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
 
+import psycopg
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -135,6 +136,26 @@ def test_the_checks_come_before_connecting_not_instead(tmp_path, toc):
                  ["mrf", "files", "--state", "NY", "--plan-type", "ppo"], ["mrf", "ingest", "-q", toc]):  # fmt: skip
         result = carepg(argv, environment(), tmp_path)
         assert result.returncode == 10 and "cannot connect" in result.stderr, (argv, result.stderr)
+
+
+@pytest.mark.parametrize("state, plan_type", [
+    *[("NY", t) for t in (*PLAN_TYPES, *(t.lower() for t in PLAN_TYPES), "XYZ", "", "PPO ", "HMOS", "pPo")],
+    *[(s, "PPO") for s in ("ny", "Ny", "N1", "NYC", "", " NY", "ÑY")],
+])  # fmt: skip
+def test_what_mrf_files_checks_before_connecting_is_what_the_function_accepts(postgresql, state, plan_type):
+    """`mrf files` checks --state and --plan-type before it connects; mrf.network_files() is the authority
+    (CP400 for what it refuses; CP404, nothing ingested, for what it accepts here)."""
+    from carepg.mrf.cli import _plan_type, _state
+
+    with pytest.raises(psycopg.Error) as raised:
+        postgresql.execute("SELECT * FROM mrf.network_files(%s, %s)", (state, plan_type))
+    postgresql.rollback()
+    try:
+        _state(state), _plan_type(plan_type)
+        checked = True
+    except InvalidInput:
+        checked = False
+    assert checked == (raised.value.sqlstate != "CP400"), (state, plan_type, raised.value.sqlstate)
 
 
 # --- hypothesis: bad values of every class, in every parameter ------------------------------------------------

@@ -60,7 +60,7 @@ def _source(spec: str) -> str:
     raise InvalidInput(f"not a valid URL: {_shown(spec)} ({why}); pass a well-formed http(s) URL, quoted")
 
 
-PLAN_TYPES = ("PPO", "EPO", "POS", "HMO", "FFS")  # what mrf.network_files() takes (tests/test_arguments.py)
+PLAN_TYPES = ("PPO", "EPO", "POS", "HMO", "FFS")  # what mrf.network_files() takes (tests/test_arguments.py checks)
 
 
 def _state(raw: str) -> str:
