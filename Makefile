@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.carepg-installed
 BENCH_STAMP := $(VENV)/.carepg-bench-installed
 
-.PHONY: demo test test-fast schema migration clean bench bench-large bench-http bench-mrf
+.PHONY: demo test test-fast schema migration clean bench bench-large bench-http bench-mrf bench-cli
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -53,6 +53,11 @@ bench-large: $(BENCH_STAMP)
 
 bench-http: $(BENCH_STAMP)
 	bench/http.sh
+
+# CLI start-up: `carepg shifts W --limit 5` against psql calling the same function, whole processes, one run;
+# needs a seeded database (make demo) and psql.
+bench-cli: $(STAMP)
+	$(BIN)/python bench/cli_bench.py
 
 clean:
 	-$(BIN)/carepg db down --purge

@@ -7,7 +7,7 @@ import json
 import psycopg
 import pytest
 
-from carepg.errors import Conflict, Forbidden, NotFound
+from carepg.errors import Conflict, Forbidden, InvalidInput, NotFound
 from test_cli import cli, one_line_error, postgresql, seeded  # noqa: F401  (fixtures: the seeded clone)
 
 pytestmark = pytest.mark.fast
@@ -61,7 +61,8 @@ def test_refusals_say_which_rule(cli, seeded, db_url):  # noqa: F811
     unknown = cli("claim", "101", "2000000000")
     assert unknown.exit_code == NotFound.exit_code and "does not exist" in one_line_error(unknown)
     for args in (("claim", "101", "0"), ("claim", "x", "1"), ("release", "101", "99999999999"), ("claim", "101")):
-        assert cli(*args).exit_code == 2  # Click's usage error: not an id at all
+        result = cli(*args)  # not an id at all: a bad argument, exit code 7 like every other (errors.py)
+        assert result.exit_code == InvalidInput.exit_code and one_line_error(result)
 
 
 def test_claims_lists_and_pages(cli, seeded, db_url):  # noqa: F811

@@ -78,8 +78,8 @@ def test_database_url_overrides_the_local_cluster(monkeypatch):
 
 def test_no_server_binaries_anywhere_is_one_clear_error(monkeypatch, local_home):
     monkeypatch.delenv("PG_BIN", raising=False)
-    monkeypatch.setattr(cluster.shutil, "which", lambda name: None)
-    monkeypatch.setattr(cluster.glob, "glob", lambda pattern: [])
+    monkeypatch.setattr("shutil.which", lambda name: None)  # cluster.py imports them where it looks
+    monkeypatch.setattr("glob.glob", lambda pattern: [])
     monkeypatch.setattr(cluster, "_embedded_bindir", lambda: None)
     with pytest.raises(ServerUnavailable, match="apt-get install postgresql"):
         cluster.find_bindir()

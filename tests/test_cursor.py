@@ -53,7 +53,10 @@ def test_anything_else_is_invalid_input_and_nothing_else(token):
 
 @pytest.mark.parametrize("raw", [b"[" * 1000, b"[" * 100_000, b'["2023-02-01T05:00:00+05:00",5]',
                                  b'["2023-02-01T05:00:00",true]', b'["2023-02-01T05:00:00",1.5]',
-                                 b'["2023-02-01T05:00:00",1,2]', b'["\\u0032023-02-01",1]'])  # fmt: skip
+                                 b'["2023-02-01T05:00:00",1,2]', b'["\\u0032023-02-01",1]',
+                                 # whitespace that a regex's \s takes and JSON does not
+                                 b'["2023-02-10T05:00:00.001000",501295]\x0c', b'\x0b["2023-02-10",1]',
+                                 b'["2023-02-10"\x1c,1]'])  # fmt: skip
 def test_nested_offset_and_odd_values_are_refused(raw):
     with pytest.raises(InvalidInput, match="invalid cursor"):
         cursor.decode(b64(raw))

@@ -56,8 +56,9 @@ def test_each_exit_code_means_one_thing():
         for b in classes:
             if a.exit_code == b.exit_code:
                 assert issubclass(a, b) or issubclass(b, a), (a, b)
-    # 1 and 2 are the bug's and Click's; codes from 128 up are signals, which only Interrupted reports.
-    assert not {errors.EXIT_BUG, errors.EXIT_USAGE} & {c.exit_code for c in classes}
+    # 1 is the bug's; 2 (Click's usage error) is never carepg's: a bad argument is invalid input, 7 (errors.py,
+    # "the argument policy"); codes from 128 up are signals, which only Interrupted reports.
+    assert not {errors.EXIT_BUG, 2} & {c.exit_code for c in classes}
     assert all(c.exit_code < 128 for c in classes if c is not errors.Interrupted)
 
 
@@ -80,14 +81,22 @@ def test_the_readme_table_lists_every_exit_code_and_status():
     [
         ("SELECT * FROM shifts.no_such_function(1)", errors.SchemaMissing),
         ("SELECT * FROM shifts_private.no_such_table", errors.SchemaMissing),
-        ("SELECT 1 + 'a'::text", None),  # operator does not exist (42883): a bug, not a missing migration
-        ("SELECT * FROM no_such_table_of_the_app", None),
+        ("SELECT 'x'::shifts.no_such_type", errors.SchemaMissing),
+        ("SELECT no_such_schema.f()", errors.SchemaMissing),
+        # By SQLSTATE alone: carepg sends only statements that name what its migrations create, so whatever is
+        # undefined (an operator, a table of the application's) means a schema that is not this code's.
+        ("SELECT 1 + 'a'::text", errors.SchemaMissing),
+        ("SELECT * FROM no_such_table_of_the_app", errors.SchemaMissing),
+        # A message that reads like a missing carepg object is not one: the SQLSTATE (P0001) decides.
+        ("DO $$ BEGIN RAISE EXCEPTION 'relation \"shifts.x\" does not exist'; END $$", None),
+        ("SELECT 1 / 0", None),
         ("SELECT 'x'::integer", errors.InvalidInput),
         ("SET ROLE carepg_api; SELECT * FROM public.\"Worker\"", errors.PermissionDenied),
         # What a query gets when a migration drops a function it had resolved (raised here, as the server does).
         ("DO $$ BEGIN RAISE EXCEPTION 'cache lookup failed for function 17370' USING ERRCODE = 'XX000'; END $$",
          errors.ServerUnavailable),
-        ("DO $$ BEGIN RAISE EXCEPTION 'unexpected chunk number' USING ERRCODE = 'XX000'; END $$", None),
+        ("DO $$ BEGIN RAISE EXCEPTION 'unexpected chunk number' USING ERRCODE = 'XX000'; END $$",
+         errors.ServerUnavailable),
     ],
 )
 def test_not_migrated_means_a_carepg_object_is_missing(postgresql, statement, expected):
@@ -131,12 +140,14 @@ def test_a_serialization_failure_is_a_conflict_to_retry(db_url):
     assert errors.SQLSTATE_ERRORS["40P01"] is errors.Conflict
 
 
+ANY_TEXT = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=120)
+
+
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(message=st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=120),
-       dropped=st.booleans())
-def test_an_internal_error_is_unavailable_only_when_an_object_vanished(postgresql, message, dropped):
-    """XX000 with "cache lookup failed" (what a statement gets when a migration dropped what it had resolved) is a
-    503 to retry, in one line; any other internal error stays a bug (None), whatever its text."""
+@given(message=ANY_TEXT, dropped=st.booleans())
+def test_an_internal_error_is_unavailable_whatever_it_says(postgresql, message, dropped):
+    """XX000, the server's internal error (what a statement gets when a migration dropped what it had resolved:
+    "cache lookup failed"), is a 503 to retry, in one line, whatever its text says."""
     text = ("cache lookup failed for " + message) if dropped else message
     postgresql.execute("CREATE OR REPLACE FUNCTION pg_temp.internal_error(msg text) RETURNS void LANGUAGE plpgsql"
                        " AS $$ BEGIN RAISE EXCEPTION '%', msg USING ERRCODE = 'XX000'; END $$")
@@ -144,9 +155,33 @@ def test_an_internal_error_is_unavailable_only_when_an_object_vanished(postgresq
         postgresql.execute("SELECT pg_temp.internal_error(%s)", (text,))
     postgresql.rollback()
     mapped = errors.from_database(raised.value)
-    if text.startswith("cache lookup failed"):
-        assert type(mapped) is errors.ServerUnavailable and mapped.http_status == 503
-        assert mapped.message.startswith("the database schema changed under the query") and "retry" in mapped.message
-        assert "\n" not in mapped.message and len(mapped.message) < 300
-    else:
-        assert mapped is None
+    assert type(mapped) is errors.ServerUnavailable and mapped.http_status == 503 and mapped.exit_code == 10
+    assert "retry" in mapped.message
+    assert "\n" not in mapped.message and len(mapped.message) < 400
+
+
+SQLSTATES = ["CP400", "CP403", "CP404", "CP409", "CP501", "40001", "22P02", "42501", "42P01", "42883", "3F000",
+             "42704", "XX000", "57014", "P0001", "23505", "0A000"]
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(sqlstate=st.sampled_from(SQLSTATES), message=ANY_TEXT, other=st.sampled_from(SQLSTATES))
+def test_the_sqlstate_decides_never_the_text(postgresql, sqlstate, message, other):
+    """Two errors with the same SQLSTATE map to the same class whatever their messages say; the map never reads
+    the text (which lc_messages translates and releases reword)."""
+    postgresql.execute("CREATE OR REPLACE FUNCTION pg_temp.fail(code text, msg text) RETURNS void LANGUAGE plpgsql"
+                       " AS $$ BEGIN RAISE EXCEPTION '%', msg USING ERRCODE = code; END $$")
+    postgresql.commit()  # the function outlives the failed statements' rollbacks
+    mapped = []
+    for code, text in ((sqlstate, message), (sqlstate, "relation \"shifts.x\" does not exist"), (other, message)):
+        with pytest.raises(psycopg.Error) as raised:
+            postgresql.execute("SELECT pg_temp.fail(%s, %s)", (code, text))
+        postgresql.rollback()
+        assert raised.value.sqlstate == code
+        result = errors.from_database(raised.value)
+        mapped.append(type(result) if result is not None else None)
+        if result is not None:
+            assert "\n" not in result.message
+    assert mapped[0] is mapped[1]
+    if other == sqlstate:
+        assert mapped[2] is mapped[0]

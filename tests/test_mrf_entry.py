@@ -41,7 +41,7 @@ atexit.register(lambda: sys.stderr.write(
     f"\\nloaded at start: {at_start or [None]}; loaded at exit: {sorted(m for m in WATCHED if m in sys.modules)}"
     f"; loaded when the database thread starts: {at_connect or [None]}\\n"))
 sys.argv = ["carepg", *sys.argv[1:]]
-from carepg.__main__ import main
+from carepg.main import main
 sys.exit(main())
 """
 

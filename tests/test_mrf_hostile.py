@@ -30,7 +30,7 @@ def peak():
         out.write([l for l in open("/proc/self/status") if l.startswith("VmHWM")][0])
 atexit.register(peak)
 sys.argv = ["carepg", *sys.argv[1:]]
-from carepg.__main__ import main  # what the `carepg` command runs
+from carepg.main import main  # what the `carepg` command runs
 sys.exit(main())
 """
 

@@ -14,7 +14,7 @@ REPORT_PEAK = """
 import atexit, sys
 atexit.register(lambda: sys.stderr.write([l for l in open("/proc/self/status") if l.startswith("VmHWM")][0]))
 sys.argv = ["carepg", *sys.argv[1:]]
-from carepg.__main__ import main  # what the `carepg` command runs
+from carepg.main import main  # what the `carepg` command runs
 sys.exit(main())
 """
 BUDGET_MB = 100  # peak RSS allowed for the whole `carepg mrf ingest` process (interpreter and libraries included)

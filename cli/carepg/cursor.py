@@ -20,8 +20,9 @@ from .errors import InvalidInput
 # of the same position (a space after the comma, a shorter timestamp).
 MAX_TOKEN = 128
 _TOKEN = re.compile(r"[A-Za-z0-9_-]{1,%d}" % MAX_TOKEN)
-# The decoded token: a two-element array of one plain string and one integer, nothing nested.
-_ARRAY = re.compile(r'\s*\[\s*"[0-9T:. -]{1,32}"\s*,\s*-?[0-9]{1,10}\s*\]\s*')
+# The decoded token: a two-element array of one plain string and one integer, nothing nested; around them only
+# what JSON calls whitespace (regex's \s also takes form feeds and the like, which json.loads refuses).
+_ARRAY = re.compile(r'[ \t\n\r]*\[[ \t\n\r]*"[0-9T:. -]{1,32}"[ \t\n\r]*,[ \t\n\r]*-?[0-9]{1,10}[ \t\n\r]*\][ \t\n\r]*')
 
 
 def encode(start: dt.datetime, shift_id: int) -> str:

@@ -1,29 +1,37 @@
 """User-facing errors, and the one place where SQLSTATEs become messages, exit codes and HTTP statuses.
 
-Our SQL raises its own SQLSTATEs (class `CP`, see SQLSTATE_ERRORS): the Python side never matches on message
-text. Every error a user can cause becomes a `CarepgError` carrying one line that says what was wrong and how to
-fix it; the CLI prints that line and exits with the class's `exit_code`, the web app answers a problem+json body
-with its `http_status`, `title` and `slug` (and `Retry-After` when it has one). Each exit code means one thing:
+Our SQL raises its own SQLSTATEs (class `CP`, see SQLSTATE_ERRORS), and the map reads SQLSTATEs only, never a
+message's text (which the server's lc_messages translates and each release may reword). Every error a user can
+cause becomes a `CarepgError` carrying one line that says what was wrong and how to fix it; the CLI prints that
+line and exits with the class's `exit_code`, the web app answers a problem+json body with its `http_status`,
+`title` and `slug` (and `Retry-After` when it has one). Each exit code means one thing:
 
     0  done                          6  unsupported by this server          11  source unavailable (retry later)
     1  a bug (please report it)      7  invalid input                       12 not configured (a setting to fix)
-    2  usage: malformed command      8  forbidden (the rules say no)        128 + N  ended by signal N: 130 Ctrl-C,
-    3  not found                     9  permission denied (database role)            129 SIGHUP, 143 SIGTERM
-    4  conflict                      10 database unavailable (retry later)
-    5  database not migrated
+    3  not found                     8  forbidden (the rules say no)        128 + N  ended by signal N: 130 Ctrl-C,
+    4  conflict                      9  permission denied (database role)            129 SIGHUP, 143 SIGTERM
+    5  database not migrated         10 database unavailable (retry later)
+       (or migrated by a newer carepg)
 
-2 is Click's own (unknown option, missing argument, a value of the wrong type or out of range); 7 is a value or
-a document carepg itself refused. 10 and 11 are the only ones where retrying the same command can help.
+The argument policy. A bad argument is invalid input (7; 400 over HTTP), whatever it is and wherever it came from:
+a value out of range or malformed, an unknown option, a missing argument, a malformed environment setting
+(DATABASE_URL, CAREPG_PORT, CAREPG_WEB_*), a query parameter. It is one line, and it is found before any work: no
+connection is opened, no cluster started, nothing migrated, seeded or written until every argument of the command
+has been checked (args.py holds the checks that the CLI and the web app share). Why 7 and not Click's 2: a value
+refused is the same mistake whether a shell, an HTTP client or a document sent it, and one number for it lets a
+script tell "fix what you gave carepg" (7) from "the data says no" (3, 4, 8) and "retry later" (10, 11) without
+knowing which layer noticed; Click's own usage errors are reported the same way, so 2 never comes out of carepg.
+What only the database can settle (a worker that does not exist; `migrate -5` on a database three revisions in)
+is answered after asking it: 3 for the worker, 7 for the step.
 """
 
 from __future__ import annotations
 
-TYPE_CHECKING = False  # (typing.TYPE_CHECKING without importing typing, which imports re: this module stays cheap)
-if TYPE_CHECKING:  # psycopg is imported where a database error is translated
-    import psycopg
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing on every command's start
+if TYPE_CHECKING:
+    from typing import Any
 
 EXIT_BUG = 1
-EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 EXIT_TERMINATED = 143
 
@@ -147,13 +155,20 @@ class NotConfigured(CarepgError):
 
 
 class SchemaMissing(CarepgError):
-    """The database is reachable but carepg's migrations have not been applied."""
+    """The database is reachable but carepg's migrations have not been applied, or not all of them."""
 
     exit_code = 5
     http_status = 503
     title = "Database not migrated"
     slug = "database-not-migrated"
     retry_after = 60
+
+
+class SchemaAhead(SchemaMissing):
+    """The database was migrated by a newer carepg: this code does not know its schema (upgrade carepg)."""
+
+    title = "Database newer than this carepg"
+    slug = "database-ahead"
 
 
 class Unsupported(CarepgError):
@@ -236,18 +251,26 @@ SQLSTATE_ERRORS: dict[str, type[CarepgError]] = {
     "42501": PermissionDenied,  # insufficient_privilege
     "57014": DatabaseTimeout,  # query_canceled: statement_timeout (the web app sets one)
 }
+# Something a statement names does not exist: undefined_table, undefined_function, invalid_schema_name,
+# undefined_object. Every statement carepg sends names only what its migrations create (its schemas' objects,
+# and the challenge's tables, which the first migration creates where they are absent), so the database is not
+# at this code's revision; the CLI and `carepg serve` check the revision itself first and say which it is.
+UNDEFINED_OBJECT = ("42P01", "42883", "3F000", "42704")
+CAREPG_SCHEMAS = ("shifts", "shifts_private", "mrf", "mrf_private", "carepg_ext")
 
 MIGRATE_HINT = "run `carepg migrate` first"
 PRIVILEGE_HINT = (
     "the database role lacks a privilege carepg needs; `carepg migrate` grants carepg's roles theirs, "
     "or grant it to this role"
 )
-# The objects carepg's migrations create: a missing one of these means "not migrated", anything else is a bug.
-_CAREPG_SCHEMAS = ("shifts", "shifts_private", "mrf", "mrf_private", "carepg_ext")
 
 
-def from_database(err: psycopg.Error) -> CarepgError | None:
-    """Translate a database error a user can cause; None when it is a bug that should surface as such."""
+def from_database(err: Any) -> CarepgError | None:
+    """Translate a database error a user can cause; None when it is a bug that should surface as such.
+
+    `err` is a psycopg.Error or a libpq.Error (the hot commands' client): both carry `sqlstate` and a `diag`
+    with the fields libpq reports (message_primary, message_detail, message_hint, ...).
+    """
     mapped = _translate(err)
     if mapped is not None:
         mapped.sqlstate = err.sqlstate
@@ -257,33 +280,30 @@ def from_database(err: psycopg.Error) -> CarepgError | None:
     return mapped
 
 
-def _translate(err: psycopg.Error) -> CarepgError | None:
-    import psycopg
-
-    # No SQLSTATE: the client side failed (cannot connect, connection lost, psycopg_pool.PoolTimeout).
-    if isinstance(err, psycopg.OperationalError) and err.sqlstate is None:
-        return ServerUnavailable(f"database unreachable: {_first_line(str(err))}")
-    if isinstance(err, psycopg.DataError) and err.sqlstate is None:  # refused client-side (a NUL byte in text...)
-        return InvalidInput(f"invalid value: {_first_line(str(err))[:200]}")
+def _translate(err: Any) -> CarepgError | None:
     sqlstate = err.sqlstate or ""
-    primary = err.diag.message_primary or _first_line(str(err))
+    if not sqlstate:
+        return _client_side(err)
+    diag = err.diag
+    primary = _first_line(diag.message_primary or str(err))
+    hint = diag.message_hint
     if sqlstate == "42501":  # say which privilege, and how a deployment gets it
-        hint = err.diag.message_hint
         return PermissionDenied(f"{primary}{f' ({hint})' if hint else ''}: {PRIVILEGE_HINT}")
     if sqlstate in SQLSTATE_ERRORS:
-        hint = err.diag.message_hint
         return SQLSTATE_ERRORS[sqlstate](f"{primary} ({hint})" if hint else primary)
-    if sqlstate in {"42P01", "42883", "3F000", "42704"} and _names_carepg_object(primary):
-        return SchemaMissing(f"the database is missing carepg's schema ({primary}): {MIGRATE_HINT}")
     if sqlstate == "42703" and _inside_carepg_function(err):
         # A column one of carepg's functions reads is gone or not there yet: a migration is changing the schema
-        # between the function's compilation and its statement.
-        return ServerUnavailable(f"the database schema changed under the query ({_first_line(primary)[:200]}): a "
-                                 f"migration is running; retry")
-    if sqlstate == "XX000" and primary.startswith("cache lookup failed"):
-        # An object the statement had resolved was dropped while it ran: a migration is changing the schema.
-        return ServerUnavailable(f"the database schema changed under the query ({_first_line(primary)[:200]}): a "
-                                 f"migration is running; retry")
+        # between the function's compilation and its statement (CONTEXT, a diagnostic field, says where).
+        return ServerUnavailable(f"the database schema changed under the query ({primary[:200]}): a migration is "
+                                 f"running; retry")  # fmt: skip
+    if sqlstate in UNDEFINED_OBJECT:
+        return SchemaMissing(f"the database is missing carepg's schema ({primary}): {MIGRATE_HINT}")
+    if sqlstate == "XX000":
+        # internal_error: the server's own failure, never the client's. The one carepg meets is an object a
+        # running statement had resolved being dropped under it ("cache lookup failed"): a migration is
+        # changing the schema, and the same request succeeds a moment later.
+        return ServerUnavailable(f"the database failed internally ({primary[:200]}), as it does when a migration "
+                                 f"changes the schema under a running query: retry")  # fmt: skip
     if sqlstate.startswith("08") or sqlstate in {"57P01", "57P02", "57P03", "53300"}:
         return ServerUnavailable(f"database unavailable: {primary}")
     if sqlstate.startswith("28") or sqlstate == "3D000":  # invalid authorization / unknown database
@@ -291,22 +311,27 @@ def _translate(err: psycopg.Error) -> CarepgError | None:
     return None
 
 
-# carepg's first migration creates the challenge's tables where they are absent.
-_CHALLENGE_TABLES = ("Worker", "Facility", "Document", "FacilityRequirement", "DocumentWorker", "Shift")
+def _client_side(err: Any) -> CarepgError | None:
+    """No SQLSTATE: psycopg's client side failed (cannot connect, connection lost, a pool timeout, a value libpq
+    cannot send). The hot commands' libpq client says these itself."""
+    import psycopg  # loaded already: the error is one of its own
+
+    if isinstance(err, psycopg.OperationalError):
+        return ServerUnavailable(f"database unreachable: {_first_line(str(err))}")
+    if isinstance(err, psycopg.DataError):  # refused before it was sent (a NUL byte in text...)
+        return InvalidInput(f"invalid value: {_first_line(str(err))[:200]}")
+    return None
 
 
-def _names_carepg_object(message: str) -> bool:
-    """Does a "does not exist" message name something carepg's migrations create (in one of its schemas, or a
-    challenge table)?"""
-    return any(f'"{schema}' in message or f" {schema}." in message or f"schema {schema} " in message
-               or message.endswith(f"schema {schema}") for schema in _CAREPG_SCHEMAS) or any(
-        f'"{table}"' in message or f'"public.{table}"' in message for table in _CHALLENGE_TABLES)  # fmt: skip
+def cannot_connect(where: str, libpq_message: str) -> ServerUnavailable:
+    """"Cannot connect" in one line: the first line of libpq's message, which says to what and why."""
+    return ServerUnavailable(f"cannot connect to {where}: {_first_line(libpq_message) or 'unknown error'}")
 
 
-def _inside_carepg_function(err: psycopg.Error) -> bool:
-    """Was the error raised by a statement of one of carepg's own functions (its CONTEXT says so)?"""
-    context = err.diag.context or ""
-    return any(f"function {schema}." in context for schema in _CAREPG_SCHEMAS)
+def _inside_carepg_function(err: Any) -> bool:
+    """Was the error raised by a statement of one of carepg's own functions (its CONTEXT field says so)?"""
+    context = getattr(err.diag, "context", None) or ""
+    return any(f"function {schema}." in context for schema in CAREPG_SCHEMAS)
 
 
 def _first_line(text: str) -> str:

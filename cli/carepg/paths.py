@@ -1,25 +1,45 @@
-"""Where the SQL and the migrations are: beside the package in a checkout, inside it in a wheel."""
+"""Where the SQL and the migrations are: beside the package in a checkout, inside it in a wheel.
+
+SQL_DIR, ALEMBIC_DIR and ALEMBIC_INI are pathlib Paths, made on first use: pathlib (with the urllib.parse and
+ipaddress it imports) is a tenth of what `carepg shifts` may take to start, and reading a file needs only os.path.
+"""
 
 from __future__ import annotations
 
-from pathlib import Path
+import os
 
-_PACKAGE = Path(__file__).resolve().parent
-_CHECKOUT = _PACKAGE.parent.parent  # cli/carepg -> repository root
-
-
-def _pick(in_checkout: Path, in_wheel: Path) -> Path:
-    return in_checkout if in_checkout.exists() else in_wheel
+_PACKAGE = os.path.dirname(os.path.realpath(__file__))
+_CHECKOUT = os.path.dirname(os.path.dirname(_PACKAGE))  # cli/carepg -> repository root
 
 
-SQL_DIR = _pick(_CHECKOUT / "sql", _PACKAGE / "_sql")
-ALEMBIC_DIR = _pick(_CHECKOUT / "alembic", _PACKAGE / "_alembic")
-ALEMBIC_INI = _pick(_CHECKOUT / "alembic.ini", _PACKAGE / "_alembic.ini")
+def _pick(in_checkout: str, in_wheel: str) -> str:
+    return in_checkout if os.path.exists(in_checkout) else in_wheel
+
+
+_LOCATIONS = {
+    "SQL_DIR": _pick(os.path.join(_CHECKOUT, "sql"), os.path.join(_PACKAGE, "_sql")),
+    "ALEMBIC_DIR": _pick(os.path.join(_CHECKOUT, "alembic"), os.path.join(_PACKAGE, "_alembic")),
+    "ALEMBIC_INI": _pick(os.path.join(_CHECKOUT, "alembic.ini"), os.path.join(_PACKAGE, "_alembic.ini")),
+}
+
+
+def __getattr__(name: str):
+    if name in _LOCATIONS:
+        from pathlib import Path
+
+        return Path(_LOCATIONS[name])
+    raise AttributeError(name)
+
+
+def location(name: str) -> str:
+    """SQL_DIR, ALEMBIC_DIR or ALEMBIC_INI as a plain string."""
+    return _LOCATIONS[name]
 
 
 def sql_text(relative: str) -> str:
     """The text of a file under sql/, e.g. sql_text("migrations/0001_challenge_schema.sql")."""
-    return (SQL_DIR / relative).read_text(encoding="utf-8")
+    with open(os.path.join(_LOCATIONS["SQL_DIR"], relative), encoding="utf-8") as fh:
+        return fh.read()
 
 
 def named_queries(relative: str) -> dict[str, str]:

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import time
+from typing import TYPE_CHECKING
 
-import psycopg
+from . import args, db, paths
 
-from . import db, paths
-from .shifts import refresh as refresh_eligibility
-from .errors import InvalidInput
+if TYPE_CHECKING:
+    import psycopg
 
 # profile -> (file defining pg_temp.seed_<profile>(shifts, seed, reset), default number of shifts)
 PROFILES = {"challenge": ("seed/challenge.sql", 2_000_000), "large": ("seed/large.sql", 20_000_000)}
@@ -18,6 +18,18 @@ MAX_SHIFTS = 1_000_000_000  # "Shift".id is a 32-bit serial
 # Seeds take turns on advisory lock ('care', 2) (the registry of keys: sql/shifts_private/locks.sql): a second seed
 # waits, then finds the first one's data.
 SEED_LOCK = (0x63617265, 2)
+
+
+def check_profile(raw: str) -> str:
+    return args.choice(raw, "profile", tuple(PROFILES))
+
+
+def check_shifts(raw: str | int) -> int:
+    return args.integer(raw, "--shifts", 0, MAX_SHIFTS)
+
+
+def check_seed(raw: str | int) -> int:
+    return args.integer(raw, "--seed", -(2**31), 2**31 - 1)
 
 
 def seed(
@@ -32,14 +44,11 @@ def seed(
 
     One transaction: a failure (or a refusal to overwrite data) leaves the database as it was.
     """
-    if profile not in PROFILES:
-        raise InvalidInput(f"unknown profile {profile!r}: choose one of {', '.join(sorted(PROFILES))}")
-    sql_file, default_shifts = PROFILES[profile]
-    shifts = default_shifts if shifts is None else shifts
-    if not 0 <= shifts <= MAX_SHIFTS:
-        raise InvalidInput(f"invalid --shifts {shifts}: give a number from 0 to {MAX_SHIFTS:,}")
-    if not -(2**31) <= seed < 2**31:
-        raise InvalidInput(f"invalid --seed {seed}: give a whole number from {-(2**31):,} to {2**31 - 1:,}")
+    from .shifts import refresh as refresh_eligibility
+
+    sql_file, default_shifts = PROFILES[check_profile(profile)]
+    shifts = check_shifts(default_shifts if shifts is None else shifts)
+    seed = check_seed(seed)
     began = time.perf_counter()
     with db.translated_errors():
         with conn.transaction():

@@ -8,11 +8,10 @@ import datetime as dt
 import psycopg
 from psycopg.rows import dict_row
 
-from . import cursor, db, paths
-from .errors import InvalidInput
+from . import args, cursor, db, paths
+from .args import MAX_ROWS
 
 QUERIES = paths.named_queries("queries/shifts.sql")
-MAX_ROWS = 1000  # the function's own bound
 
 # Who the database is told a call acts as: (carepg.worker_id, carepg.role) for the call's transaction
 # (sql/shifts_private/acting_identity.sql). The web app passes the verified token's (auth.Identity.settings);
@@ -33,28 +32,6 @@ class Page:
             "shifts": [shift_json(s) for s in self.shifts],
             "next_cursor": self.next_cursor,
         }
-
-
-def parse_timestamp(value: str | None, what: str) -> dt.datetime | None:
-    """ISO 8601 date or date-time, or `now` (no time zone: the challenge stores naive UTC timestamps)."""
-    if value is None or value == "":
-        return None
-    if value.strip().lower() == "now":
-        return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
-    try:
-        parsed = dt.datetime.fromisoformat(value)
-        if parsed.tzinfo is not None:
-            # OverflowError: an offset that moves year 1 or 9999 out of range.
-            parsed = parsed.astimezone(dt.timezone.utc).replace(tzinfo=None)
-    except (ValueError, OverflowError):
-        shown = value if len(value) <= 80 else value[:80] + "..."
-        raise InvalidInput(f"invalid {what} {shown!r}: use YYYY-MM-DD, YYYY-MM-DDTHH:MM[:SS] or now") from None
-    return parsed
-
-
-def parse_window(start_from: str | None, start_to: str | None, names: tuple[str, str]) -> dict:
-    """A window as the keyword arguments page() and its siblings take; `names` are how the caller calls the two."""
-    return {"start_from": parse_timestamp(start_from, names[0]), "start_to": parse_timestamp(start_to, names[1])}
 
 
 def page(
@@ -183,8 +160,7 @@ def claims_page(
 
 def _page_position(limit: int, after: str | None) -> tuple[dt.datetime | None, int | None]:
     """Check a page's size; the (start, shift id) its cursor continues after."""
-    if not 1 <= limit <= MAX_ROWS:
-        raise InvalidInput(f"invalid limit {limit}: it must be between 1 and {MAX_ROWS}")
+    args.limit(limit)
     return cursor.decode(after) if after else (None, None)
 
 
@@ -208,9 +184,6 @@ def _keyset_page(conn, query: str, worker_id: int, *, start_from, start_to, afte
     rows = rows[:limit]
     next_cursor = cursor.encode(rows[-1]["start"], rows[-1]["shift_id"]) if more else None
     return Page(worker_id=worker_id, shifts=rows, next_cursor=next_cursor)
-
-
-MAX_PER_DAY = 100  # shifts.available_shifts_by_day()'s bound
 
 
 def by_day(

@@ -1,29 +1,103 @@
-"""`carepg mrf ...`: the price-transparency commands (a sub-Typer registered in carepg.cli)."""
+"""`carepg mrf ...`: the price-transparency commands (a sub-Typer registered in carepg.cli).
+
+Every argument is checked as it is read (the parsers below, args.py), before a command connects or reads a source.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import os
+import re
 import tempfile
+from functools import partial
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from .. import db
-from ..console import err, handles_errors, say, warn
+from .. import args, db
+from ..console import handles_errors, say, warn
 from ..errors import InvalidInput
-from . import ingest
 from . import ingest_entry as entry
 
 mrf_app = typer.Typer(
     help="Price-transparency index: stream a payer's table of contents into Postgres, then ask it.",
     no_args_is_help=True,
+    rich_markup_mode=None,
 )
+
+_UNSAFE_IN_URL = re.compile(r"[\x00-\x20\x7f]")  # what http.client refuses to send
+
+
+def _source(spec: str) -> str:
+    """A table of contents or lookup document to read: a well-formed http(s) URL, or a file that exists (what
+    source.open_source would refuse at once, refused before anything else happens). A URL is shown only as
+    source.shown_url shows it: never its credentials or query string."""
+    from .source import _is_url, printable, shown_url
+
+    if not _is_url(spec):
+        name, path = printable(spec), Path(spec)
+        try:
+            path.stat()
+        except FileNotFoundError:
+            raise InvalidInput(f"no such file: {name}") from None
+        except (OSError, ValueError) as exc:  # ValueError: a name no file system takes
+            raise InvalidInput(f"cannot read {name}: {getattr(exc, 'strerror', None) or exc}") from None
+        if path.is_dir():
+            raise InvalidInput(f"{name} is a directory, not a table-of-contents file")
+        return spec
+    if not spec.lower().startswith(("http://", "https://")):
+        raise InvalidInput(f"not an http(s) URL: {shown_url(spec)} (give an http(s) URL or a local path)")
+    import urllib.parse
+
+    try:
+        parts = urllib.parse.urlsplit(spec)
+        parts.port  # noqa: B018  (a ValueError when it is not a number in range)
+        if not parts.hostname:
+            raise InvalidInput(f"not an http(s) URL with a host: {shown_url(spec)}")
+        if not _UNSAFE_IN_URL.search(spec):
+            parts.hostname.encode("idna")  # a UnicodeError (a ValueError) for an empty or too long label
+            return spec
+        why = "it has spaces or control characters"
+    except ValueError as exc:
+        from .http_source import _why
+
+        why = _why(exc)
+    raise InvalidInput(f"not a valid URL: {shown_url(spec)} ({why}); pass a well-formed http(s) URL, quoted")
+
+
+PLAN_TYPES = ("PPO", "EPO", "POS", "HMO", "FFS")  # what mrf.network_files() takes (tests/test_arguments.py checks)
+
+
+def _state(raw: str) -> str:
+    if not re.fullmatch(r"[A-Za-z]{2}", raw):
+        raise InvalidInput(f"invalid --state {args.shown(raw)}: give a two-letter state code, e.g. NY")
+    return raw
+
+
+def _plan_type(raw: str) -> str:
+    if raw.upper() not in PLAN_TYPES:
+        raise InvalidInput(f"unknown plan type {args.shown(raw)}: one of {', '.join(PLAN_TYPES)}")
+    return raw
+
+
+def _size(raw: str) -> str:
+    from .generate import parse_size
+
+    parse_size(raw)
+    return raw
+
+
+def _style(raw: str) -> str:
+    from .generate import STYLES
+
+    return args.choice(raw, "style", tuple(STYLES))
 
 @contextlib.contextmanager
 def _progress(quiet: bool):
     # A bar only where someone watches: on a pipe or in a log it would only leave blank lines behind.
+    from ..console import err
+
     if quiet or not err.is_terminal:
         yield None
         return
@@ -55,18 +129,25 @@ def _progress(quiet: bool):
 @mrf_app.command("ingest")
 @handles_errors
 def ingest_command(
-    source: Annotated[str, typer.Argument(help="http(s) URL or local path of the TOC (.json or .json.gz).")],
+    source: Annotated[str, typer.Argument(parser=_source, metavar="SOURCE",
+                                          help="http(s) URL or local path of the TOC (.json or .json.gz).")],
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar (the summary line stays).")] = False,
     timeout: Annotated[
-        float, typer.Option(min=entry.TIMEOUT_MIN, max=entry.TIMEOUT_MAX,
-                            help="Seconds without data before a connection counts as dropped.")
+        float, typer.Option(parser=partial(args.seconds, what="--timeout", low=entry.TIMEOUT_MIN,
+                                           high=entry.TIMEOUT_MAX), metavar="SECONDS",
+                            help=f"Seconds without data before a connection counts as dropped "
+                                 f"({entry.TIMEOUT_MIN}-{entry.TIMEOUT_MAX}).")
     ] = entry.TIMEOUT_DEFAULT,
     retries: Annotated[
-        int, typer.Option(min=entry.RETRIES_MIN, max=entry.RETRIES_MAX,
-                          help="Resumes (HTTP Range) allowed after dropped connections.")
+        int, typer.Option(parser=partial(args.integer, what="--retries", low=entry.RETRIES_MIN,
+                                         high=entry.RETRIES_MAX), metavar="N",
+                          help=f"Resumes (HTTP Range) allowed after dropped connections "
+                               f"({entry.RETRIES_MIN}-{entry.RETRIES_MAX}).")
     ] = entry.RETRIES_DEFAULT,
 ) -> None:
     """Stream a table of contents into the mrf schema; replaces that payer's previous index atomically."""
+    from . import ingest
+
     with _progress(quiet) as factory:  # the database is resolved while the stream starts
         summary = ingest.ingest(None, source, progress=factory, http_options={"timeout": timeout, "retries": retries})
     say(summary.line())
@@ -75,9 +156,12 @@ def ingest_command(
 @mrf_app.command("lookup")
 @handles_errors
 def lookup_command(
-    sources: Annotated[list[str], typer.Argument(help="EIN-lookup JSON documents (URLs or paths).")],
+    sources: Annotated[list[str], typer.Argument(parser=_source, metavar="SOURCE...",
+                                                 help="EIN-lookup JSON documents (URLs or paths).")],
 ) -> None:
     """Load Anthem EIN-lookup documents: their display names (NY_PPO_...) add plan types to files."""
+    from . import ingest
+
     url = db.resolve_url(start=True)
     total = 0
     for spec in sources:
@@ -88,16 +172,20 @@ def lookup_command(
 @mrf_app.command("files")
 @handles_errors
 def files_command(
-    state: Annotated[str, typer.Option("--state", help="Two-letter state code, e.g. NY.")],
-    plan_type: Annotated[str, typer.Option("--plan-type", help="PPO, EPO, POS, HMO or FFS.")],
+    state: Annotated[str, typer.Option("--state", parser=_state, metavar="XX", help="Two-letter state code, e.g. NY.")],
+    plan_type: Annotated[str, typer.Option("--plan-type", parser=_plan_type, metavar="TYPE",
+                                           help="PPO, EPO, POS, HMO or FFS.")],
     issuer: Annotated[
         str | None,
         typer.Option("--issuer", help="Issuer-name prefix (e.g. anthem, highmark); '*' = any. "
                                       "Default: the payers' own files, not other Blue plans' networks."),
     ] = None,
-    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write the URLs to this file.")] = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o", parser=partial(args.writable_file, what="--output"),
+                                                metavar="FILE", help="Write the URLs to this file.")] = None,
 ) -> None:
     """One URL per distinct in-network file of STATE and PLAN TYPE, sorted (mrf.network_files)."""
+    from . import ingest
+
     with db.connect(db.resolve_url(start=True), autocommit=True) as conn:
         rows = ingest.network_files(conn, state, plan_type, issuer)
     text = "".join(f"{r['url']}\n" for r in rows)
@@ -126,8 +214,11 @@ def _write_whole(path: Path, text: str) -> None:
 
 @mrf_app.command("runs")
 @handles_errors
-def runs_command(limit: Annotated[int, typer.Option(min=1, max=1000, help="How many runs.")] = 10) -> None:
+def runs_command(limit: Annotated[int, typer.Option(parser=partial(args.integer, what="--limit", low=1, high=1000),
+                                                     metavar="N", help="How many runs (1-1000).")] = 10) -> None:
     """Recent ingest runs with their status (failed runs show their error)."""
+    from . import ingest
+
     with db.connect(db.resolve_url(start=True), autocommit=True) as conn:
         for r in ingest.runs(conn, limit):
             detail = r["error"] if r["status"] == "failed" else (
@@ -137,14 +228,19 @@ def runs_command(limit: Annotated[int, typer.Option(min=1, max=1000, help="How m
 
 
 @mrf_app.command("generate")
-@handles_errors
+@handles_errors(database=False)
 def generate_command(
-    out_path: Annotated[Path, typer.Argument(metavar="OUT", help="OUT.json or OUT.json.gz")],
-    size: Annotated[str, typer.Option(help="Approximate JSON size (e.g. 200K, 50M, 5G).")] = "1M",
-    style: Annotated[str, typer.Option(help="Layout: canonical, pretty, minified, spaced, shuffled, crlf, "
-                                            "escaped, upper-v1, allowed.")] = "canonical",
-    seed: Annotated[int, typer.Option(help="Random seed.")] = 6,
-    bulk: Annotated[int, typer.Option(min=0, max=100_000, help="Other Blue plans' files padding every file list.")] = 40,
+    out_path: Annotated[Path, typer.Argument(parser=partial(args.writable_file, what="OUT"), metavar="OUT",
+                                             help="OUT.json or OUT.json.gz")],
+    size: Annotated[str, typer.Option(parser=_size, metavar="SIZE",
+                                      help="Approximate JSON size (e.g. 200K, 50M, 5G).")] = "1M",
+    style: Annotated[str, typer.Option(parser=_style, metavar="STYLE",
+                                       help="Layout: canonical, pretty, minified, spaced, shuffled, "
+                                            "crlf, escaped, upper-v1, allowed.")] = "canonical",
+    seed: Annotated[int, typer.Option(parser=partial(args.integer, what="--seed", low=-(2**63), high=2**63 - 1),
+                                      metavar="N", help="Random seed.")] = 6,
+    bulk: Annotated[int, typer.Option(parser=partial(args.integer, what="--bulk", low=0, high=100_000), metavar="N",
+                                      help="Other Blue plans' files padding every file list (0-100000).")] = 40,
 ) -> None:
     """Write a synthetic Anthem-shaped TOC, its EIN-lookup documents (OUT.lookup/) and OUT.truth.json."""
     from .generate import STYLES, generate, parse_size

@@ -1,7 +1,7 @@
 """`carepg mrf ingest` without the rest of the CLI: the stream starts before Typer, rich and psycopg are imported.
 
 Importing the whole command line (Typer, rich, the cluster module, psycopg) takes ~0.15 s, a fixed cost that a
-1 GB index's ingest would pay before reading a byte. `carepg` hands `mrf ingest` here first (carepg/__main__.py):
+1 GB index's ingest would pay before reading a byte. `carepg` hands `mrf ingest` here first (carepg/main.py):
 the plain forms of the command (SOURCE with -q/--quiet, --timeout and --retries) run the same ingest as the
 Typer command, with psycopg imported by the ingest's own thread while the source already streams. Anything else
 (--help, a malformed or out-of-range option, a progress bar to draw) goes to the Typer command, which parses,

@@ -37,7 +37,8 @@ from time import perf_counter
 from typing import Any
 from urllib.parse import quote, unquote_plus
 
-from .. import auth, cursor, shifts
+from .. import args, auth, shifts
+from ..args import shown
 from ..errors import (
     PRIVILEGE_HINT,
     CarepgError,
@@ -65,11 +66,8 @@ _WORKER_SHIFTS = re.compile(r"/workers/([^/]*)/shifts")
 _WORKER_DAYS = re.compile(r"/workers/([^/]*)/days")
 _WORKER_CLAIMS = re.compile(r"/workers/([^/]*)/claims")
 _WORKER_CLAIM = re.compile(r"/workers/([^/]*)/claims/([^/]*)")
-_WORKER_ID = re.compile(r"[0-9]{1,10}")
-_LIMIT = re.compile(r"[0-9]{1,7}")
 _METHOD = re.compile(r"[A-Z]{1,20}")
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
-INT32_MAX = 2**31 - 1
 SHIFT_PARAMS = ("from", "to", "limit", "cursor", "group")
 CLAIM_PARAMS = ("from", "to", "limit", "cursor")
 DAY_PARAMS = ("from", "to", "per_day")
@@ -135,7 +133,6 @@ def problem(err: CarepgError, path: str, request_id: str) -> Response:
 
 # --- what the client sent, as text to show -------------------------------------------------------------------
 
-SHOWN_MAX = 80  # characters of a client's value echoed in a message
 INSTANCE_MAX = 200
 
 
@@ -161,11 +158,6 @@ def text(raw: str) -> str:
         return raw.encode("latin-1").decode("utf-8", "replace")
     except UnicodeEncodeError:  # not from a conforming server: it is text already
         return raw
-
-
-def shown(value: str, limit: int = SHOWN_MAX) -> str:
-    """A client's value (already decoded: text()) for a message: at most `limit` characters, quoted."""
-    return repr(value if len(value) <= limit else value[:limit] + "...")
 
 
 def instance(path: str) -> str:
@@ -272,15 +264,13 @@ class App:
     def worker_shifts(self, raw_id: str, query: str, environ: dict) -> Response:
         worker_id, acting = self.authorized(raw_id, query, environ)
         params = parse_query(query)
-        window = shifts.parse_window(params.get("from"), params.get("to"), ("from", "to"))
+        window = args.window(params.get("from"), params.get("to"), ("from", "to"))
         limit = parse_limit(params.get("limit"))
         group = params.get("group")
         if group is not None and group != "date":
             raise InvalidInput(f"invalid group {shown(group)}: the only grouping is group=date")
-        if params.get("cursor"):
-            cursor.decode(params["cursor"])  # a tampered cursor is a 400 even while the database is away
+        after = args.page_cursor(params.get("cursor"))  # a tampered cursor is a 400 even while the database is away
         # The body as PostgreSQL built it, passed through undecoded (shifts.available_shifts_json).
-        after = params.get("cursor") or None
         body = self.db.run(
             lambda conn: shifts.page_json(reusable_cursor(conn), worker_id, limit=limit, after=after, acting=acting,
                                           **window)
@@ -328,20 +318,18 @@ class App:
     def worker_claims(self, raw_id: str, query: str, environ: dict) -> Response:
         worker_id, acting = self.authorized(raw_id, query, environ)
         params = parse_query(query, CLAIM_PARAMS)
-        window = shifts.parse_window(params.get("from"), params.get("to"), ("from", "to"))
+        window = args.window(params.get("from"), params.get("to"), ("from", "to"))
         limit = parse_limit(params.get("limit"))
-        if params.get("cursor"):
-            cursor.decode(params["cursor"])
+        after = args.page_cursor(params.get("cursor"))
         page = self.db.run(
-            lambda conn: shifts.claims_page(conn, worker_id, limit=limit, after=params.get("cursor") or None,
-                                            acting=acting, **window)
+            lambda conn: shifts.claims_page(conn, worker_id, limit=limit, after=after, acting=acting, **window)
         )
         return json_response(200, page.as_json())
 
     def worker_days(self, raw_id: str, query: str, environ: dict) -> Response:
         worker_id, acting = self.authorized(raw_id, query, environ)
         params = parse_query(query, DAY_PARAMS)
-        window = shifts.parse_window(params.get("from"), params.get("to"), ("from", "to"))
+        window = args.window(params.get("from"), params.get("to"), ("from", "to"))
         if window["start_from"] is None or window["start_to"] is None:
             raise InvalidInput("from and to are both required: the days of a month or a week, at most 62 days")
         per_day = parse_per_day(params.get("per_day"))
@@ -376,9 +364,7 @@ def parse_worker_id(raw: str) -> int:
 
 
 def parse_id(raw: str, what: str) -> int:
-    if not _WORKER_ID.fullmatch(raw) or not 1 <= int(raw) <= INT32_MAX:
-        raise InvalidInput(f"invalid {what} {shown(text(raw))}: it must be an integer from 1 to {INT32_MAX}")
-    return int(raw)
+    return args.identifier(text(raw), what)
 
 
 def parse_query(query: str, allowed: tuple[str, ...] = SHIFT_PARAMS) -> dict[str, str]:
@@ -403,19 +389,11 @@ def parse_query(query: str, allowed: tuple[str, ...] = SHIFT_PARAMS) -> dict[str
 
 
 def parse_limit(raw: str | None) -> int:
-    if raw is None:
-        return DEFAULT_LIMIT
-    if not _LIMIT.fullmatch(raw) or not 1 <= int(raw) <= shifts.MAX_ROWS:
-        raise InvalidInput(f"invalid limit {shown(raw)}: it must be an integer from 1 to {shifts.MAX_ROWS}")
-    return int(raw)
+    return DEFAULT_LIMIT if raw is None else args.limit(raw)
 
 
 def parse_per_day(raw: str | None) -> int:
-    if raw is None:
-        return DEFAULT_PER_DAY
-    if not _LIMIT.fullmatch(raw) or not 1 <= int(raw) <= shifts.MAX_PER_DAY:
-        raise InvalidInput(f"invalid per_day {shown(raw)}: it must be an integer from 1 to {shifts.MAX_PER_DAY}")
-    return int(raw)
+    return DEFAULT_PER_DAY if raw is None else args.per_day(raw)
 
 
 def parse_claim_body(environ: dict) -> int:
@@ -450,8 +428,9 @@ def parse_claim_body(environ: dict) -> int:
         keys = ", ".join(shown(k, 40) for k in list(document)[:5]) if isinstance(document, dict) else "not an object"
         raise InvalidInput(f'the body must be exactly {{"shift_id": <id>}} (got {keys or "no key"})')
     shift_id = document["shift_id"]
-    if not isinstance(shift_id, int) or isinstance(shift_id, bool) or not 1 <= shift_id <= INT32_MAX:
-        raise InvalidInput(f"invalid shift_id {json.dumps(shift_id)[:40]}: it must be an integer from 1 to {INT32_MAX}")
+    if not isinstance(shift_id, int) or isinstance(shift_id, bool) or not 1 <= shift_id <= args.INT32_MAX:
+        raise InvalidInput(f"invalid shift_id {json.dumps(shift_id)[:40]}: it must be an integer from 1 to "
+                           f"{args.INT32_MAX}")
     return shift_id
 
 

@@ -20,8 +20,8 @@ import re
 from concurrent.futures import ThreadPoolExecutor
 from time import perf_counter
 
-from .. import shifts
-from ..errors import CarepgError, InvalidInput, MethodNotAllowed
+from .. import args
+from ..errors import CarepgError, MethodNotAllowed
 from . import events, logs, pool
 from .app import (
     _NOSNIFF,
@@ -137,9 +137,7 @@ async def _events(scope, receive, send, raw_worker: str) -> None:
         worker_id, _ = wsgi_app.authorized(raw_worker, query_string,
                                            {"HTTP_AUTHORIZATION": headers.get("authorization")})  # fmt: skip
         query = parse_query(query_string, ("from", "to"))
-        window = shifts.parse_window(query.get("from"), query.get("to"), ("from", "to"))
-        if window["start_from"] and window["start_to"] and window["start_from"] > window["start_to"]:
-            raise InvalidInput(f"from ({query['from']}) is after to ({query['to']}): the window is from <= start < to")
+        window = args.window(query.get("from"), query.get("to"), ("from", "to"))
         after = events.parse_last_event_id(headers.get("last-event-id"))
         sub = events.Subscriber(worker_id, window["start_from"], window["start_to"], after)
         relay = events.relay_for(pool.Settings.from_env())

@@ -15,7 +15,7 @@ import sys
 import psycopg
 
 from .. import auth, cluster, db, shifts
-from ..errors import CarepgError, Conflict, InvalidInput, NotConfigured
+from ..errors import CarepgError, Conflict, InvalidInput, NotConfigured, SchemaMissing, ServerUnavailable
 from . import logs, pool
 
 API_ROLE = "carepg_api"  # sql/roles.sql
@@ -96,27 +96,56 @@ def print_sign_in(config: auth.KeyConfig, host: str, port: int) -> None:
     token = auth.mint(config, worker_id=None, staff=True, ttl_seconds=SIGN_IN_TTL_SECONDS)
     lines.append(f"  staff (any worker): {base}#token={token}")
     print("\n".join(lines), file=sys.stdout, flush=True)
+def check_settings(threads: int) -> None:
+    """The CAREPG_WEB_* settings, checked before anything starts: a bad one is a bad argument (errors.py)."""
+    explicit = os.environ.get("CAREPG_WEB_DATABASE_URL")
+    if explicit:
+        db.check_url(explicit, "CAREPG_WEB_DATABASE_URL")
+    os.environ["CAREPG_WEB_POOL_SIZE"] = str(threads)
+    try:
+        pool.Settings.from_env()
+    except ServerUnavailable as exc:  # what the app answers (503) when it meets one: here it is the caller's
+        raise InvalidInput(exc.message) from None
+
+
+def check_revision(url: str) -> CarepgError | None:
+    """SchemaMissing or SchemaAhead when the database behind `url` is not at this code's revision (raised: there
+    is no point serving it); the error when it cannot be asked (returned: the app starts and answers 503 until the
+    database is back)."""
+    try:
+        with db.connect(url) as conn:
+            db.check_revision(conn)
+    except SchemaMissing:
+        raise
+    except CarepgError as exc:
+        return exc
+    return None
 
 
 def serve(*, host: str, port: int, workers: int, threads: int, role: str) -> None:
-    """Serve carepg.web:app with granian until SIGINT/SIGTERM; one connection pool per worker process."""
+    """Serve carepg.web.front:app with granian until SIGINT/SIGTERM; one connection pool per worker process."""
     from granian import Granian
     from granian.constants import Interfaces
 
+    check_settings(threads)
     ensure_port_free(host, port)
     key = token_key(host)
-    log = logs.setup()  # stderr carries JSON lines only, from here on
     url = api_database_url(role)
     # A malformed URL is one line here, its password masked (psycopg's own message would quote it whole).
     db.check_url(url, "CAREPG_WEB_DATABASE_URL" if os.environ.get("CAREPG_WEB_DATABASE_URL") else "DATABASE_URL")
-    try:  # say early what is wrong; the app still starts, answers 503 and recovers once the database is back
-        with db.connect(url) as conn, db.translated_errors():
-            conn.execute(shifts.QUERIES["healthz"]).fetchone()
-    except CarepgError as exc:
-        log.warning("database not usable yet", extra={"fields": {"event": "startup", "detail": exc.message}})
+    # carepg's own role may read the revision (the API role may not); with only an API URL given, ask as that role.
+    owner = db.resolve_url(start=True) if not os.environ.get("CAREPG_WEB_DATABASE_URL") or db.database_url() else url
+    unusable = check_revision(owner)
+    log = logs.setup()  # stderr carries JSON lines only, from here on
+    if unusable is None:
+        try:  # say early what is wrong; the app still starts, answers 503 and recovers once the database is back
+            with db.connect(url) as conn, db.translated_errors():
+                conn.execute(shifts.QUERIES["healthz"]).fetchone()
+        except CarepgError as exc:
+            unusable = exc
+    if unusable is not None:
+        log.warning("database not usable yet", extra={"fields": {"event": "startup", "detail": unusable.message}})
     os.environ["CAREPG_WEB_DATABASE_URL"] = url
-    os.environ["CAREPG_WEB_POOL_SIZE"] = str(threads)
-    pool.Settings.from_env()  # a bad CAREPG_WEB_* setting stops us here, not on every request
     log.info(
         f"serving http://{host}:{port}/",
         extra={"fields": {"event": "startup", "workers": workers, "threads": threads, "role": role or None,
