@@ -720,6 +720,7 @@ def generate(name: str, server_url: str | None = None) -> list[str]:
         down = derive(upgraded, base_url, space.create("downgraded", template="upgraded"), migrator, going_back=True)
 
         written = write(stem, name, head, up, down, hand_up, hand_down)
+        migrations.revisions.cache_clear()  # the code's revision chain now has the one just written
         try:
             at_head = snapshot(head_url, space.bindir) if hand_up else base
             verify_url = space.create("verify", template="at_head")

@@ -75,7 +75,7 @@ def test_token_refuses_what_it_cannot_mint(env, args, says):
     result = mint(*args)
     assert result.exit_code == InvalidInput.exit_code and result.stdout == ""
     assert result.stderr.startswith("error: ") and says in result.stderr and len(result.stderr.splitlines()) == 1
-    assert mint("0").exit_code == 2  # Click's range check: a worker id is 1..2147483647
+    assert mint("0").exit_code == InvalidInput.exit_code  # a worker id is 1..2147483647 (the argument policy)
 
 
 def test_key_settings_that_cannot_be_used_are_one_line(env, tmp_path):

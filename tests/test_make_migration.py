@@ -45,14 +45,16 @@ SERVER: list[str] = []  # the session's server, where the command builds its dat
 
 
 @pytest.fixture
-def on_checkout(checkout: Path, monkeypatch: pytest.MonkeyPatch, pg_cluster) -> Path:
+def on_checkout(checkout: Path, monkeypatch: pytest.MonkeyPatch, pg_cluster) -> Iterator[Path]:
     """carepg's migrations, current files and dump read from the copy within this test."""
     SERVER[:] = [pg_cluster.url("postgres")]
-    monkeypatch.setattr(paths, "SQL_DIR", checkout / "sql")
-    monkeypatch.setattr(paths, "ALEMBIC_DIR", checkout / "alembic")
-    monkeypatch.setattr(paths, "ALEMBIC_INI", checkout / "alembic.ini")
+    for name, path in (("SQL_DIR", checkout / "sql"), ("ALEMBIC_DIR", checkout / "alembic"),
+                       ("ALEMBIC_INI", checkout / "alembic.ini")):
+        monkeypatch.setitem(paths._LOCATIONS, name, str(path))
     monkeypatch.setattr(schema_dump, "SCHEMA_FILE", checkout / "sql" / "schema.sql")
-    return checkout
+    migrations.revisions.cache_clear()  # the revision chain is read once per process: read the copy's
+    yield checkout
+    migrations.revisions.cache_clear()
 
 
 def make_migration(checkout: Path, name: str) -> subprocess.CompletedProcess:
@@ -95,6 +97,7 @@ def migrate_and_check(checkout: Path, name: str, database, bindir: Path) -> tupl
     previous = migrations.head()
     result = make_migration(checkout, name)
     assert result.returncode == 0, result.stderr
+    migrations.revisions.cache_clear()  # the command wrote a revision file
     rev = migrations.head()
     assert rev != previous and f"wrote sql/migrations/{rev}_{name}.sql" in result.stdout
     revision_file = (checkout / "alembic" / "versions" / f"{rev}_{name}.py").read_text()

@@ -100,12 +100,13 @@ def test_the_plain_forms_are_taken_by_the_entry(toc, db_url, postgresql, args):
 
 @pytest.mark.parametrize(("args", "code", "says"), [
     (["--help"], 0, "Stream a table of contents"),
-    (["-q", "--timeout", "0"], 2, "Invalid value for '--timeout'"),
-    (["-q", "--retries", "1001"], 2, "Invalid value for '--retries'"),
-    (["-q", "--retries", "-1"], 2, "Invalid value for '--retries'"),
-    (["-q", "--bogus"], 2, "No such option"),
-    (["-q"], 2, "Missing argument"),
-    (["-q", "a.json", "b.json"], 2, "unexpected extra argument"),
+    # Bad arguments: the argument policy's one line and code (errors.py), from Typer's parsers.
+    (["-q", "--timeout", "0"], InvalidInput.exit_code, "invalid --timeout '0'"),
+    (["-q", "--retries", "1001"], InvalidInput.exit_code, "invalid --retries '1001'"),
+    (["-q", "--retries", "-1"], InvalidInput.exit_code, "invalid --retries '-1'"),
+    (["-q", "--bogus"], InvalidInput.exit_code, "no such option: --bogus"),
+    (["-q"], InvalidInput.exit_code, "missing argument 'SOURCE'"),
+    (["-q", "a.json", "b.json"], InvalidInput.exit_code, "error: "),
 ])
 def test_everything_else_goes_to_the_typer_command(db_url, postgresql, args, code, says):
     done = carepg(db_url, "mrf", "ingest", *args)

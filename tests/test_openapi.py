@@ -54,7 +54,8 @@ def function(conn: psycopg.Connection, name: str) -> tuple[str, list[str], bool]
 
 def test_the_workers_operations_are_the_ones_checked():
     assert {op["operationId"] for _, op in OPERATIONS} == {
-        "listWorkerShifts", "listWorkerDays", "listWorkerClaims", "claimShift", "releaseShift"}  # fmt: skip
+        "listWorkerShifts", "listWorkerDays", "listWorkerClaims", "claimShift", "releaseShift",
+        "followWorkerShifts"}  # fmt: skip
 
 
 @pytest.mark.parametrize(("route", "operation"), OPERATIONS, ids=[route for route, _ in OPERATIONS])

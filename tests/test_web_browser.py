@@ -331,3 +331,36 @@ def test_month_rows_name_facilities_a_person_can_tell_apart(browser, web_server:
         assert re.fullmatch(r"F[0-9]+ [0-9a-f]{12}", first), first  # in a week there is room for the name's start
     finally:
         page.close()
+
+
+def test_the_page_follows_changes_made_elsewhere(browser, web_server: Server, web_db: WebDatabase, owner):
+    """A shift claimed in another tab (here: by the API, for another worker) leaves the page on its own, and a new
+    shift appears, without a click: the page follows /workers/{id}/events."""
+    conn, _ = owner
+    worker = web_db.workers["CNA"]
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    new = None
+    try:
+        page.goto(signed_in(web_server, worker, "?view=week&date=2023-02-06"))
+        page.wait_for_selector(".shift")
+        day = page.locator(".day[data-date='2023-02-06']")
+        first = day.locator(".shift").first
+        taken = int(first.get_attribute("data-shift-id"))
+        rival = conn.execute("""SELECT w.id FROM "Worker" w JOIN "Shift" s ON s.id = %s WHERE w.id <> %s
+                                AND w.is_active AND w.profession = s.profession
+                                AND shifts.docs_ok(w.id, s.facility_id) LIMIT 1""", (taken, worker)).fetchone()  # fmt: skip
+        if rival is not None:
+            conn.execute("SELECT shifts.claim_shift(%s, %s)", (rival[0], taken))
+        else:  # nobody else may take it here: the application takes it off the market itself
+            conn.execute('UPDATE "Shift" SET is_deleted = true WHERE id = %s', (taken,))
+        page.wait_for_function(f"() => !document.querySelector('.shift[data-shift-id=\"{taken}\"]')")
+        facility = conn.execute('SELECT facility_id FROM "Shift" WHERE id = %s', (taken,)).fetchone()[0]
+        new = conn.execute("""INSERT INTO "Shift" (start, "end", profession, facility_id)
+                              SELECT '2023-02-06 00:00', '2023-02-06 01:00', profession, %s FROM "Worker"
+                              WHERE id = %s RETURNING id""", (facility, worker)).fetchone()[0]  # fmt: skip
+        page.wait_for_selector(f".day[data-date='2023-02-06'] .shift[data-shift-id='{new}']")
+    finally:
+        page.close()
+        conn.execute('UPDATE "Shift" SET is_deleted = false WHERE id = %s', (taken,))
+        if new is not None:
+            conn.execute('DELETE FROM "Shift" WHERE id = %s', (new,))

@@ -18,7 +18,9 @@ from schemathesis.specs.openapi.checks import positive_data_acceptance
 from carepg.web.app import OPENAPI
 from web_fixtures import Server, token
 
-schema = schemathesis.openapi.from_path(OPENAPI)
+# The event stream answers 200 and never ends, which a request-and-check fuzzer cannot wait for: its refusals, and
+# ten thousand junk Last-Event-IDs, are tests/test_web_events.py's.
+schema = schemathesis.openapi.from_path(OPENAPI).exclude(operation_id="followWorkerShifts")
 
 
 @schema.parametrize()

@@ -195,11 +195,14 @@ def development_secret(home: Path, *, create: bool) -> KeyConfig | None:
     there is none and `create` is false. Refused when other users may read it."""
     path = home / DEV_SECRET_NAME
     if create and not path.exists():
-        home.mkdir(parents=True, exist_ok=True)
         try:
+            home.mkdir(parents=True, exist_ok=True)
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         except FileExistsError:  # another process made it meanwhile: use theirs
             pass
+        except OSError as exc:  # CAREPG_HOME cannot be made or written
+            raise NotConfigured(f"cannot make the development secret {path}: {exc.strerror}; set "
+                                f"{SECRET_ENV} instead, or point CAREPG_HOME at a writable directory") from None
         else:
             with os.fdopen(fd, "w") as out:
                 out.write(secrets.token_hex(32) + "\n")

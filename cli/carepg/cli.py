@@ -371,6 +371,64 @@ def claims_command(
                      + (" in this window" if start_from or start_to or after else ""))  # fmt: skip
 
 
+WATCH_POLL = 0.5  # seconds between probes of the feed when nobody wakes us (carepg serve's relay NOTIFYs)
+
+
+@app.command("watch")
+@handles_errors
+def watch_command(
+    worker_id: Annotated[int, _WORKER],
+    start_from: _From = None,
+    start_to: _To = None,
+    as_json: _AsJson = False,
+) -> None:
+    """Print each change to the worker's available shifts as it commits, until Ctrl-C or SIGTERM."""
+    import json
+    import signal
+    import threading
+
+    from . import db, shifts
+
+    window = args.window(start_from, start_to, ("--from", "--to"))
+    stop = threading.Event()
+    previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        with _connect() as conn, db.translated_errors():
+            conn.execute("LISTEN carepg_shift_changes")
+            _, cursor = shifts.changes(conn, worker_id, None, **window)  # an unknown worker is refused here
+            warn(f"watching worker {worker_id}'s available shifts (Ctrl-C stops); `carepg shifts {worker_id}` "
+                 "lists them now")  # fmt: skip
+            while not stop.is_set():
+                if shifts.changed_since(conn, cursor):
+                    events, cursor = shifts.changes(conn, worker_id, cursor, **window)
+                    for event in events:
+                        say(json.dumps(_event_json(event)) if as_json else _event_line(worker_id, event))
+                for _ in conn.notifies(timeout=WATCH_POLL, stop_after=1):
+                    pass  # woken early: look now
+    except KeyboardInterrupt:
+        pass
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    warn("stopped")
+
+
+def _event_json(event: dict) -> dict:
+    from .shifts import shift_json
+
+    if event["change"] != "available":
+        return {"event": event["change"], **({"shift_id": event["shift_id"]} if event["shift_id"] else {})}
+    shift = shift_json(event)
+    return {"event": "available", "shift_id": shift.pop("id"), **shift}
+
+
+def _event_line(worker_id: int, event: dict) -> str:
+    if event["change"] == "available":
+        return f"available    shift {event['shift_id']}: {_shift_line(event)}"
+    if event["change"] == "unavailable":
+        return f"unavailable  shift {event['shift_id']}"
+    return f"reset        too much changed to list: `carepg shifts {worker_id}` shows what is available now"
+
+
 @app.command()
 @handles_errors(revision=False)
 def demo(

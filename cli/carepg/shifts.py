@@ -158,6 +158,23 @@ def claims_page(
                         limit=limit, acting=acting)  # fmt: skip
 
 
+def changes(conn: psycopg.Connection, worker_id: int, after: str | None, *, start_from: dt.datetime | None = None,
+            start_to: dt.datetime | None = None) -> tuple[list[dict], str]:
+    """What changed for the worker and window since the cursor `after` (shifts.available_shift_changes): the
+    events ('available' with the shift, 'unavailable', 'reset') and the cursor to pass next time. `after` None
+    gives no events, only where the feed stands now."""
+    rows = conn.execute(QUERIES["shift_changes"], {"worker_id": worker_id, "after": after, "start_from": start_from,
+                                                    "start_to": start_to}).fetchall()  # fmt: skip
+    names = ("change", "shift_id", "facility_id", "facility_name", "start", "end", "profession", "cursor")
+    events = [dict(zip(names, row)) for row in rows[:-1]]
+    return events, rows[-1][-1]
+
+
+def changed_since(conn: psycopg.Connection, after: str) -> bool:
+    """Has anything been logged since the cursor? (One index probe: what a poller asks first.)"""
+    return conn.execute(QUERIES["shift_changes_since"], {"after": after}).fetchone()[0]
+
+
 def _page_position(limit: int, after: str | None) -> tuple[dt.datetime | None, int | None]:
     """Check a page's size; the (start, shift id) its cursor continues after."""
     args.limit(limit)

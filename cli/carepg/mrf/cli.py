@@ -26,44 +26,11 @@ mrf_app = typer.Typer(
     rich_markup_mode=None,
 )
 
-_UNSAFE_IN_URL = re.compile(r"[\x00-\x20\x7f]")  # what http.client refuses to send
-
 
 def _source(spec: str) -> str:
-    """A table of contents or lookup document to read: a well-formed http(s) URL, or a file that exists (what
-    source.open_source would refuse at once, refused before anything else happens). A URL is shown only as
-    source.shown_url shows it: never its credentials or query string."""
-    from .source import _is_url, printable, shown_url
+    from .source import check_source  # the one check, shared with ingest_entry.py
 
-    if not _is_url(spec):
-        name, path = printable(spec), Path(spec)
-        try:
-            path.stat()
-        except FileNotFoundError:
-            raise InvalidInput(f"no such file: {name}") from None
-        except (OSError, ValueError) as exc:  # ValueError: a name no file system takes
-            raise InvalidInput(f"cannot read {name}: {getattr(exc, 'strerror', None) or exc}") from None
-        if path.is_dir():
-            raise InvalidInput(f"{name} is a directory, not a table-of-contents file")
-        return spec
-    if not spec.lower().startswith(("http://", "https://")):
-        raise InvalidInput(f"not an http(s) URL: {shown_url(spec)} (give an http(s) URL or a local path)")
-    import urllib.parse
-
-    try:
-        parts = urllib.parse.urlsplit(spec)
-        parts.port  # noqa: B018  (a ValueError when it is not a number in range)
-        if not parts.hostname:
-            raise InvalidInput(f"not an http(s) URL with a host: {shown_url(spec)}")
-        if not _UNSAFE_IN_URL.search(spec):
-            parts.hostname.encode("idna")  # a UnicodeError (a ValueError) for an empty or too long label
-            return spec
-        why = "it has spaces or control characters"
-    except ValueError as exc:
-        from .http_source import _why
-
-        why = _why(exc)
-    raise InvalidInput(f"not a valid URL: {shown_url(spec)} ({why}); pass a well-formed http(s) URL, quoted")
+    return check_source(spec)
 
 
 PLAN_TYPES = ("PPO", "EPO", "POS", "HMO", "FFS")  # what mrf.network_files() takes (tests/test_arguments.py checks)

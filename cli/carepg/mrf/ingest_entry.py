@@ -31,9 +31,12 @@ def run(argv: list[str]) -> int | None:
     source, quiet, timeout, retries = options
     if not quiet and _bar_drawn():
         return None
-    from .ingest import ingest
+    from .source import check_source
 
     try:
+        check_source(source)  # a bad argument is refused before anything of the database is loaded
+        from .ingest import ingest
+
         summary = ingest(None, source, http_options={"timeout": timeout, "retries": retries})
     except BaseException as exc:  # noqa: BLE001 - every ending goes through the CLI's one policy
         return _failed(exc)

@@ -166,6 +166,41 @@ def printable(text: str, limit: int = 200) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
+def check_source(spec: str) -> str:
+    """A source as given on the command line, refused at once (InvalidInput, one line) when open_source would
+    refuse it: a URL that is not a well-formed http(s) URL with a host, a file that does not exist or is a
+    directory. A URL is shown only as shown_url shows it. Nothing is opened or fetched."""
+    if not _is_url(spec):
+        name = printable(spec)
+        try:
+            info = os.stat(spec)
+        except FileNotFoundError:
+            raise InvalidInput(f"no such file: {name}") from None
+        except (OSError, ValueError) as exc:  # ValueError: a name no file system takes (a NUL byte)
+            raise InvalidInput(f"cannot read {name}: {getattr(exc, 'strerror', None) or exc}") from None
+        if stat.S_ISDIR(info.st_mode):
+            raise InvalidInput(f"{name} is a directory, not a table-of-contents file")
+        return spec
+    if not spec.lower().startswith(("http://", "https://")):
+        raise InvalidInput(f"not an http(s) URL: {shown_url(spec)} (give an http(s) URL or a local path)")
+    import urllib.parse
+
+    try:
+        parts = urllib.parse.urlsplit(spec)
+        parts.port  # noqa: B018  (a ValueError when it is not a number in range)
+        if not parts.hostname:
+            raise InvalidInput(f"not an http(s) URL with a host: {shown_url(spec)}")
+        if not any(ch <= " " or ch == "\x7f" for ch in spec):  # what http.client refuses to send
+            parts.hostname.encode("idna")  # a UnicodeError (a ValueError) for an empty or too long label
+            return spec
+        why = "it has spaces or control characters"
+    except ValueError as exc:
+        from .http_source import _why
+
+        why = _why(exc)
+    raise InvalidInput(f"not a valid URL: {shown_url(spec)} ({why}); pass a well-formed http(s) URL, quoted")
+
+
 def open_source(spec: str, **http_options) -> Source:
     """A URL (any 'scheme://...'; only http and https are fetched) or a local path."""
     if _is_url(spec):

@@ -129,13 +129,13 @@ def serve(*, host: str, port: int, workers: int, threads: int, role: str) -> Non
 
     check_settings(threads)
     ensure_port_free(host, port)
-    key = token_key(host)
     url = api_database_url(role)
     # A malformed URL is one line here, its password masked (psycopg's own message would quote it whole).
     db.check_url(url, "CAREPG_WEB_DATABASE_URL" if os.environ.get("CAREPG_WEB_DATABASE_URL") else "DATABASE_URL")
     # carepg's own role may read the revision (the API role may not); with only an API URL given, ask as that role.
     owner = db.resolve_url(start=True) if not os.environ.get("CAREPG_WEB_DATABASE_URL") or db.database_url() else url
     unusable = check_revision(owner)
+    key = token_key(host)
     log = logs.setup()  # stderr carries JSON lines only, from here on
     if unusable is None:
         try:  # say early what is wrong; the app still starts, answers 503 and recovers once the database is back

@@ -5,6 +5,9 @@
 // A month or week asks the API for what is on screen: /days gives every visible day's count and first few shifts
 // in one call (never paging from the first shift of the data set); a day's "more" continues that day only.
 //
+// Live: while a worker's period is on screen the page follows /workers/{id}/events for it, and what is on screen
+// is asked again when something there changes (a shift claimed in another tab goes, a new one comes).
+//
 // Signing in: every worker request carries a bearer token. It comes pasted into the sign-in form, or in a link's
 // fragment (/#token=..., which browsers never send to the server, so it stays out of its logs), and is kept in
 // this tab only (sessionStorage). The page reads the token's claims to say who is signed in; the server verifies it.
@@ -92,6 +95,7 @@ function signIn(token) {
 }
 
 function signOut(message) {
+  unfollow();
   state.token = null;
   state.who = null;
   sessionStorage.removeItem(TOKEN_KEY);
@@ -226,6 +230,7 @@ async function loadDays() {
   state.days = new Map(body.days.map((d) => [d.date, d]));
   remember();
   render();
+  follow();
 }
 
 async function moreOfDay(key, button) {
@@ -256,6 +261,7 @@ async function loadMine(fresh) {
     state.mineCursor = page.next_cursor;
     remember();
     render();
+    follow();
   } finally {
     $("more").disabled = false;
   }
@@ -290,6 +296,76 @@ async function release(shift, button) {
     await loadMine(true);
   } catch (err) {
     setStatus(explain(err), "error");
+  }
+}
+
+// --- live updates -----------------------------------------------------------------------------------------------
+//
+// Server-Sent Events, read with fetch rather than EventSource so that the request carries the bearer token. Any
+// event reloads what is on screen, shortly after (a day's count and first few shifts are the server's to say);
+// `ready` means the stream is listening. A dropped stream comes back after a pause with Last-Event-ID: the server
+// sends what was missed.
+const live = { key: null, controller: null, lastId: null, reload: null, pause: 1000 };
+
+function follow() {
+  if (!state.worker || !state.token) return unfollow();
+  const span = state.view === "mine" ? "" : (({ start, end }) =>
+    `?${new URLSearchParams({ from: isoDate(start), to: isoDate(end) })}`)(period());
+  const key = `/workers/${state.worker}/events${span}`;
+  if (live.key === key && live.controller) return;
+  unfollow();
+  live.key = key;
+  live.lastId = null;
+  listen(key, (live.controller = new AbortController()));
+}
+
+function unfollow() {
+  if (live.controller) live.controller.abort();
+  live.controller = null;
+  live.key = null;
+  clearTimeout(live.reload);
+}
+
+async function listen(path, controller) {
+  while (!controller.signal.aborted) {
+    const headers = { Accept: "text/event-stream", Authorization: `Bearer ${state.token}` };
+    if (live.lastId) headers["Last-Event-ID"] = live.lastId;
+    try {
+      const response = await fetch(path, { headers, signal: controller.signal });
+      if (response.status === 401 || response.status === 403 || response.status === 404) {
+        const payload = await response.json().catch(() => ({}));
+        setStatus(explain(new ApiError(response.status, payload.detail, payload.reason)), "error");
+        return;
+      }
+      if (response.ok) await readEvents(response.body.getReader());
+    } catch (err) {
+      if (controller.signal.aborted) return;
+    }
+    await new Promise((done) => setTimeout(done, live.pause));  // then come back from the last event's id
+  }
+}
+
+async function readEvents(reader) {
+  const decoder = new TextDecoder();
+  let buffer = "";
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) return;
+    buffer += decoder.decode(value, { stream: true });
+    let end;
+    while ((end = buffer.indexOf("\n\n")) >= 0) {
+      const message = buffer.slice(0, end);
+      buffer = buffer.slice(end + 2);
+      let kind = null;
+      for (const line of message.split("\n")) {
+        if (line.startsWith("id: ")) live.lastId = line.slice(4);
+        else if (line.startsWith("event: ")) kind = line.slice(7);
+      }
+      if (kind && kind !== "ready") {
+        clearTimeout(live.reload);  // one reload for a burst of events
+        live.reload = setTimeout(() => load().catch((err) => setStatus(explain(err), "error")), 150);
+      }
+    }
   }
 }
 
