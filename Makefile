@@ -42,11 +42,15 @@ migration: $(STAMP)
 	$(BIN)/python alembic/make_migration.py $(NAME) $(if $(SERVER),--server '$(SERVER)')
 
 # Benchmarks (PERFORMANCE.md quotes their reports in bench/results/). Seed when needed; long on 2 cores.
-# bench: challenge scale (~3 min once seeded). bench-large: the large profile at 0.2M, 2M and 20M shifts, each in
-# its own database of the same cluster (the 20M one seeds in minutes and the whole target takes ~30 min), then
-# the growth plot. bench-http: wrk against `carepg serve` and the yardstick (bench/yardstick.py), alternating; needs wrk.
+# bench: challenge scale (~8 min once seeded): pages, the whole answer, eligibility maintenance, refresh, claims,
+# the application's writes beside carepg (triggers on and off), then push (bench/push_bench.py: commit -> event
+# latency with 1 and 1,000 subscribers, pages and writes beside 1,000 idle subscribers). bench-large: the large
+# profile at 0.2M, 2M and 20M shifts, each in its own database of the same cluster (the 20M one seeds in minutes
+# and the whole target takes ~30 min), then the growth plot. bench-http: wrk against `carepg serve` and the
+# yardstick (bench/yardstick.py), alternating. wrk and pgbench come from Debian.
 bench: $(BENCH_STAMP)
 	$(BIN)/python bench/bench.py --profile challenge --seconds 10 --changes 500 --runs 5
+	$(BIN)/python bench/push_bench.py
 
 bench-large: $(BENCH_STAMP)
 	bench/large.sh
