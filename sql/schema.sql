@@ -1003,43 +1003,26 @@ ALTER FUNCTION shifts.count_available_shifts(worker_id integer, start_from times
 COMMENT ON FUNCTION shifts.count_available_shifts(worker_id integer, start_from timestamp without time zone, start_to timestamp without time zone) IS 'How many rows shifts.available_shifts() would return for this worker and window, without paging through them.
 Errors: CP404 unknown worker; CP400 inverted window; CP403 (DETAIL not_your_worker) when the transaction''s identity (carepg.worker_id, see shifts_private.check_acting_for) is another worker.';
 
-CREATE TABLE public."DocumentWorker" (
-    id integer NOT NULL,
-    worker_id integer NOT NULL,
-    document_id integer NOT NULL
-);
-
-ALTER TABLE public."DocumentWorker" OWNER TO postgres;
-
-COMMENT ON TABLE public."DocumentWorker" IS 'carepg: challenge table (Prisma). Documents a worker holds; duplicate rows occur.';
-
-CREATE TABLE public."FacilityRequirement" (
-    id integer NOT NULL,
-    facility_id integer NOT NULL,
-    document_id integer NOT NULL
-);
-
-ALTER TABLE public."FacilityRequirement" OWNER TO postgres;
-
-COMMENT ON TABLE public."FacilityRequirement" IS 'carepg: challenge table (Prisma). Documents a facility requires; duplicate rows occur.';
-
 CREATE FUNCTION shifts_private.facilities_with_documents(worker_id integer, facility_ids integer[]) RETURNS integer[]
-    LANGUAGE sql STABLE PARALLEL SAFE
+    LANGUAGE plpgsql STABLE PARALLEL SAFE
     SET search_path TO 'pg_catalog', 'pg_temp'
-    BEGIN ATOMIC
- WITH held AS (
-          SELECT COALESCE(array_agg(d.document_id), '{}'::integer[]) AS docs
-            FROM public."DocumentWorker" d
-           WHERE (d.worker_id = facilities_with_documents.worker_id)
-         )
-  SELECT COALESCE(array_agg(f.id ORDER BY f.id), '{}'::integer[]) AS "coalesce"
-    FROM ( SELECT DISTINCT u.id
-            FROM unnest(facilities_with_documents.facility_ids) u(id)) f,
-     held h
-   WHERE (NOT (EXISTS ( SELECT
-            FROM public."FacilityRequirement" r
-           WHERE ((r.facility_id = f.id) AND (r.document_id <> ALL (h.docs))))));
-END;
+    AS $$
+BEGIN
+    -- The worker's documents once, as an array: each requirement row is then checked in memory. (PL/pgSQL, not
+    -- SQL: readers call it on every read that rechecks, and a SQL function's plan would be made again in every
+    -- transaction.)
+    RETURN (
+        WITH held AS (
+            SELECT coalesce(array_agg(d.document_id), '{}') AS docs
+            FROM public."DocumentWorker" AS d
+            WHERE d.worker_id = facilities_with_documents.worker_id
+        )
+        SELECT coalesce(array_agg(f.id ORDER BY f.id), '{}')
+        FROM (SELECT DISTINCT u.id FROM unnest(facilities_with_documents.facility_ids) AS u (id)) AS f, held AS h
+        WHERE NOT EXISTS (SELECT FROM public."FacilityRequirement" AS r
+                          WHERE r.facility_id = f.id AND r.document_id <> ALL (h.docs)));
+END
+$$;
 
 ALTER FUNCTION shifts_private.facilities_with_documents(worker_id integer, facility_ids integer[]) OWNER TO carepg_owner;
 
@@ -1414,48 +1397,36 @@ CREATE FUNCTION shifts_private.lock_facility_shared(facility_id integer) RETURNS
     SET search_path TO 'pg_catalog', 'pg_temp'
     AS $$
 BEGIN
-    PERFORM pg_advisory_lock_shared(1667653987, lock_facility_shared.facility_id);
-    BEGIN
+    PERFORM pg_advisory_xact_lock_shared(1667653987, lock_facility_shared.facility_id);
+    PERFORM FROM shifts_private.facility_lock AS l WHERE l.facility_id = lock_facility_shared.facility_id FOR SHARE;
+    IF NOT FOUND THEN  -- a facility made while the triggers were off: give it its row
+        INSERT INTO shifts_private.facility_lock (facility_id) VALUES (lock_facility_shared.facility_id)
+        ON CONFLICT DO NOTHING;
         PERFORM FROM shifts_private.facility_lock AS l WHERE l.facility_id = lock_facility_shared.facility_id
         FOR SHARE;
-        IF NOT FOUND THEN  -- a facility made while the triggers were off: give it its row
-            INSERT INTO shifts_private.facility_lock (facility_id) VALUES (lock_facility_shared.facility_id)
-            ON CONFLICT DO NOTHING;
-            PERFORM FROM shifts_private.facility_lock AS l WHERE l.facility_id = lock_facility_shared.facility_id
-            FOR SHARE;
-        END IF;
-    EXCEPTION WHEN OTHERS THEN
-        PERFORM pg_advisory_unlock_shared(1667653987, lock_facility_shared.facility_id);
-        RAISE;
-    END;
-    PERFORM pg_advisory_unlock_shared(1667653987, lock_facility_shared.facility_id);
+    END IF;
 END
 $$;
 
 ALTER FUNCTION shifts_private.lock_facility_shared(facility_id integer) OWNER TO carepg_owner;
 
-COMMENT ON FUNCTION shifts_private.lock_facility_shared(facility_id integer) IS 'carepg internal: share the facility''s row of shifts_private.facility_lock until the transaction ends (behind advisory lock (''cfac'', id) while it waits), as a claim at that facility does.';
-
-CREATE TABLE shifts_private.worker_lock (
-    worker_id integer NOT NULL,
-    writes bigint DEFAULT 0 NOT NULL
-);
-
-ALTER TABLE shifts_private.worker_lock OWNER TO carepg_owner;
-
-COMMENT ON TABLE shifts_private.worker_lock IS 'carepg: one row per worker that claimed, released or had its eligibility changed; updating it orders that worker''s claims, releases and eligibility changes.';
-
-COMMENT ON COLUMN shifts_private.worker_lock.writes IS 'locks taken on this row after the first (claims, releases, eligibility changes).';
+COMMENT ON FUNCTION shifts_private.lock_facility_shared(facility_id integer) IS 'carepg internal: share the facility''s row of shifts_private.facility_lock until the transaction ends, behind advisory lock (''cfac'', id), as a claim at that facility does.';
 
 CREATE FUNCTION shifts_private.lock_workers(worker_ids integer[]) RETURNS void
-    LANGUAGE sql
+    LANGUAGE plpgsql
     SET search_path TO 'pg_catalog', 'pg_temp'
-    BEGIN ATOMIC
- INSERT INTO shifts_private.worker_lock AS l (worker_id)  SELECT DISTINCT w.id
-            FROM unnest(lock_workers.worker_ids) w(id)
-           WHERE (w.id IS NOT NULL)
-           ORDER BY w.id ON CONFLICT(worker_id) DO UPDATE SET writes = (l.writes + 1);
-END;
+    AS $$
+BEGIN
+    IF cardinality(worker_ids) = 1 THEN  -- a claim, a release, a one-row write
+        INSERT INTO shifts_private.worker_lock AS l (worker_id) VALUES (worker_ids[1])
+        ON CONFLICT (worker_id) DO UPDATE SET writes = l.writes + 1;
+        RETURN;
+    END IF;
+    INSERT INTO shifts_private.worker_lock AS l (worker_id)
+    SELECT DISTINCT w.id FROM unnest(worker_ids) AS w (id) WHERE w.id IS NOT NULL ORDER BY w.id
+    ON CONFLICT (worker_id) DO UPDATE SET writes = l.writes + 1;
+END
+$$;
 
 ALTER FUNCTION shifts_private.lock_workers(worker_ids integer[]) OWNER TO carepg_owner;
 
@@ -1472,15 +1443,6 @@ END;
 ALTER FUNCTION shifts_private.log_everything() OWNER TO carepg_owner;
 
 COMMENT ON FUNCTION shifts_private.log_everything() IS 'carepg internal: log a change that may concern every pair (readers compute live until the next refresh).';
-
-CREATE FUNCTION shifts_private.maintenance_deferred() RETURNS boolean
-    LANGUAGE sql STABLE
-    SET search_path TO 'pg_catalog', 'pg_temp'
-    RETURN (COALESCE(current_setting('carepg.eligibility_maintenance'::text, true), ''::text) = 'deferred'::text);
-
-ALTER FUNCTION shifts_private.maintenance_deferred() OWNER TO carepg_owner;
-
-COMMENT ON FUNCTION shifts_private.maintenance_deferred() IS 'carepg internal: true when this transaction set carepg.eligibility_maintenance = ''deferred'' (a bulk load).';
 
 CREATE FUNCTION shifts_private.on_document_worker_change() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER
@@ -1503,7 +1465,7 @@ BEGIN
     IF changed_w IS NULL THEN
         RETURN NULL;
     END IF;
-    IF shifts_private.maintenance_deferred() THEN
+    IF current_setting('carepg.eligibility_maintenance', true) = 'deferred' THEN
         PERFORM shifts_private.log_everything();
         RETURN NULL;
     END IF;
@@ -1543,7 +1505,7 @@ BEGIN
     IF changed IS NULL THEN
         RETURN NULL;
     END IF;
-    IF shifts_private.maintenance_deferred() THEN
+    IF current_setting('carepg.eligibility_maintenance', true) = 'deferred' THEN
         PERFORM shifts_private.log_everything();
         RETURN NULL;
     END IF;
@@ -1588,7 +1550,7 @@ BEGIN
     IF changed_f IS NULL THEN
         RETURN NULL;
     END IF;
-    IF shifts_private.maintenance_deferred() THEN
+    IF current_setting('carepg.eligibility_maintenance', true) = 'deferred' THEN
         PERFORM shifts_private.log_everything();
         RETURN NULL;
     END IF;
@@ -1627,7 +1589,7 @@ DECLARE
     listed_at_most constant integer := 1000;
     changed bigint;
 BEGIN
-    IF TG_OP = 'TRUNCATE' OR shifts_private.maintenance_deferred() THEN
+    IF TG_OP = 'TRUNCATE' OR current_setting('carepg.eligibility_maintenance', true) = 'deferred' THEN
         INSERT INTO shifts_private.change_log (kind) VALUES ('many_shifts');
         RETURN NULL;
     END IF;
@@ -1648,13 +1610,11 @@ BEGIN
             SELECT 'shift', o.id, o.facility_id, o.profession, o.start, o."end", o.worker_id FROM old_rows AS o;
         END IF;
     ELSE
-        -- Pair images by id (a key); an id that changed counts as one shift gone and another new.
-        SELECT count(*) INTO changed
-        FROM new_rows AS n FULL JOIN old_rows AS o ON o.id = n.id
-        WHERE n IS DISTINCT FROM o;
+        SELECT count(*) INTO changed FROM new_rows;
         IF changed > listed_at_most THEN
             INSERT INTO shifts_private.change_log (kind) VALUES ('many_shifts');
         ELSIF changed > 0 THEN
+            -- Pair images by id (a key); an id that changed counts as one shift gone and another new.
             INSERT INTO shifts_private.change_log (kind, shift_id, facility_id, profession, start, "end", worker_id)
             SELECT 'shift', i.id, i.facility_id, i.profession, i.start, i."end", i.worker_id
             FROM new_rows AS n
@@ -1707,7 +1667,7 @@ BEGIN
         IF changed IS NULL THEN
             RETURN NULL;
         END IF;
-        IF shifts_private.maintenance_deferred() THEN
+        IF current_setting('carepg.eligibility_maintenance', true) = 'deferred' THEN
             PERFORM shifts_private.log_everything();
             RETURN NULL;
         END IF;
@@ -1727,7 +1687,7 @@ BEGIN
     IF changed IS NULL THEN
         RETURN NULL;
     END IF;
-    IF shifts_private.maintenance_deferred() THEN
+    IF current_setting('carepg.eligibility_maintenance', true) = 'deferred' THEN
         PERFORM shifts_private.log_everything();
         RETURN NULL;
     END IF;
@@ -2052,6 +2012,16 @@ ALTER TABLE public."Document" OWNER TO postgres;
 
 COMMENT ON TABLE public."Document" IS 'carepg: challenge table (Prisma). Document types (licences, certificates).';
 
+CREATE TABLE public."DocumentWorker" (
+    id integer NOT NULL,
+    worker_id integer NOT NULL,
+    document_id integer NOT NULL
+);
+
+ALTER TABLE public."DocumentWorker" OWNER TO postgres;
+
+COMMENT ON TABLE public."DocumentWorker" IS 'carepg: challenge table (Prisma). Documents a worker holds; duplicate rows occur.';
+
 CREATE SEQUENCE public."DocumentWorker_id_seq"
     AS integer
     START WITH 1
@@ -2085,6 +2055,16 @@ CREATE TABLE public."Facility" (
 ALTER TABLE public."Facility" OWNER TO postgres;
 
 COMMENT ON TABLE public."Facility" IS 'carepg: challenge table (Prisma). Facilities that post shifts; is_active gates eligibility.';
+
+CREATE TABLE public."FacilityRequirement" (
+    id integer NOT NULL,
+    facility_id integer NOT NULL,
+    document_id integer NOT NULL
+);
+
+ALTER TABLE public."FacilityRequirement" OWNER TO postgres;
+
+COMMENT ON TABLE public."FacilityRequirement" IS 'carepg: challenge table (Prisma). Documents a facility requires; duplicate rows occur.';
 
 CREATE SEQUENCE public."FacilityRequirement_id_seq"
     AS integer
@@ -2212,6 +2192,17 @@ ALTER TABLE shifts_private.facility_lock OWNER TO carepg_owner;
 COMMENT ON TABLE shifts_private.facility_lock IS 'carepg: one row per facility; claims at the facility share it, changes to its requirements or activation update it.';
 
 COMMENT ON COLUMN shifts_private.facility_lock.writes IS 'changes to this facility''s requirements or activation after the first.';
+
+CREATE TABLE shifts_private.worker_lock (
+    worker_id integer NOT NULL,
+    writes bigint DEFAULT 0 NOT NULL
+);
+
+ALTER TABLE shifts_private.worker_lock OWNER TO carepg_owner;
+
+COMMENT ON TABLE shifts_private.worker_lock IS 'carepg: one row per worker that claimed, released or had its eligibility changed; updating it orders that worker''s claims, releases and eligibility changes.';
+
+COMMENT ON COLUMN shifts_private.worker_lock.writes IS 'locks taken on this row after the first (claims, releases, eligibility changes).';
 
 ALTER TABLE ONLY public."Document" ALTER COLUMN id SET DEFAULT nextval('public."Document_id_seq"'::regclass);
 
@@ -2503,10 +2494,6 @@ REVOKE ALL ON FUNCTION shifts.count_available_shifts(worker_id integer, start_fr
 GRANT ALL ON FUNCTION shifts.count_available_shifts(worker_id integer, start_from timestamp without time zone, start_to timestamp without time zone) TO carepg_api;
 GRANT ALL ON FUNCTION shifts.count_available_shifts(worker_id integer, start_from timestamp without time zone, start_to timestamp without time zone) TO carepg_reader;
 
-GRANT SELECT ON TABLE public."DocumentWorker" TO carepg_owner;
-
-GRANT SELECT ON TABLE public."FacilityRequirement" TO carepg_owner;
-
 REVOKE ALL ON FUNCTION shifts_private.facilities_with_documents(worker_id integer, facility_ids integer[]) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION shifts.docs_ok(worker_id integer, facility_id integer) FROM PUBLIC;
@@ -2540,8 +2527,6 @@ REVOKE ALL ON FUNCTION shifts_private.lock_workers(worker_ids integer[]) FROM PU
 
 REVOKE ALL ON FUNCTION shifts_private.log_everything() FROM PUBLIC;
 
-REVOKE ALL ON FUNCTION shifts_private.maintenance_deferred() FROM PUBLIC;
-
 REVOKE ALL ON FUNCTION shifts_private.on_document_worker_change() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION shifts_private.on_facility_change() FROM PUBLIC;
@@ -2564,7 +2549,11 @@ GRANT SELECT ON TABLE mrf.file_class TO carepg_reader;
 
 GRANT SELECT ON TABLE mrf.us_state TO carepg_reader;
 
+GRANT SELECT ON TABLE public."DocumentWorker" TO carepg_owner;
+
 GRANT SELECT ON TABLE public."Facility" TO carepg_owner;
+
+GRANT SELECT ON TABLE public."FacilityRequirement" TO carepg_owner;
 
 GRANT SELECT ON TABLE public."Shift" TO carepg_owner;
 

@@ -10,22 +10,27 @@ SET LOCAL ROLE carepg_owner;
 
 CREATE OR REPLACE FUNCTION shifts_private.facilities_with_documents(worker_id integer, facility_ids integer[])
 RETURNS integer[]
-LANGUAGE sql
+LANGUAGE plpgsql
 STABLE
 PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
-BEGIN ATOMIC
-    -- The worker's documents once, as an array: each requirement row is then checked in memory.
-    WITH held AS (
-        SELECT coalesce(array_agg(d.document_id), '{}') AS docs
-        FROM public."DocumentWorker" AS d
-        WHERE d.worker_id = facilities_with_documents.worker_id
-    )
-    SELECT coalesce(array_agg(f.id ORDER BY f.id), '{}')
-    FROM (SELECT DISTINCT u.id FROM unnest(facilities_with_documents.facility_ids) AS u (id)) AS f, held AS h
-    WHERE NOT EXISTS (SELECT FROM public."FacilityRequirement" AS r
-                      WHERE r.facility_id = f.id AND r.document_id <> ALL (h.docs));
-END;
+AS $function$
+BEGIN
+    -- The worker's documents once, as an array: each requirement row is then checked in memory. (PL/pgSQL, not
+    -- SQL: readers call it on every read that rechecks, and a SQL function's plan would be made again in every
+    -- transaction.)
+    RETURN (
+        WITH held AS (
+            SELECT coalesce(array_agg(d.document_id), '{}') AS docs
+            FROM public."DocumentWorker" AS d
+            WHERE d.worker_id = facilities_with_documents.worker_id
+        )
+        SELECT coalesce(array_agg(f.id ORDER BY f.id), '{}')
+        FROM (SELECT DISTINCT u.id FROM unnest(facilities_with_documents.facility_ids) AS u (id)) AS f, held AS h
+        WHERE NOT EXISTS (SELECT FROM public."FacilityRequirement" AS r
+                          WHERE r.facility_id = f.id AND r.document_id <> ALL (h.docs)));
+END
+$function$;
 COMMENT ON FUNCTION shifts_private.facilities_with_documents(integer, integer[]) IS
     'carepg: of the given facilities, those whose every required document the worker holds, from the live tables (the document rule).';
 

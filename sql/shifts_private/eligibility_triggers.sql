@@ -26,15 +26,6 @@
 
 SET LOCAL ROLE carepg_owner;
 
-CREATE OR REPLACE FUNCTION shifts_private.maintenance_deferred()
-RETURNS boolean
-LANGUAGE sql
-STABLE
-SET search_path = pg_catalog, pg_temp
-RETURN coalesce(current_setting('carepg.eligibility_maintenance', true), '') = 'deferred';
-COMMENT ON FUNCTION shifts_private.maintenance_deferred() IS
-    'carepg internal: true when this transaction set carepg.eligibility_maintenance = ''deferred'' (a bulk load).';
-
 -- A bulk load: one row that tells every reader to compute live until the next refresh.
 CREATE OR REPLACE FUNCTION shifts_private.log_everything()
 RETURNS void
@@ -72,7 +63,7 @@ BEGIN
     IF changed_w IS NULL THEN
         RETURN NULL;
     END IF;
-    IF shifts_private.maintenance_deferred() THEN
+    IF current_setting('carepg.eligibility_maintenance', true) = 'deferred' THEN
         PERFORM shifts_private.log_everything();
         RETURN NULL;
     END IF;
@@ -119,7 +110,7 @@ BEGIN
     IF changed_f IS NULL THEN
         RETURN NULL;
     END IF;
-    IF shifts_private.maintenance_deferred() THEN
+    IF current_setting('carepg.eligibility_maintenance', true) = 'deferred' THEN
         PERFORM shifts_private.log_everything();
         RETURN NULL;
     END IF;
@@ -168,7 +159,7 @@ BEGIN
         IF changed IS NULL THEN
             RETURN NULL;
         END IF;
-        IF shifts_private.maintenance_deferred() THEN
+        IF current_setting('carepg.eligibility_maintenance', true) = 'deferred' THEN
             PERFORM shifts_private.log_everything();
             RETURN NULL;
         END IF;
@@ -188,7 +179,7 @@ BEGIN
     IF changed IS NULL THEN
         RETURN NULL;
     END IF;
-    IF shifts_private.maintenance_deferred() THEN
+    IF current_setting('carepg.eligibility_maintenance', true) = 'deferred' THEN
         PERFORM shifts_private.log_everything();
         RETURN NULL;
     END IF;
@@ -230,7 +221,7 @@ BEGIN
     IF changed IS NULL THEN
         RETURN NULL;
     END IF;
-    IF shifts_private.maintenance_deferred() THEN
+    IF current_setting('carepg.eligibility_maintenance', true) = 'deferred' THEN
         PERFORM shifts_private.log_everything();
         RETURN NULL;
     END IF;

@@ -18,13 +18,14 @@
 --   ('care', 1)          session: migrators take turns (carepg.migrations.MIGRATION_LOCK; taken before this
 --                        schema may exist, so it is not a function here)
 --   ('care', 2)          transaction: seeds take turns (carepg.seed.SEED_LOCK)
---   ('cfac', facility)   a moment: the queue in front of a facility's row (lock_facilities, lock_facility_shared)
+--   ('cfac', facility)   the queue in front of a facility's row: a change holds it while it waits for the row
+--                        (lock_facilities), a claim until its transaction ends (lock_facility_shared)
 --   ('mrf' + NUL, run)   session: an ingest run is alive (mrf_private/runs.sql)
 -- The facility queue exists because a row's share lock admits new sharers ahead of a waiting writer: without it a
--- steady stream of claims at one facility could hold a requirement change off for ever. Each caller takes the
--- advisory lock, then the row, then lets the advisory lock go: a writer waiting for the row holds the queue, so
--- later claims line up behind it, and no transaction ever holds more than one advisory lock (the lock table
--- stays small whatever a statement touches).
+-- steady stream of claims at one facility could hold a requirement change off for ever. A change takes the
+-- advisory lock, then the row, then lets the advisory lock go: while it waits for the row it holds the queue, so
+-- later claims line up behind it, and it never holds more than one advisory lock, however many facilities a
+-- statement touches (the lock table stays small). A claim holds one, shared, until it ends.
 
 SET LOCAL ROLE carepg_owner;
 
@@ -45,17 +46,26 @@ COMMENT ON TABLE shifts_private.facility_lock IS
 COMMENT ON COLUMN shifts_private.facility_lock.writes IS 'changes to this facility''s requirements or activation after the first.';
 INSERT INTO shifts_private.facility_lock (facility_id) SELECT f.id FROM public."Facility" AS f;
 
--- The workers' rows, exclusively, in id order (upserted: a worker's first change creates its row).
+-- The workers' rows, exclusively, in id order (upserted: a worker's first change creates its row). PL/pgSQL, not SQL:
+-- its statements' plans are kept for the session, where a SQL function's would be made again in every transaction
+-- (most of the cost of a one-document write, measured: PERFORMANCE.md).
 CREATE OR REPLACE FUNCTION shifts_private.lock_workers(worker_ids integer[])
 RETURNS void
-LANGUAGE sql
+LANGUAGE plpgsql
 VOLATILE
 SET search_path = pg_catalog, pg_temp
-BEGIN ATOMIC
+AS $function$
+BEGIN
+    IF cardinality(worker_ids) = 1 THEN  -- a claim, a release, a one-row write
+        INSERT INTO shifts_private.worker_lock AS l (worker_id) VALUES (worker_ids[1])
+        ON CONFLICT (worker_id) DO UPDATE SET writes = l.writes + 1;
+        RETURN;
+    END IF;
     INSERT INTO shifts_private.worker_lock AS l (worker_id)
     SELECT DISTINCT w.id FROM unnest(worker_ids) AS w (id) WHERE w.id IS NOT NULL ORDER BY w.id
     ON CONFLICT (worker_id) DO UPDATE SET writes = l.writes + 1;
-END;
+END
+$function$;
 COMMENT ON FUNCTION shifts_private.lock_workers(integer[]) IS
     'carepg internal: lock the workers'' rows of shifts_private.worker_lock exclusively, in id order, until the transaction ends.';
 
@@ -98,7 +108,9 @@ $function$;
 COMMENT ON FUNCTION shifts_private.lock_facilities(integer[]) IS
     'carepg internal: lock the facilities'' rows of shifts_private.facility_lock exclusively, in id order, until the transaction ends (behind advisory lock (''cfac'', id) while it has to wait).';
 
--- A claim's share of one facility's row.
+-- A claim's share of one facility's row, behind the facility's queue. The queue's lock is held until the claim's
+-- transaction ends (a claim holds one; nothing to release on an error), so a change waiting in the queue also
+-- waits for the claims that got ahead of it, as it must anyway for the row.
 CREATE OR REPLACE FUNCTION shifts_private.lock_facility_shared(facility_id integer)
 RETURNS void
 LANGUAGE plpgsql
@@ -106,24 +118,17 @@ VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $function$
 BEGIN
-    PERFORM pg_advisory_lock_shared(1667653987, lock_facility_shared.facility_id);
-    BEGIN
+    PERFORM pg_advisory_xact_lock_shared(1667653987, lock_facility_shared.facility_id);
+    PERFORM FROM shifts_private.facility_lock AS l WHERE l.facility_id = lock_facility_shared.facility_id FOR SHARE;
+    IF NOT FOUND THEN  -- a facility made while the triggers were off: give it its row
+        INSERT INTO shifts_private.facility_lock (facility_id) VALUES (lock_facility_shared.facility_id)
+        ON CONFLICT DO NOTHING;
         PERFORM FROM shifts_private.facility_lock AS l WHERE l.facility_id = lock_facility_shared.facility_id
         FOR SHARE;
-        IF NOT FOUND THEN  -- a facility made while the triggers were off: give it its row
-            INSERT INTO shifts_private.facility_lock (facility_id) VALUES (lock_facility_shared.facility_id)
-            ON CONFLICT DO NOTHING;
-            PERFORM FROM shifts_private.facility_lock AS l WHERE l.facility_id = lock_facility_shared.facility_id
-            FOR SHARE;
-        END IF;
-    EXCEPTION WHEN OTHERS THEN
-        PERFORM pg_advisory_unlock_shared(1667653987, lock_facility_shared.facility_id);
-        RAISE;
-    END;
-    PERFORM pg_advisory_unlock_shared(1667653987, lock_facility_shared.facility_id);
+    END IF;
 END
 $function$;
 COMMENT ON FUNCTION shifts_private.lock_facility_shared(integer) IS
-    'carepg internal: share the facility''s row of shifts_private.facility_lock until the transaction ends (behind advisory lock (''cfac'', id) while it waits), as a claim at that facility does.';
+    'carepg internal: share the facility''s row of shifts_private.facility_lock until the transaction ends, behind advisory lock (''cfac'', id), as a claim at that facility does.';
 
 RESET ROLE;

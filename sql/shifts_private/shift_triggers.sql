@@ -23,7 +23,7 @@ DECLARE
     listed_at_most constant integer := 1000;
     changed bigint;
 BEGIN
-    IF TG_OP = 'TRUNCATE' OR shifts_private.maintenance_deferred() THEN
+    IF TG_OP = 'TRUNCATE' OR current_setting('carepg.eligibility_maintenance', true) = 'deferred' THEN
         INSERT INTO shifts_private.change_log (kind) VALUES ('many_shifts');
         RETURN NULL;
     END IF;
@@ -44,13 +44,11 @@ BEGIN
             SELECT 'shift', o.id, o.facility_id, o.profession, o.start, o."end", o.worker_id FROM old_rows AS o;
         END IF;
     ELSE
-        -- Pair images by id (a key); an id that changed counts as one shift gone and another new.
-        SELECT count(*) INTO changed
-        FROM new_rows AS n FULL JOIN old_rows AS o ON o.id = n.id
-        WHERE n IS DISTINCT FROM o;
+        SELECT count(*) INTO changed FROM new_rows;
         IF changed > listed_at_most THEN
             INSERT INTO shifts_private.change_log (kind) VALUES ('many_shifts');
         ELSIF changed > 0 THEN
+            -- Pair images by id (a key); an id that changed counts as one shift gone and another new.
             INSERT INTO shifts_private.change_log (kind, shift_id, facility_id, profession, start, "end", worker_id)
             SELECT 'shift', i.id, i.facility_id, i.profession, i.start, i."end", i.worker_id
             FROM new_rows AS n
