@@ -417,6 +417,7 @@ DECLARE
     since pg_snapshot;
     since_xmax xid8;
     since_in_flight xid8[];
+    bulk boolean;
     -- This call's snapshot, this transaction counted as in flight: its own changes are sent once it commits.
     next_cursor constant text := shifts_private.change_cursor(shifts_private.snapshot_excluding_self());
 BEGIN
@@ -434,17 +435,26 @@ BEGIN
     IF since IS NOT NULL AND subscribers > 0 THEN
         since_xmax := pg_snapshot_xmax(since);
         since_in_flight := ARRAY(SELECT pg_snapshot_xip(since));
-        IF pg_snapshot_xmin(since) < (SELECT s.pruned_below FROM shifts_private.eligibility_state AS s)
-           OR EXISTS (SELECT FROM shifts_private.change_log AS c
-                      WHERE (c.xid >= since_xmax OR c.xid = ANY (since_in_flight))
-                        AND c.kind IN ('everything', 'many_shifts')) THEN
+        IF pg_snapshot_xmin(since) < (SELECT s.pruned_below FROM shifts_private.eligibility_state AS s) THEN
+            bulk := true;  -- older than the log keeps
+        ELSIF shifts_private.logged_since(since) THEN
+            -- count(*), not EXISTS: a generic plan for EXISTS over a range of xids scans the whole log hoping
+            -- for an early match; this one stays a custom plan, two index ranges.
+            bulk := (SELECT count(*) FROM shifts_private.change_log AS c
+                     WHERE (c.xid >= since_xmax OR c.xid = ANY (since_in_flight))
+                       AND c.kind IN ('everything', 'many_shifts')) > 0;
+        ELSE
+            since := NULL;  -- nothing logged since: only the cursor
+        END IF;
+    END IF;
+    IF since IS NOT NULL AND subscribers > 0 THEN
+        IF bulk THEN
             -- Older than the log keeps, or a bulk change: everybody refetches.
             RETURN QUERY
             SELECT s.n::integer, 'reset', NULL::integer, NULL::integer, NULL::text, NULL::timestamp,
                    NULL::timestamp, NULL::public."Profession", next_cursor
             FROM generate_series(1, subscribers) AS s (n);
-        ELSIF EXISTS (SELECT FROM shifts_private.change_log AS c
-                      WHERE c.xid >= since_xmax OR c.xid = ANY (since_in_flight)) THEN
+        ELSE
             RETURN QUERY
             WITH changes AS MATERIALIZED (
                 SELECT c.* FROM shifts_private.change_log AS c
@@ -1119,6 +1129,7 @@ COMMENT ON FUNCTION shifts.eligibility_status(OUT refreshed_at timestamp with ti
 CREATE FUNCTION shifts.eligible_facility_ids(worker_id integer) RETURNS integer[]
     LANGUAGE plpgsql STABLE PARALLEL SAFE
     SET search_path TO 'pg_catalog', 'pg_temp'
+    SET plan_cache_mode TO 'force_generic_plan'
     AS $$
 DECLARE
     seen pg_snapshot;
@@ -1292,9 +1303,7 @@ CREATE FUNCTION shifts.shift_changes_since(after text) RETURNS boolean
 DECLARE
     since constant pg_snapshot := shifts_private.parse_change_cursor(after);
 BEGIN
-    RETURN since IS NULL OR EXISTS (
-        SELECT FROM shifts_private.change_log AS c
-        WHERE c.xid >= pg_snapshot_xmax(since) OR c.xid = ANY (ARRAY(SELECT pg_snapshot_xip(since))));
+    RETURN since IS NULL OR shifts_private.logged_since(since);
 END
 $$;
 
@@ -1443,6 +1452,22 @@ END;
 ALTER FUNCTION shifts_private.log_everything() OWNER TO carepg_owner;
 
 COMMENT ON FUNCTION shifts_private.log_everything() IS 'carepg internal: log a change that may concern every pair (readers compute live until the next refresh).';
+
+CREATE FUNCTION shifts_private.logged_since(since pg_snapshot) RETURNS boolean
+    LANGUAGE plpgsql STABLE
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    SET enable_seqscan TO 'off'
+    AS $$
+BEGIN
+    RETURN (SELECT max(c.xid) FROM shifts_private.change_log AS c) >= pg_snapshot_xmax(since)
+        OR EXISTS (SELECT FROM shifts_private.change_log AS c
+                   WHERE c.xid = ANY (ARRAY(SELECT pg_snapshot_xip(since))));
+END
+$$;
+
+ALTER FUNCTION shifts_private.logged_since(since pg_snapshot) OWNER TO carepg_owner;
+
+COMMENT ON FUNCTION shifts_private.logged_since(since pg_snapshot) IS 'carepg internal: has anything been logged in shifts_private.change_log that the snapshot does not include?';
 
 CREATE FUNCTION shifts_private.on_document_worker_change() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER
@@ -2526,6 +2551,8 @@ REVOKE ALL ON FUNCTION shifts_private.lock_facility_shared(facility_id integer) 
 REVOKE ALL ON FUNCTION shifts_private.lock_workers(worker_ids integer[]) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION shifts_private.log_everything() FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION shifts_private.logged_since(since pg_snapshot) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION shifts_private.on_document_worker_change() FROM PUBLIC;
 

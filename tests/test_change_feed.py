@@ -234,3 +234,27 @@ def test_an_unknown_worker_is_not_found_and_the_batch_resets_it(market):
     rows = market["conn"].execute("SELECT subscriber, change FROM shifts.available_shift_changes_for(%s, %s, %s, %s)",
                                   ([2_000_000_000, market["W"]], [None, None], [None, None], cursor)).fetchall()
     assert rows == [(1, "reset"), (2, "unavailable"), (None, "cursor")]
+
+
+@pytest.mark.parametrize("plan_cache_mode", ["auto", "force_generic_plan", "force_custom_plan"])
+def test_a_long_log_is_read_by_index_whatever_the_plan(market, plan_cache_mode):
+    """The poller's probe, the feed and the read path find the unseen rows of a log holding a busy quarter hour
+    (folded rows, kept for late cursors) through its indexes, never by reading it all: under generic plans an
+    "EXISTS (... xid >= $1 ...)" is a scan of the whole log hoping for an early match."""
+    m, conn = market, market["conn"]
+    conn.execute("INSERT INTO shifts_private.change_log (xid, kind, worker_id, shift_id) "
+                 "SELECT (3 + n %% greatest(pg_snapshot_xmin(pg_current_snapshot())::text::bigint - 3, 1))::text::xid8, "
+                 "'shift', %s, %s FROM generate_series(1, 200000) AS n", (m["other"], m["S1"]))  # fmt: skip
+    conn.execute("ANALYZE shifts_private.change_log")
+    cursor = conn.execute("SELECT cursor FROM shifts.available_shift_changes(%s)", (m["W"],)).fetchone()[0]
+    # The xact counters also hold what earlier transactions of this session have not flushed yet: count a delta.
+    seq_scans = "SELECT seq_scan FROM pg_stat_xact_user_tables WHERE relid = 'shifts_private.change_log'::regclass"
+    with conn.transaction():
+        conn.execute("SELECT set_config('plan_cache_mode', %s, true)", (plan_cache_mode,))
+        before = conn.execute(seq_scans).fetchone()[0]
+        for _ in range(8):  # past the five custom plans after which PostgreSQL may settle on the generic one
+            assert conn.execute("SELECT shifts.shift_changes_since(%s)", (cursor,)).fetchone()[0] is False
+            assert conn.execute("SELECT count(*) FROM shifts.available_shift_changes(%s, %s)",
+                                (m["W"], cursor)).fetchone()[0] == 1  # fmt: skip
+            assert conn.execute("SELECT count(*) FROM shifts.available_shifts(%s)", (m["W"],)).fetchone()[0] == 2
+        assert conn.execute(seq_scans).fetchone()[0] - before == 0

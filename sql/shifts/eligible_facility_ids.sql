@@ -7,6 +7,10 @@
 -- whose requirements changed or which were activated, and the facilities requiring a document the worker gained
 -- or lost (as they require it now: a facility that changed what it requires is rechecked anyway). Usually there is
 -- nothing to recheck and the answer is one index scan of the view.
+--
+-- Generic plans, always: with the values known, the planner probes the end of the log's xid index to estimate
+-- "xid >= the view's xmin" on every call (0.42 ms a call against 0.14 ms, with a million rows logged), and the
+-- plan it picks is the same: the range runs on the worker's index or on the small partial index of broad kinds.
 
 SET LOCAL ROLE carepg_owner;
 
@@ -16,6 +20,7 @@ LANGUAGE plpgsql
 STABLE
 PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
+SET plan_cache_mode = force_generic_plan
 AS $function$
 DECLARE
     seen pg_snapshot;
