@@ -4,6 +4,7 @@ Last-Event-ID, refusals before the stream starts, a subscriber that applies the 
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import datetime as dt
 import http.client
@@ -11,6 +12,7 @@ import json
 import queue
 import random
 import re
+import resource
 import socket
 import threading
 import time
@@ -373,3 +375,49 @@ def test_many_subscribers_hold_one_listener_connection_per_process(web_server, w
         for s in streams:
             s.close()
         owner.execute('UPDATE "Shift" SET is_deleted = true WHERE id = %s', (shift,))
+
+
+@pytest.mark.slow
+def test_more_streams_than_granian_admits_by_default_all_start(web_db, tmp_path):
+    """granian admits backlog / workers requests per worker at once (1,024 with one worker) and leaves the next
+    connections waiting, unanswered; a process holds more event streams than that (events.MAX_SUBSCRIBERS), so each
+    of 1,100 streams opened at once on one worker gets its `ready`."""
+    streams = 1_100
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < streams + 256:
+        pytest.skip(f"this machine allows {hard} open files per process; the test needs {streams + 256}")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, streams + 256), hard))
+    w = web_db.workers["CNA"]
+    request = (f"GET /workers/{w}/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token(w)}\r\n"
+               "Accept: text/event-stream\r\n\r\n").encode()  # fmt: skip
+
+    async def follow(server, writers: list) -> bool:
+        reader, writer = await asyncio.open_connection(server.host, server.port)
+        writers.append(writer)
+        writer.write(request)
+        seen = b""
+        while b"event: ready" not in seen:
+            chunk = await reader.read(4096)
+            if not chunk:
+                return False
+            seen += chunk
+        return True
+
+    async def open_all(server) -> list:
+        writers: list = []
+        tasks = [asyncio.create_task(follow(server, writers)) for _ in range(streams)]
+        try:
+            done, _ = await asyncio.wait(tasks, timeout=60)
+            return [t.result() if t in done and not t.exception() else False for t in tasks]
+        finally:
+            for task in tasks:
+                task.cancel()
+            for writer in writers:
+                writer.close()
+
+    try:
+        with run_server(web_db.url, tmp_path) as server:
+            started = asyncio.run(open_all(server))
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    assert started.count(True) == streams, f"{started.count(False)} of {streams} streams never started"

@@ -17,6 +17,7 @@ import psycopg
 from .. import auth, cluster, db, shifts
 from ..errors import CarepgError, Conflict, InvalidInput, NotConfigured, SchemaMissing, ServerUnavailable
 from . import logs, pool
+from .events import MAX_SUBSCRIBERS
 
 API_ROLE = "carepg_api"  # sql/roles.sql
 
@@ -153,11 +154,28 @@ def serve(*, host: str, port: int, workers: int, threads: int, role: str) -> Non
     )  # fmt: skip
     if key.development:
         print_sign_in(key, host, port)
+    raise_open_files_limit()
     Granian(
         "carepg.web.front:app",
         address=host,
         port=port,
         interface=Interfaces.ASGI,
         workers=workers,
+        # granian admits at most this many requests per worker at once and leaves the next connections waiting,
+        # unanswered; its default (backlog / workers: 512 with two) would let the 513th event stream of a worker
+        # hang. Room for the streams a process holds (beyond them it answers 503) and a burst of other requests.
+        backpressure=MAX_SUBSCRIBERS + 1024,
         log_dictconfig=_LOG_CONFIG,
     ).serve()
+
+
+def raise_open_files_limit() -> None:
+    """Every open stream is a socket: lift the soft limit on open files (often 1,024) to the hard one, as far as
+    the streams a process may hold need, before granian's workers inherit it."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = MAX_SUBSCRIBERS + 1024 + 256  # the streams, other requests, the pool, the log, granian's own
+    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
