@@ -1,14 +1,19 @@
-"""HTTP throughput of `carepg serve` beside the yardstick (bench/yardstick.py), in one run, as a ratio.
+"""HTTP throughput of `carepg serve` beside the yardsticks (bench/yardstick.py, bench/yardstick_asgi.py), in one
+run, as ratios.
 
-Both servers run at once on loopback (granian, WSGI, the same workers and threads, the same role, the same
-database); wrk loads one at a time, alternating carepg, yardstick, carepg, ... so that whatever else the machine
-does hits both alike. The report gives every run, the medians, and the ratios of the medians. Then one run each
+Three servers run at once on loopback (granian, the same workers and threads, the same role, the same database):
+carepg (its ASGI front, the WSGI app in its threads), the WSGI yardstick (granian's WSGI interface) and the ASGI
+yardstick (granian's ASGI interface, psycopg's async connections): the first ratio is what carepg costs against
+the least any app can do, the second against the least an app can do on the interface carepg serves (it must,
+to hold thousands of event streams). wrk loads one at a time, alternating carepg, yardstick, ASGI yardstick,
+carepg, ... so that whatever else the machine does hits all alike. The report gives every run, the medians, and
+the ratios of the medians. Then one run each
 of the mixed ids (bench/wrk-mixed.lua) and /healthz for carepg. Statuses of carepg's answers are counted from
 its access log (wrk counts only non-2xx).
 
 carepg verifies a bearer token on every worker route: the run makes a secret (CAREPG_JWT_SECRET) and mints, at
 the start, worker 101's own token for the full pages and a staff token for the mixed ids (it may act for any of
-them). Every request to either server carries the same Authorization header; the yardstick ignores it.
+them). Every request to any server carries the same Authorization header; the yardsticks ignore it.
 
     bench/httpbench.py [--seconds 15] [--runs 5] [--workers 2] [--threads 4]   -> bench/results/http.md
 
@@ -130,7 +135,7 @@ def main() -> None:
         server_version = conn.execute("SHOW server_version").fetchone()[0].split()[0]
 
     tmp = Path(tempfile.mkdtemp(prefix="carepg-http-"))
-    carepg_port, yard_port = free_port(), free_port()
+    carepg_port, yard_port, asgi_port = free_port(), free_port(), free_port()
     log = tmp / "carepg-serve.log"
     env = {**os.environ, "PYTHONUNBUFFERED": "1", auth.SECRET_ENV: secret}
     servers = []
@@ -148,10 +153,16 @@ def main() -> None:
             [str(BIN / "python"), str(ROOT / "bench" / "yardstick.py"), str(yard_port), str(args.workers),
              str(args.threads)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             env={**env, "CAREPG_WEB_DATABASE_URL": api_url, "PYTHONPATH": str(ROOT / "bench")}))  # fmt: skip
+        servers.append(subprocess.Popen(
+            [str(BIN / "python"), str(ROOT / "bench" / "yardstick_asgi.py"), str(asgi_port), str(args.workers),
+             str(args.threads)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            env={**env, "CAREPG_WEB_DATABASE_URL": api_url, "PYTHONPATH": str(ROOT / "bench")}))  # fmt: skip
         carepg = f"http://127.0.0.1:{carepg_port}"
         yard = f"http://127.0.0.1:{yard_port}"
+        asgi = f"http://127.0.0.1:{asgi_port}"
         wait_ready(carepg + "/healthz", servers[0])
         wait_ready(yard + PAGE, servers[1])
+        wait_ready(asgi + PAGE, servers[2])
         signed = {"Authorization": f"Bearer {page_token}"}
         with urllib.request.urlopen(urllib.request.Request(carepg + PAGE, headers=signed)) as a, \
                 urllib.request.urlopen(urllib.request.Request(yard + PAGE, headers=signed)) as b:
@@ -159,12 +170,12 @@ def main() -> None:
         same = [s["id"] for s in page_a["shifts"]] == [s["id"] for s in page_b["shifts"]]
         assert same and len(page_a["shifts"]) == 50, "carepg and the yardstick disagree on the page"
         load_at_start = " ".join(Path("/proc/loadavg").read_text().split()[:3])
-        for target in (carepg, yard):  # warm both: connections, prepared statements, caches
+        for target in (carepg, yard, asgi):  # warm all: connections, prepared statements, caches
             wrk(target + PAGE, 3, token=page_token)
-        runs: dict[str, list[dict]] = {"carepg": [], "yardstick": []}
+        runs: dict[str, list[dict]] = {"carepg": [], "yardstick": [], "asgi": []}
         _, mark = access_statuses(log, 0)
         for i in range(args.runs):
-            for name, target in (("carepg", carepg), ("yardstick", yard)):
+            for name, target in (("carepg", carepg), ("yardstick", yard), ("asgi", asgi)):
                 result = wrk(target + PAGE, args.seconds, token=page_token)
                 runs[name].append(result)
                 print(f"run {i + 1}/{args.runs} {name:9} {result['rps']:8.0f} req/s  p50 {result['p50']:.2f} ms"
@@ -192,6 +203,8 @@ def main() -> None:
            for name, rs in runs.items()}  # fmt: skip
     ratio = med["carepg"]["rps"] / med["yardstick"]["rps"]
     p99_ratio = med["carepg"]["p99"] / med["yardstick"]["p99"]
+    asgi_ratio = med["carepg"]["rps"] / med["asgi"]["rps"]
+    asgi_p99_ratio = med["carepg"]["p99"] / med["asgi"]["p99"]
 
     def statuses(counter: collections.Counter) -> str:
         return ", ".join(f"{k} x{v}" for k, v in sorted(counter.items(), key=str)) or "none logged"
@@ -206,35 +219,41 @@ def main() -> None:
                            text=True, cwd=ROOT).stdout.strip()  # fmt: skip
     cmd = " ".join(["bench/httpbench.py", *sys.argv[1:]])
     lines = [
-        "# carepg HTTP benchmark: `carepg serve` beside the yardstick",
+        "# carepg HTTP benchmark: `carepg serve` beside the yardsticks",
         "",
         f"Generated by `{cmd}` on {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M UTC} at commit "
         f"`{commit}`{' (with uncommitted changes)' if dirty else ''}.",
-        f"Both servers: granian, WSGI, {args.workers} workers x {args.threads} threads, as `carepg_api`; "
-        f"carepg with its access log on (to a file) and a bearer token verified on every page (worker 101's "
-        f"own; a staff token for the mixed ids). Client: `wrk -t2 -c64 -d{args.seconds}s --latency` "
-        f"on loopback, runs alternating. {os.cpu_count()} cores shared by wrk, both servers and PostgreSQL "
-        f"{server_version}; load average at start {load_at_start}.",
+        f"All three: granian, {args.workers} workers, {args.threads} threads or connections each, as `carepg_api`; "
+        f"carepg (ASGI front, the WSGI app in its threads) with its access log on (to a file) and a bearer token "
+        f"verified on every page (worker 101's own; a staff token for the mixed ids); the yardstick on granian's "
+        f"WSGI interface, the ASGI yardstick on its ASGI interface. Client: `wrk -t2 -c64 -d{args.seconds}s "
+        f"--latency` on loopback, runs alternating. {os.cpu_count()} cores shared by wrk, the servers and "
+        f"PostgreSQL {server_version}; load average at start {load_at_start}.",
         "",
         f"**Full 50-row pages of worker 101: carepg {med['carepg']['rps']:,.0f} req/s, yardstick "
         f"{med['yardstick']['rps']:,.0f} req/s: {ratio:.2f}x** (medians of {args.runs} runs each); "
         f"p50 {med['carepg']['p50']:.2f} / {med['yardstick']['p50']:.2f} ms, "
-        f"p99 {med['carepg']['p99']:.2f} / {med['yardstick']['p99']:.2f} ms ({p99_ratio:.2f}x the yardstick's).",
+        f"p99 {med['carepg']['p99']:.2f} / {med['yardstick']['p99']:.2f} ms ({p99_ratio:.2f}x the yardstick's). "
+        f"**Against the ASGI yardstick ({med['asgi']['rps']:,.0f} req/s, p99 {med['asgi']['p99']:.2f} ms): "
+        f"{asgi_ratio:.2f}x**, p99 {asgi_p99_ratio:.2f}x.",
         "",
-        "| run | carepg req/s | p50 | p99 | yardstick req/s | p50 | p99 | ratio |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| run | carepg req/s | p50 | p99 | yardstick req/s | p50 | p99 | ratio | ASGI yardstick req/s | p99 | ratio |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    for i, (a, b) in enumerate(zip(runs["carepg"], runs["yardstick"]), 1):
+    for i, (a, b, c) in enumerate(zip(runs["carepg"], runs["yardstick"], runs["asgi"]), 1):
         lines.append(f"| {i} | {a['rps']:,.0f} | {a['p50']:.2f} ms | {a['p99']:.2f} ms | {b['rps']:,.0f} | "
-                     f"{b['p50']:.2f} ms | {b['p99']:.2f} ms | {a['rps'] / b['rps']:.2f} |")  # fmt: skip
-    a, b = med["carepg"], med["yardstick"]
+                     f"{b['p50']:.2f} ms | {b['p99']:.2f} ms | {a['rps'] / b['rps']:.2f} | {c['rps']:,.0f} | "
+                     f"{c['p99']:.2f} ms | {a['rps'] / c['rps']:.2f} |")  # fmt: skip
+    a, b, c = med["carepg"], med["yardstick"], med["asgi"]
     lines += [
         f"| **median** | **{a['rps']:,.0f}** | {a['p50']:.2f} ms | {a['p99']:.2f} ms | **{b['rps']:,.0f}** | "
-        f"{b['p50']:.2f} ms | {b['p99']:.2f} ms | **{ratio:.2f}** |",
+        f"{b['p50']:.2f} ms | {b['p99']:.2f} ms | **{ratio:.2f}** | **{c['rps']:,.0f}** | {c['p99']:.2f} ms | "
+        f"**{asgi_ratio:.2f}** |",
         "",
         f"carepg's answers to the full pages (access log): {statuses(page_statuses)}; wrk socket errors: carepg "
-        f"{errs(runs['carepg'])}, yardstick {errs(runs['yardstick'])}; non-2xx: carepg "
-        f"{sum(r['non2xx'] for r in runs['carepg'])}, yardstick {sum(r['non2xx'] for r in runs['yardstick'])}.",
+        f"{errs(runs['carepg'])}, yardstick {errs(runs['yardstick'])}, ASGI yardstick {errs(runs['asgi'])}; "
+        f"non-2xx: carepg {sum(r['non2xx'] for r in runs['carepg'])}, yardstick "
+        f"{sum(r['non2xx'] for r in runs['yardstick'])}, ASGI yardstick {sum(r['non2xx'] for r in runs['asgi'])}.",
         "",
         "carepg alone, one run each:",
         "",
@@ -255,6 +274,7 @@ def main() -> None:
     REPORT.write_text("\n".join(lines) + "\n")
     (REPORT.with_suffix(".json")).write_text(json.dumps({"command": cmd, "commit": commit, "runs": runs,
                                                          "median": med, "ratio": ratio, "p99_ratio": p99_ratio,
+                                                         "asgi_ratio": asgi_ratio, "asgi_p99_ratio": asgi_p99_ratio,
                                                          "mixed": mixed, "healthz": health}, indent=1) + "\n")
     print("\n".join(lines[4:7]))
     print(f"wrote {REPORT.relative_to(ROOT)}")
