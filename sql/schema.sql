@@ -923,7 +923,7 @@ DECLARE
     upper_bound constant timestamp := coalesce(start_to, 'infinity');
     -- Where the index scan starts: the later of the window's start and the cursor, as one (start, id) bound.
     -- The scan starts at the row comparison's bound, so it must be the tight one: with the window's start left
-    -- to the other condition, a late window (from=now) would be read from the profession's first open shift.
+    -- to the other condition, a late window (from=now) would be read from the worker's first claimed shift.
     cursor_start constant timestamp := greatest(coalesce(after_start, '-infinity'), lower_bound);
     cursor_id constant integer := CASE WHEN after_start >= lower_bound THEN after_id ELSE -2147483648 END;
 BEGIN

@@ -1,8 +1,9 @@
 -- purpose: one page of available_shifts() as the HTTP API's JSON body, built where the rows are.
 --
 -- The web app passes this text through as the response body: no row is decoded into Python objects and encoded
--- again, which was most of the cost of a full page over HTTP (PERFORMANCE.md, "HTTP"). The text is exactly what
--- the Python shell printed before it existed (tests/test_page_json.py compares them byte for byte):
+-- again, which would be most of the cost of a full page over HTTP (PERFORMANCE.md, "HTTP"). The text is exactly
+-- what Python writes from the rows of available_shifts() (`shifts.Page.as_json()`, dumped as the web app dumps
+-- JSON; tests/test_page_json.py compares them byte for byte):
 --   {"worker_id":101,"shifts":[{"id":1056480,"start":"2023-02-10T05:00:00.000","end":"2023-02-10T10:00:00.000",
 --    "profession":"CNA","facility":{"id":2,"name":"381b..."}}, ...],"next_cursor":"WyIy..." | null}
 -- * Timestamps always carry milliseconds (the challenge stores timestamp(3)).

@@ -11,7 +11,8 @@
 -- changed pair at write time, as an earlier design did, needed every writer to agree with every other on the
 -- pairs they shared (a document gained at the moment a facility starts requiring it), hence one lock for the whole
 -- marketplace: 0.11x the bare application's write throughput, and a slow application transaction stalled every
--- other writer and claim.
+-- other writer and claim. This design: 0.45-0.47x with 8 writers, 2.6-2.7x what one writer does, and a change held
+-- open stalls only its own worker or facility.
 --
 -- SECURITY DEFINER: they run as carepg_owner, whoever writes the table, so an application role with nothing but
 -- its own DML rights keeps writing as before and never needs a privilege on carepg's schemas. That is safe
