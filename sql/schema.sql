@@ -21,7 +21,7 @@ CREATE SCHEMA shifts;
 
 ALTER SCHEMA shifts OWNER TO carepg_owner;
 
-COMMENT ON SCHEMA shifts IS 'carepg: open shifts. API: available_shifts(), available_shifts_json(), count_available_shifts(), available_shifts_by_day(), claim_shift(), release_shift(), claimed_shifts(), available_shift_changes(), available_shift_changes_for(), shift_changes_since(), refresh_eligibility(), eligibility_status(), schedule_refresh(), unschedule_refresh(), eligible_facility_ids(), docs_ok().';
+COMMENT ON SCHEMA shifts IS 'carepg: open shifts. API: available_shifts(), available_shifts_json(), count_available_shifts(), available_shifts_by_day(), claim_shift(), release_shift(), claimed_shifts(), available_shift_changes(), available_shift_changes_for(), shift_changes_since(), cursor_past_unrelated_changes(), refresh_eligibility(), eligibility_status(), schedule_refresh(), unschedule_refresh(), eligible_facility_ids(), docs_ok().';
 
 CREATE SCHEMA shifts_private;
 
@@ -421,7 +421,7 @@ DECLARE
     -- This call's snapshot, this transaction counted as in flight: its own changes are sent once it commits.
     next_cursor constant text := shifts_private.change_cursor(shifts_private.snapshot_excluding_self());
 BEGIN
-    PERFORM shifts_private.check_acting_for(w) FROM unnest(worker_ids) AS w;  -- CP403 unless it may act for each
+    PERFORM shifts_private.check_acting_for_each(worker_ids);  -- CP403 unless it may act for each
     IF subscribers > 10000
        OR coalesce(cardinality(start_froms), 0) <> subscribers OR coalesce(cardinality(start_tos), 0) <> subscribers THEN
         RAISE EXCEPTION 'worker_ids, start_froms and start_tos must have the same length, at most 10000'
@@ -1013,6 +1013,33 @@ ALTER FUNCTION shifts.count_available_shifts(worker_id integer, start_from times
 COMMENT ON FUNCTION shifts.count_available_shifts(worker_id integer, start_from timestamp without time zone, start_to timestamp without time zone) IS 'How many rows shifts.available_shifts() would return for this worker and window, without paging through them.
 Errors: CP404 unknown worker; CP400 inverted window; CP403 (DETAIL not_your_worker) when the transaction''s identity (carepg.worker_id, see shifts_private.check_acting_for) is another worker.';
 
+CREATE FUNCTION shifts.cursor_past_unrelated_changes(after text, worker_ids integer[]) RETURNS text
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+DECLARE
+    since constant pg_snapshot := shifts_private.parse_change_cursor(after);
+    -- The snapshot the log is read in, taken as available_shift_changes_for takes its next cursor.
+    next_cursor constant text := shifts_private.change_cursor(shifts_private.snapshot_excluding_self());
+BEGIN
+    PERFORM shifts_private.check_acting_for_each(worker_ids);  -- CP403 unless it may act for each
+    IF since IS NULL OR pg_snapshot_xmin(since) < (SELECT s.pruned_below FROM shifts_private.eligibility_state AS s) THEN
+        RETURN NULL;
+    END IF;
+    IF NOT shifts_private.logged_since(since) THEN
+        RETURN after;
+    END IF;
+    IF shifts_private.logged_concerning(since, worker_ids) THEN
+        RETURN NULL;
+    END IF;
+    RETURN next_cursor;
+END
+$$;
+
+ALTER FUNCTION shifts.cursor_past_unrelated_changes(after text, worker_ids integer[]) OWNER TO carepg_owner;
+
+COMMENT ON FUNCTION shifts.cursor_past_unrelated_changes(after text, worker_ids integer[]) IS 'For a poller of many subscribers (carepg serve''s relay): NULL when something logged since the cursor may concern one of these workers (read shifts.available_shift_changes_for() then), else a later cursor past changes that concern none of them (other workers'' documents or states), to use as if the feed had been read. Errors: CP400 a malformed or foreign cursor; CP403 (DETAIL not_your_worker) when the transaction''s identity may not act for one of the workers.';
+
 CREATE FUNCTION shifts_private.facilities_with_documents(worker_id integer, facility_ids integer[]) RETURNS integer[]
     LANGUAGE plpgsql STABLE PARALLEL SAFE
     SET search_path TO 'pg_catalog', 'pg_temp'
@@ -1365,6 +1392,30 @@ ALTER FUNCTION shifts_private.check_acting_for(worker_id integer) OWNER TO carep
 
 COMMENT ON FUNCTION shifts_private.check_acting_for(worker_id integer) IS 'carepg internal: raise CP403 (DETAIL not_your_worker) unless the identity the caller set for this transaction (carepg.worker_id, carepg.role) may act for this worker: the same worker, or role staff. No identity set: a trusted caller, allowed.';
 
+CREATE FUNCTION shifts_private.check_acting_for_each(worker_ids integer[]) RETURNS void
+    LANGUAGE plpgsql STABLE PARALLEL SAFE
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+DECLARE
+    acting_worker constant text := coalesce(current_setting('carepg.worker_id', true), '');
+    acting_role constant text := coalesce(current_setting('carepg.role', true), '');
+    refused integer;
+BEGIN
+    IF acting_role = 'staff' OR (acting_role = '' AND acting_worker = '') OR coalesce(cardinality(worker_ids), 0) = 0 THEN
+        RETURN;  -- staff, a trusted caller that set no identity, or nobody to act for
+    END IF;
+    SELECT w INTO refused FROM unnest(worker_ids) AS w WHERE w::text IS DISTINCT FROM acting_worker LIMIT 1;
+    IF NOT FOUND THEN
+        refused := worker_ids[1];  -- all the caller's own: check_acting_for still refuses an identity of no worker
+    END IF;
+    PERFORM shifts_private.check_acting_for(refused);
+END
+$$;
+
+ALTER FUNCTION shifts_private.check_acting_for_each(worker_ids integer[]) OWNER TO carepg_owner;
+
+COMMENT ON FUNCTION shifts_private.check_acting_for_each(worker_ids integer[]) IS 'carepg internal: check_acting_for for every worker of the array, with the caller''s identity read once.';
+
 CREATE FUNCTION shifts_private.lock_facilities(facility_ids integer[]) RETURNS void
     LANGUAGE plpgsql
     SET search_path TO 'pg_catalog', 'pg_temp'
@@ -1452,6 +1503,22 @@ END;
 ALTER FUNCTION shifts_private.log_everything() OWNER TO carepg_owner;
 
 COMMENT ON FUNCTION shifts_private.log_everything() IS 'carepg internal: log a change that may concern every pair (readers compute live until the next refresh).';
+
+CREATE FUNCTION shifts_private.logged_concerning(since pg_snapshot, worker_ids integer[]) RETURNS boolean
+    LANGUAGE plpgsql STABLE
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    SET enable_seqscan TO 'off'
+    AS $$
+BEGIN
+    RETURN EXISTS (SELECT FROM shifts_private.change_log AS c
+                   WHERE (c.xid >= pg_snapshot_xmax(since) OR c.xid = ANY (ARRAY(SELECT pg_snapshot_xip(since))))
+                     AND (c.kind NOT IN ('documents', 'worker', 'worker_state') OR c.worker_id = ANY (worker_ids)));
+END
+$$;
+
+ALTER FUNCTION shifts_private.logged_concerning(since pg_snapshot, worker_ids integer[]) OWNER TO carepg_owner;
+
+COMMENT ON FUNCTION shifts_private.logged_concerning(since pg_snapshot, worker_ids integer[]) IS 'carepg internal: has anything that may concern one of these workers been logged that the snapshot does not include?';
 
 CREATE FUNCTION shifts_private.logged_since(since pg_snapshot) RETURNS boolean
     LANGUAGE plpgsql STABLE
@@ -2519,6 +2586,10 @@ REVOKE ALL ON FUNCTION shifts.count_available_shifts(worker_id integer, start_fr
 GRANT ALL ON FUNCTION shifts.count_available_shifts(worker_id integer, start_from timestamp without time zone, start_to timestamp without time zone) TO carepg_api;
 GRANT ALL ON FUNCTION shifts.count_available_shifts(worker_id integer, start_from timestamp without time zone, start_to timestamp without time zone) TO carepg_reader;
 
+REVOKE ALL ON FUNCTION shifts.cursor_past_unrelated_changes(after text, worker_ids integer[]) FROM PUBLIC;
+GRANT ALL ON FUNCTION shifts.cursor_past_unrelated_changes(after text, worker_ids integer[]) TO carepg_api;
+GRANT ALL ON FUNCTION shifts.cursor_past_unrelated_changes(after text, worker_ids integer[]) TO carepg_reader;
+
 REVOKE ALL ON FUNCTION shifts_private.facilities_with_documents(worker_id integer, facility_ids integer[]) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION shifts.docs_ok(worker_id integer, facility_id integer) FROM PUBLIC;
@@ -2544,6 +2615,8 @@ REVOKE ALL ON FUNCTION shifts_private.change_cursor(seen pg_snapshot) FROM PUBLI
 
 REVOKE ALL ON FUNCTION shifts_private.check_acting_for(worker_id integer) FROM PUBLIC;
 
+REVOKE ALL ON FUNCTION shifts_private.check_acting_for_each(worker_ids integer[]) FROM PUBLIC;
+
 REVOKE ALL ON FUNCTION shifts_private.lock_facilities(facility_ids integer[]) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION shifts_private.lock_facility_shared(facility_id integer) FROM PUBLIC;
@@ -2551,6 +2624,8 @@ REVOKE ALL ON FUNCTION shifts_private.lock_facility_shared(facility_id integer) 
 REVOKE ALL ON FUNCTION shifts_private.lock_workers(worker_ids integer[]) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION shifts_private.log_everything() FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION shifts_private.logged_concerning(since pg_snapshot, worker_ids integer[]) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION shifts_private.logged_since(since pg_snapshot) FROM PUBLIC;
 

@@ -72,6 +72,20 @@ def batch_catch_up(conn, subs: list[Subscriber], cursor: str) -> str:
     return rows[-1][4]
 
 
+def relay_catch_up(conn, subs: list[Subscriber], cursor: str) -> str:
+    """What carepg serve's relay does: ask whether anything since the cursor may concern its subscribers' workers,
+    and read the feed only then; otherwise move to the cursor it is given, which must be what a read would do."""
+    moved = conn.execute("SELECT shifts.cursor_past_unrelated_changes(%s, %s)",
+                         (cursor, sorted({s.worker_id for s in subs}))).fetchone()[0]  # fmt: skip
+    if moved is None:
+        return batch_catch_up(conn, subs, cursor)
+    would_read = conn.execute("SELECT change FROM shifts.available_shift_changes_for(%s, %s, %s, %s)",
+                              ([s.worker_id for s in subs], [s.window[0] for s in subs],
+                               [s.window[1] for s in subs], cursor)).fetchall()  # fmt: skip
+    assert [c for (c,) in would_read] == ["cursor"], "a change passed over would have given events"
+    return moved
+
+
 @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(spec=world_spec, mutations=mutation_sequences())
 def test_a_subscriber_holds_exactly_what_available_shifts_returns_after_every_change(db_url, spec, mutations):
@@ -81,9 +95,12 @@ def test_a_subscriber_holds_exactly_what_available_shifts_returns_after_every_ch
         workers = [r[0] for r in conn.execute('SELECT id FROM "Worker" ORDER BY id')]
         alone = [Subscriber(conn, w) for w in workers] + [Subscriber(conn, w, *window) for w in workers]
         together = [Subscriber(conn, w) for w in workers] + [Subscriber(conn, w, *window) for w in workers]
+        # A relay's subscribers: some workers only, so that the others' changes are passed over.
+        relayed = [Subscriber(conn, w) for w in workers[::2]] + [Subscriber(conn, w, *window) for w in workers[1::3]]
         shared_cursor = conn.execute("SELECT cursor FROM shifts.available_shift_changes_for('{}', '{}', '{}', NULL)"
                                      ).fetchone()[0]
-        for s in together:
+        relay_cursor = shared_cursor
+        for s in together + relayed:
             s.shifts = s.fetch()
         for op in mutations:
             apply(conn, op)
@@ -93,6 +110,9 @@ def test_a_subscriber_holds_exactly_what_available_shifts_returns_after_every_ch
             shared_cursor = batch_catch_up(conn, together, shared_cursor)
             for s in together:
                 assert s.shifts == s.fetch(), f"worker {s.worker_id} {s.window} after {op} (batch)"
+            relay_cursor = relay_catch_up(conn, relayed, relay_cursor)
+            for s in relayed:
+                assert s.shifts == s.fetch(), f"worker {s.worker_id} {s.window} after {op} (relay)"
 
 
 @pytest.fixture
@@ -258,3 +278,44 @@ def test_a_long_log_is_read_by_index_whatever_the_plan(market, plan_cache_mode):
                                 (m["W"], cursor)).fetchone()[0] == 1  # fmt: skip
             assert conn.execute("SELECT count(*) FROM shifts.available_shifts(%s)", (m["W"],)).fetchone()[0] == 2
         assert conn.execute(seq_scans).fetchone()[0] - before == 0
+
+
+UNRELATED = "SELECT shifts.cursor_past_unrelated_changes(%s, %s)"
+
+
+def test_a_relay_passes_over_other_workers_changes_and_reads_its_own(market):
+    """cursor_past_unrelated_changes: nothing logged is the same cursor; another worker's document change is a later
+    cursor with nothing for the subscriber in between; the subscriber's own change, a new shift or a requirement
+    change is NULL (read the feed)."""
+    m, conn = market, market["conn"]
+    start = Subscriber(conn, m["W"]).cursor
+    assert conn.execute(UNRELATED, (start, [m["W"]])).fetchone()[0] == start
+    conn.execute('DELETE FROM "DocumentWorker" WHERE worker_id = %s AND document_id = %s', (m["other"], m["D"]))
+    moved = conn.execute(UNRELATED, (start, [m["W"]])).fetchone()[0]
+    assert moved is not None and moved != start
+    assert [r[0] for r in conn.execute(FEED, (m["W"], start, None, None))] == ["cursor"]
+    assert conn.execute(UNRELATED, (start, [m["W"], m["other"]])).fetchone()[0] is None  # the other's own change
+    for concerning in (
+        ('DELETE FROM "DocumentWorker" WHERE worker_id = %s AND document_id = %s', (m["W"], m["D"])),
+        ('INSERT INTO "Shift" (start, "end", profession, facility_id) VALUES (%s, %s, %s, %s)',
+         (T0 + dt.timedelta(days=2), T0 + dt.timedelta(days=2, hours=5), "RN", m["F2"])),
+        ('INSERT INTO "FacilityRequirement" (facility_id, document_id) VALUES (%s, %s)', (m["F2"], m["E"])),
+    ):  # fmt: skip
+        cursor = Subscriber(conn, m["W"]).cursor
+        conn.execute(*concerning)
+        assert conn.execute(UNRELATED, (cursor, [m["W"]])).fetchone()[0] is None, concerning[0]
+
+
+def test_a_relay_probe_checks_the_identity_and_the_cursor(market):
+    m, conn = market, market["conn"]
+    cursor = Subscriber(conn, m["W"]).cursor
+    with pytest.raises(psycopg.Error) as raised:
+        conn.execute(UNRELATED, ("not a cursor", [m["W"]]))
+    assert raised.value.sqlstate == "CP400"
+    with conn.transaction():
+        conn.execute("SELECT set_config('carepg.worker_id', %s, true), set_config('carepg.role', 'worker', true)",
+                     (str(m["W"]),))  # fmt: skip
+        assert conn.execute(UNRELATED, (cursor, [m["W"], m["W"]])).fetchone()[0] == cursor
+        with pytest.raises(psycopg.Error) as raised, conn.transaction():
+            conn.execute(UNRELATED, (cursor, [m["W"], m["other"]]))
+        assert raised.value.sqlstate == "CP403" and raised.value.diag.message_detail == "not_your_worker"

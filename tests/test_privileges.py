@@ -33,7 +33,8 @@ CHANGES = "shifts.available_shift_changes(integer,text,timestamp without time zo
 CHANGES_FOR = ("shifts.available_shift_changes_for(integer[],timestamp without time zone[],"
                "timestamp without time zone[],text)")  # fmt: skip
 CHANGES_SINCE = "shifts.shift_changes_since(text)"
-FEED = {CHANGES, CHANGES_FOR, CHANGES_SINCE}
+UNRELATED = "shifts.cursor_past_unrelated_changes(text,integer[])"
+FEED = {CHANGES, CHANGES_FOR, CHANGES_SINCE, UNRELATED}
 
 # The documented grants (README, "Roles and privileges").
 API_FUNCTIONS = {AVAILABLE, AVAILABLE_JSON, COUNT, BY_DAY, CLAIMED, CLAIM, RELEASE, *FEED}

@@ -146,6 +146,10 @@ FROM shifts.available_shift_changes_for(
 -- Anything logged since the cursor? (One index probe; what a poller asks first.)
 SELECT shifts.shift_changes_since(after => %(after)s::text)
 
+-- name: cursor_past_unrelated_changes
+-- NULL: something logged since the cursor may concern one of these workers (read the feed); else the cursor past it.
+SELECT shifts.cursor_past_unrelated_changes(after => %(after)s::text, worker_ids => %(worker_ids)s::integer[])
+
 -- name: notify_shift_changes
 -- Wake other listeners of the feed (carepg serve's relay does, when it finds changes).
 SELECT pg_notify('carepg_shift_changes', %(cursor)s::text)

@@ -125,6 +125,60 @@ COMMENT ON FUNCTION shifts.shift_changes_since(text) IS
 $comment$Has anything been logged since the cursor (true for NULL)? A cheap probe before calling shifts.available_shift_changes() or available_shift_changes_for(). Errors: CP400 a malformed cursor.$comment$;
 GRANT EXECUTE ON FUNCTION shifts.shift_changes_since(text) TO carepg_api, carepg_reader;
 
+-- Has anything been logged since the snapshot that may concern one of these workers: a shift, a facility or bulk
+-- change, or a change of one of them (other workers' documents and states concern nobody else)? The rows since a
+-- recent cursor are few; an index range finds them (enable_seqscan = off for the reason logged_since gives).
+CREATE OR REPLACE FUNCTION shifts_private.logged_concerning(since pg_snapshot, worker_ids integer[])
+RETURNS boolean
+LANGUAGE plpgsql
+STABLE
+SET search_path = pg_catalog, pg_temp
+SET enable_seqscan = off
+AS $function$
+BEGIN
+    RETURN EXISTS (SELECT FROM shifts_private.change_log AS c
+                   WHERE (c.xid >= pg_snapshot_xmax(since) OR c.xid = ANY (ARRAY(SELECT pg_snapshot_xip(since))))
+                     AND (c.kind NOT IN ('documents', 'worker', 'worker_state') OR c.worker_id = ANY (worker_ids)));
+END
+$function$;
+COMMENT ON FUNCTION shifts_private.logged_concerning(pg_snapshot, integer[]) IS
+    'carepg internal: has anything that may concern one of these workers been logged that the snapshot does not include?';
+
+-- What a relay asks first, for all its subscribers at once. Most of what a busy marketplace logs is other workers'
+-- documents and states, which change nothing for them; a relay that read the feed for thousands of subscribers
+-- after each of those (a few milliseconds per read, every few milliseconds) would take a core from the
+-- application's own writes. So: NULL when the feed must be read (something may concern one of these workers, or
+-- the cursor is older than the log keeps); otherwise a later cursor with nothing in between for any of them:
+-- moving to it is what reading the feed would have done.
+CREATE OR REPLACE FUNCTION shifts.cursor_past_unrelated_changes(after text, worker_ids integer[])
+RETURNS text
+LANGUAGE plpgsql
+STABLE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $function$
+DECLARE
+    since constant pg_snapshot := shifts_private.parse_change_cursor(after);
+    -- The snapshot the log is read in, taken as available_shift_changes_for takes its next cursor.
+    next_cursor constant text := shifts_private.change_cursor(shifts_private.snapshot_excluding_self());
+BEGIN
+    PERFORM shifts_private.check_acting_for_each(worker_ids);  -- CP403 unless it may act for each
+    IF since IS NULL OR pg_snapshot_xmin(since) < (SELECT s.pruned_below FROM shifts_private.eligibility_state AS s) THEN
+        RETURN NULL;
+    END IF;
+    IF NOT shifts_private.logged_since(since) THEN
+        RETURN after;
+    END IF;
+    IF shifts_private.logged_concerning(since, worker_ids) THEN
+        RETURN NULL;
+    END IF;
+    RETURN next_cursor;
+END
+$function$;
+COMMENT ON FUNCTION shifts.cursor_past_unrelated_changes(text, integer[]) IS
+$comment$For a poller of many subscribers (carepg serve's relay): NULL when something logged since the cursor may concern one of these workers (read shifts.available_shift_changes_for() then), else a later cursor past changes that concern none of them (other workers' documents or states), to use as if the feed had been read. Errors: CP400 a malformed or foreign cursor; CP403 (DETAIL not_your_worker) when the transaction's identity may not act for one of the workers.$comment$;
+GRANT EXECUTE ON FUNCTION shifts.cursor_past_unrelated_changes(text, integer[]) TO carepg_api, carepg_reader;
+
 CREATE OR REPLACE FUNCTION shifts.available_shift_changes_for(
     worker_ids integer[],
     start_froms timestamp[],
@@ -158,7 +212,7 @@ DECLARE
     -- This call's snapshot, this transaction counted as in flight: its own changes are sent once it commits.
     next_cursor constant text := shifts_private.change_cursor(shifts_private.snapshot_excluding_self());
 BEGIN
-    PERFORM shifts_private.check_acting_for(w) FROM unnest(worker_ids) AS w;  -- CP403 unless it may act for each
+    PERFORM shifts_private.check_acting_for_each(worker_ids);  -- CP403 unless it may act for each
     IF subscribers > 10000
        OR coalesce(cardinality(start_froms), 0) <> subscribers OR coalesce(cardinality(start_tos), 0) <> subscribers THEN
         RAISE EXCEPTION 'worker_ids, start_froms and start_tos must have the same length, at most 10000'

@@ -47,4 +47,33 @@ $function$;
 COMMENT ON FUNCTION shifts_private.check_acting_for(integer) IS
 $comment$carepg internal: raise CP403 (DETAIL not_your_worker) unless the identity the caller set for this transaction (carepg.worker_id, carepg.role) may act for this worker: the same worker, or role staff. No identity set: a trusted caller, allowed.$comment$;
 
+-- The same for many workers at once (the feed's batch functions, which a relay calls every few milliseconds for
+-- thousands of subscribers): the settings are read once, and a trusted or staff caller costs one call, not one per
+-- worker. Whoever may not be acted for is refused by check_acting_for itself, so the message is the same.
+CREATE OR REPLACE FUNCTION shifts_private.check_acting_for_each(worker_ids integer[])
+RETURNS void
+LANGUAGE plpgsql
+STABLE
+PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $function$
+DECLARE
+    acting_worker constant text := coalesce(current_setting('carepg.worker_id', true), '');
+    acting_role constant text := coalesce(current_setting('carepg.role', true), '');
+    refused integer;
+BEGIN
+    IF acting_role = 'staff' OR (acting_role = '' AND acting_worker = '') OR coalesce(cardinality(worker_ids), 0) = 0 THEN
+        RETURN;  -- staff, a trusted caller that set no identity, or nobody to act for
+    END IF;
+    SELECT w INTO refused FROM unnest(worker_ids) AS w WHERE w::text IS DISTINCT FROM acting_worker LIMIT 1;
+    IF NOT FOUND THEN
+        refused := worker_ids[1];  -- all the caller's own: check_acting_for still refuses an identity of no worker
+    END IF;
+    PERFORM shifts_private.check_acting_for(refused);
+END
+$function$;
+
+COMMENT ON FUNCTION shifts_private.check_acting_for_each(integer[]) IS
+$comment$carepg internal: check_acting_for for every worker of the array, with the caller's identity read once.$comment$;
+
 RESET ROLE;

@@ -5,11 +5,12 @@ thread, so one process holds thousands. One relay per process holds one database
 asks the feed (shifts.available_shift_changes_for, sql/shifts/available_shift_changes.sql) for all of the
 process's subscribers at once:
 
-  * while anyone listens it probes shifts.shift_changes_since(cursor) every CAREPG_WEB_EVENTS_POLL seconds (5 ms;
-    one index lookup; the triggers do not NOTIFY, the SQL file says why) and, when something was logged, reads the
-    changes for every subscriber in one REPEATABLE READ transaction: the established ones at their shared cursor,
-    newcomers at theirs, so that everyone leaves it at one cursor. Then it NOTIFYs carepg_shift_changes for other
-    listeners;
+  * while anyone listens it probes shifts.cursor_past_unrelated_changes(cursor, its subscribers' workers) every
+    CAREPG_WEB_EVENTS_POLL seconds (5 ms; an index range of what was logged since; the triggers do not NOTIFY, the
+    SQL file says why): changes that concern none of them (other workers' documents) only move the cursor; when
+    something may concern one, it reads the changes for every subscriber in one REPEATABLE READ transaction: the
+    established ones at their shared cursor, newcomers at theirs, so that everyone leaves it at one cursor. Then it
+    NOTIFYs carepg_shift_changes for other listeners;
   * each subscriber has an outbox bounded in bytes (what does not fit becomes one 'reset'), and one whose socket
     stays full for SEND_TIMEOUT seconds is dropped: it resumes with Last-Event-ID;
   * when the database goes away the streams stay open (heartbeats go on); the relay reconnects and resumes at its
@@ -140,7 +141,7 @@ class Relay:
             try:
                 if self.conn is None or self.conn.closed:
                     self.conn = await psycopg.AsyncConnection.connect(self.url, autocommit=True, connect_timeout=3)
-                if self.pending or await self.changed():
+                if self.pending or await self.concerned():
                     await self.read()
                 pause = 0.05
                 self.wake.clear()
@@ -177,11 +178,18 @@ class Relay:
                 sub.registered.set_result(err)
         self.pending.clear()
 
-    async def changed(self) -> bool:
+    async def concerned(self) -> bool:
+        """Whether anything logged since the cursor may concern a subscriber; if not, the cursor moves past it."""
         if self.cursor is None:
             return True
-        cur = await self.conn.execute(shifts.QUERIES["shift_changes_since"], {"after": self.cursor})
-        return (await cur.fetchone())[0]
+        workers = sorted({s.worker_id for s in self.established})
+        cur = await self.conn.execute(shifts.QUERIES["cursor_past_unrelated_changes"],
+                                      {"after": self.cursor, "worker_ids": workers})  # fmt: skip
+        moved = (await cur.fetchone())[0]
+        if moved is None:
+            return True
+        self.cursor = moved
+        return False
 
     async def read(self) -> None:
         """Everyone's changes in one snapshot: the established at the shared cursor, newcomers at theirs."""
