@@ -6,7 +6,7 @@ asks the feed (shifts.available_shift_changes_for, sql/shifts/available_shift_ch
 process's subscribers at once:
 
   * while anyone listens it probes shifts.cursor_past_unrelated_changes(cursor, its subscribers' workers) every
-    CAREPG_WEB_EVENTS_POLL seconds (5 ms; an index range of what was logged since; the triggers do not NOTIFY, the
+    CAREPG_WEB_EVENTS_POLL seconds (10 ms; an index range of what was logged since; the triggers do not NOTIFY, the
     SQL file says why): changes that concern none of them (other workers' documents) only move the cursor; when
     something may concern one, it reads the changes for every subscriber in one REPEATABLE READ transaction: the
     established ones at their shared cursor, newcomers at theirs, so that everyone leaves it at one cursor. Then it

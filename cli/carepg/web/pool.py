@@ -17,7 +17,7 @@ Settings (environment variables, read once per process):
                                   the connect timeout
     CAREPG_WEB_STATEMENT_TIMEOUT  milliseconds a query may run before it is cancelled, a 503 (default 5000)
     CAREPG_WEB_EVENTS_POLL        seconds between the event relay's probes of the change feed while anyone
-                                  listens (default 0.005; events.py)
+                                  listens (default 0.01; events.py, PERFORMANCE.md "Push")
     CAREPG_WEB_EVENTS_HEARTBEAT   seconds between the comments that keep an idle event stream open (default 15)
 """
 
@@ -45,7 +45,7 @@ class Settings:
     pool_size: int = 4
     pool_timeout: float = 3.0
     statement_timeout_ms: int = 5000
-    events_poll: float = 0.005
+    events_poll: float = 0.01
     events_heartbeat: float = 15.0
 
     @classmethod
@@ -68,7 +68,7 @@ class Settings:
             pool_size=number("CAREPG_WEB_POOL_SIZE", 4),
             pool_timeout=number("CAREPG_WEB_POOL_TIMEOUT", 3.0, float),
             statement_timeout_ms=number("CAREPG_WEB_STATEMENT_TIMEOUT", 5000),
-            events_poll=number("CAREPG_WEB_EVENTS_POLL", 0.005, float),
+            events_poll=number("CAREPG_WEB_EVENTS_POLL", 0.01, float),
             events_heartbeat=number("CAREPG_WEB_EVENTS_HEARTBEAT", 15.0, float),
         )
 
