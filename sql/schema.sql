@@ -1019,20 +1019,20 @@ CREATE FUNCTION shifts.cursor_past_unrelated_changes(after text, worker_ids inte
     AS $$
 DECLARE
     since constant pg_snapshot := shifts_private.parse_change_cursor(after);
-    -- The snapshot the log is read in, taken as available_shift_changes_for takes its next cursor.
-    next_cursor constant text := shifts_private.change_cursor(shifts_private.snapshot_excluding_self());
 BEGIN
     PERFORM shifts_private.check_acting_for_each(worker_ids);  -- CP403 unless it may act for each
     IF since IS NULL OR pg_snapshot_xmin(since) < (SELECT s.pruned_below FROM shifts_private.eligibility_state AS s) THEN
         RETURN NULL;
     END IF;
     IF NOT shifts_private.logged_since(since) THEN
-        RETURN after;
+        RETURN after;  -- the usual answer of an idle marketplace: cheap, no new cursor to make
     END IF;
     IF shifts_private.logged_concerning(since, worker_ids) THEN
         RETURN NULL;
     END IF;
-    RETURN next_cursor;
+    -- The snapshot the log was just read in (a STABLE function's statements share the caller's), as
+    -- available_shift_changes_for takes its next cursor.
+    RETURN shifts_private.change_cursor(shifts_private.snapshot_excluding_self());
 END
 $$;
 
@@ -1358,9 +1358,14 @@ ALTER FUNCTION shifts.unschedule_refresh() OWNER TO carepg_owner;
 COMMENT ON FUNCTION shifts.unschedule_refresh() IS 'Remove the pg_cron job installed by shifts.schedule_refresh(); false when there was none.';
 
 CREATE FUNCTION shifts_private.change_cursor(seen pg_snapshot) RETURNS text
-    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
     SET search_path TO 'pg_catalog', 'pg_temp'
-    RETURN ((pg_snapshot_xmax(seen))::text || COALESCE(('-'::text || (SELECT string_agg((x.x)::text, '.'::text ORDER BY x.x) AS string_agg FROM pg_snapshot_xip(change_cursor.seen) x(x))), ''::text));
+    AS $$
+BEGIN
+    RETURN pg_snapshot_xmax(seen)::text
+           || coalesce('-' || (SELECT string_agg(x::text, '.' ORDER BY x) FROM pg_snapshot_xip(seen) AS x), '');
+END
+$$;
 
 ALTER FUNCTION shifts_private.change_cursor(seen pg_snapshot) OWNER TO carepg_owner;
 
@@ -1823,13 +1828,17 @@ BEGIN
     END IF;
     -- No cursor this server issued names a transaction that has not started yet. (One a little newer than this
     -- call's snapshot is fine: another session read the feed a moment later. It gets changes again, harmlessly.)
-    BEGIN
-        PERFORM pg_xact_status((xmax::text::numeric - 1)::text::xid8) WHERE xmax > '1';
-    EXCEPTION WHEN invalid_parameter_value THEN
-        RAISE EXCEPTION 'invalid change cursor %: it names transactions that have not started',
-            quote_literal(left(cursor, 40))
-            USING ERRCODE = 'CP400', HINT = 'pass the cursor of the last change you received unchanged';
-    END;
+    -- Only a cursor past this call's snapshot needs asking (in a block of its own: a subtransaction, which the
+    -- usual cursor, at or behind the snapshot, does not pay for).
+    IF xmax > pg_snapshot_xmax(pg_current_snapshot()) THEN
+        BEGIN
+            PERFORM pg_xact_status((xmax::text::numeric - 1)::text::xid8);
+        EXCEPTION WHEN invalid_parameter_value THEN
+            RAISE EXCEPTION 'invalid change cursor %: it names transactions that have not started',
+                quote_literal(left(cursor, 40))
+                USING ERRCODE = 'CP400', HINT = 'pass the cursor of the last change you received unchanged';
+        END;
+    END IF;
     RETURN format('%s:%s:%s', coalesce(in_flight[1], xmax), xmax, array_to_string(in_flight, ','))::pg_snapshot;
 END
 $_$;
