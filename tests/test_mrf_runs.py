@@ -114,8 +114,14 @@ def test_lost_database_sessions_fail_the_run_and_record_it(tmp_path, db_url, pos
     before = _answer(postgresql)
     pending = Pending(tmp_path, db_url, path.read_bytes())
     run_id = pending.wait_running(postgresql)
-    postgresql.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-                       " WHERE datname = current_database() AND pid <> pg_backend_pid()")
+    # The run is recorded before the loading session connects: strike once both are there.
+    others = ("SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+              " AND backend_type = 'client backend'")  # fmt: skip
+    deadline = time.monotonic() + 30
+    while len(postgresql.execute(others).fetchall()) < 2 and time.monotonic() < deadline:
+        postgresql.commit()
+        time.sleep(0.02)
+    postgresql.execute(f"SELECT pg_terminate_backend(pid) FROM ({others}) AS s")
     postgresql.commit()
     code, err = pending.finish(write_rest=True)
     assert code == ServerUnavailable.exit_code, err

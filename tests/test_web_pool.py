@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from carepg.errors import DatabaseTimeout, ServerUnavailable
+from carepg.errors import Conflict, DatabaseTimeout, ServerUnavailable
 from carepg.web.pool import Database, Settings
 
 
@@ -29,6 +29,29 @@ def test_a_query_past_the_timeout_is_a_503_with_its_sqlstate(db_url):
         database.close()
     assert err.value.sqlstate == "57014"
     assert err.value.http_status == 503 and err.value.retry_after
+
+
+@pytest.mark.parametrize("sqlstate", ["40P01", "40001"])
+def test_a_deadlock_or_serialization_failure_runs_the_request_once_more(db_url, sqlstate):
+    """PostgreSQL rolled the request's transaction back and says to run it again: the pool does, once."""
+    database = Database(lambda: Settings(url=db_url))
+    attempts: list[int] = []
+
+    def request(conn, fail_times: int):
+        attempts.append(conn.info.backend_pid)
+        if len(attempts) <= fail_times:
+            conn.execute(f"DO $$ BEGIN RAISE EXCEPTION 'rolled back' USING ERRCODE = '{sqlstate}'; END $$")
+        return conn.execute("SELECT 42").fetchone()[0]
+
+    try:
+        assert database.run(lambda conn: request(conn, 1)) == 42
+        assert len(attempts) == 2
+        attempts.clear()
+        with pytest.raises(Conflict) as err:  # twice in a row: the client's to retry
+            database.run(lambda conn: request(conn, 2))
+        assert len(attempts) == 2 and err.value.sqlstate == sqlstate and err.value.http_status == 409
+    finally:
+        database.close()
 
 
 def test_a_pool_is_made_per_process(db_url, monkeypatch):

@@ -194,6 +194,12 @@ class Database:
         one whose session belongs to a role that was dropped (and perhaps created again, with a new oid) since
         it logged in, which PostgreSQL answers with "permission denied" for everything, for the rest of the
         session (all its siblings are replaced). A privilege really revoked stays a 503 (PermissionDenied).
+
+        A deadlock or serialization failure (40P01, 40001: PostgreSQL rolled the transaction back, its advice is
+        to run it again) runs fn once more on the same connection: each request is one transaction, so that is
+        the whole of it. A reader that meets a migration's DDL in the other order, or a claim racing the host
+        application's multi-statement transaction, then answers instead of a 409 the client could do nothing about
+        but repeat. Twice in a row is the 409 (Conflict).
         """
         for attempt in (1, 2):
             pool = self.pool()
@@ -205,6 +211,8 @@ class Database:
                 return fn(conn)
             except (psycopg.Error, CarepgError) as exc:
                 err = exc if isinstance(exc, CarepgError) else _translated(exc)
+                if attempt == 1 and not conn.closed and getattr(err, "sqlstate", None) in _RUN_AGAIN:
+                    continue
                 retry = attempt == 1 and (
                     (conn.closed and isinstance(err, ServerUnavailable)) or _stale_role(conn, err)
                 )
@@ -225,6 +233,9 @@ class Database:
         if self._pool is not None and self._pid == os.getpid():
             self._pool.close()
         self._pool = None
+
+
+_RUN_AGAIN = ("40P01", "40001")  # deadlock_detected, serialization_failure: the transaction was rolled back
 
 
 def reusable_cursor(conn: psycopg.Connection) -> psycopg.Cursor:
