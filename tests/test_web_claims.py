@@ -5,14 +5,16 @@ see the seeded data as it was."""
 from __future__ import annotations
 
 import datetime as dt
+import http.client
 import threading
+import time
 from collections import Counter
 
 import psycopg
 import pytest
 
 from test_web_api import assert_problem
-from web_fixtures import Server, WebDatabase
+from web_fixtures import Server, WebDatabase, own_token, run_server
 
 
 @pytest.fixture
@@ -261,3 +263,40 @@ def test_days_answer_each_visible_day_at_once(web_server: Server, web_db: WebDat
                           ("from=2023-02-01&to=2023-02-08&limit=3", "unknown parameter")):  # fmt: skip
         assert_problem(web_server.request(f"/workers/{w}/days?{query}"), 400, detail_has=detail)
     assert_problem(web_server.request("/workers/2000000000/days?from=2023-02-01&to=2023-02-02"), 404)
+
+
+def test_the_server_answers_while_every_connection_waits_for_a_lock(web_db: WebDatabase, owner, tmp_path):
+    """The host application holds worker W's lock (an open document change); W's claims wait for it and take every
+    connection of the process (four). A read that finds no idle connection waits in a thread, not on the event
+    loop, so what needs no connection is answered meanwhile; once the lock goes, everyone is answered."""
+    w, other = web_db.workers["CNA"], web_db.workers["RN"]
+    wanted = [open_shift(owner, w, n)["id"] for n in range(4)]
+    claims: list = []
+    waits = {"CAREPG_WEB_POOL_TIMEOUT": "60", "CAREPG_WEB_STATEMENT_TIMEOUT": "60000"}
+    with run_server(web_db.url, tmp_path, **waits) as server, psycopg.connect(web_db.url) as host:
+        threads = [threading.Thread(target=lambda s=s: claims.append(server.post_json(f"/workers/{w}/claims",
+                                                                                      {"shift_id": s})))
+                   for s in wanted]  # fmt: skip
+        read = http.client.HTTPConnection(server.host, server.port, timeout=60)
+        try:
+            host.execute('DELETE FROM "DocumentWorker" WHERE worker_id = %s', (w,))  # W's lock, held open
+            for t in threads:
+                t.start()
+            deadline = time.monotonic() + 30
+            while owner.execute("""SELECT count(*) FROM pg_stat_activity WHERE application_name = 'carepg-web'
+                                   AND wait_event_type = 'Lock'""").fetchone()[0] < 4:  # fmt: skip
+                assert time.monotonic() < deadline, "the claims never waited for the host's lock"
+                time.sleep(0.02)
+            path = f"/workers/{other}/shifts?limit=5"
+            read.request("GET", path, headers={"Authorization": f"Bearer {own_token(path)}"})
+            assert server.request("/openapi.json", token=None).status == 200  # the loop is free
+            assert server.request("/calendar.js", token=None).status == 200
+            assert not claims, "answered only once the claims were"
+        finally:
+            host.rollback()
+            for t in threads:
+                t.join(60)
+        page = read.getresponse()
+        assert page.status == 200 and b'"shifts"' in page.read()
+        read.close()
+    assert sorted(r.status for r in claims)[0] == 201 and {r.status for r in claims} <= {201, 409}, claims

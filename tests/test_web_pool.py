@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from carepg.errors import Conflict, DatabaseTimeout, ServerUnavailable
-from carepg.web.pool import Database, Settings
+from carepg.web.pool import Database, Settings, WouldWait, without_waiting
 
 
 def test_connections_get_the_statement_timeout_and_prepare_at_once(db_url):
@@ -50,6 +50,28 @@ def test_a_deadlock_or_serialization_failure_runs_the_request_once_more(db_url, 
         with pytest.raises(Conflict) as err:  # twice in a row: the client's to retry
             database.run(lambda conn: request(conn, 2))
         assert len(attempts) == 2 and err.value.sqlstate == sqlstate and err.value.http_status == 409
+    finally:
+        database.close()
+
+
+def test_without_waiting_only_an_idle_connection_is_borrowed(db_url):
+    """What the event loop's thread gets (front.py): an idle connection, else WouldWait at once; never a new
+    connection made in place, never a wait for one to come free. Outside the block the same request waits."""
+    database = Database(lambda: Settings(url=db_url, pool_size=1, pool_timeout=30))
+    try:
+        with without_waiting(), pytest.raises(WouldWait):  # none made yet: making one could take connect_timeout
+            database.run(lambda conn: 1)
+        assert database.pool()._open == 0
+        assert database.run(lambda conn: conn.info.backend_pid)  # now one is idle
+        with without_waiting():
+            assert database.run(lambda conn: conn.execute("SELECT 7").fetchone()[0]) == 7
+            held = database.pool().getconn()  # the only one, in use
+            try:
+                with pytest.raises(WouldWait):
+                    database.run(lambda conn: 1)
+            finally:
+                database.pool().putconn(held)
+        assert database.pool()._open == 1
     finally:
         database.close()
 

@@ -1,9 +1,16 @@
 """What `carepg serve` runs: an ASGI app on granian's event loop, in front of the WSGI app.
 
 The event stream (GET /workers/{id}/events, events.py) is a coroutine here, so a process holds thousands of open
-streams with one database connection. Every other route is the WSGI app (app.py), called in a pool of threads the
-way granian's own WSGI server calls it: the same code, the same answers, and it still runs under any WSGI server
-(without the stream route, which needs this front). ASGI rather than granian's RSGI: granian's ASGI `send` waits
+streams with one database connection. Every other route is the WSGI app (app.py): the same code, the same answers,
+and it still runs under any WSGI server (without the stream route, which needs this front).
+
+Where the WSGI app runs: a read (GET, HEAD) runs right here, on the event loop's thread, when one of the pool's
+connections is idle; everything else, and a read that would wait for a connection (or make one), runs in a pool of
+threads. Handing a request to a thread and back costs the loop two wake-ups and a GIL hand-off each way: full
+pages went from 0.79x to 1.02x the WSGI yardstick's req/s, and p99 from 2.2x to 0.75x, in one run of
+bench/httpbench.py (PERFORMANCE.md, "HTTP"). A read never waits for a lock carepg or the application takes (the
+README's lock model), so it holds the loop for the time of its query, bounded by the statement timeout; a claim or
+a release may wait for a worker's or a facility's lock, and waits in its thread. ASGI rather than granian's RSGI: granian's ASGI `send` waits
 while the client's socket is full, so a client that stops reading stops the stream's writes (and is dropped after
 events.SEND_TIMEOUT); its RSGI stream transport buffers whatever it is given, without bound.
 
@@ -63,7 +70,10 @@ async def app(scope, receive, send) -> None:
         await _events(scope, receive, send, match.group(1))
         return
     environ = await _environ(scope, receive)
-    status, headers, body = await asyncio.get_running_loop().run_in_executor(_pool(), _call_wsgi, environ)
+    answer = _read_in_place(environ) if scope["method"] in ("GET", "HEAD") else None
+    if answer is None:
+        answer = await asyncio.get_running_loop().run_in_executor(_pool(), _call_wsgi, environ)
+    status, headers, body = answer
     await send({"type": "http.response.start", "status": status,
                 "headers": [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers]})  # fmt: skip
     await send({"type": "http.response.body", "body": body})
@@ -77,6 +87,16 @@ async def _lifespan(receive, send) -> None:
         elif message["type"] == "lifespan.shutdown":
             await send({"type": "lifespan.shutdown.complete"})
             return
+
+
+def _read_in_place(environ: dict) -> tuple[int, list, bytes] | None:
+    """The answer to a read, made on this thread with an idle connection; None when there is none to borrow (the
+    request is then run in a thread, from the start: nothing was sent or written)."""
+    try:
+        with pool.without_waiting():
+            return _call_wsgi(environ)
+    except pool.WouldWait:
+        return None
 
 
 def _call_wsgi(environ: dict) -> tuple[int, list, bytes]:

@@ -3,6 +3,10 @@
 Lazily, because WSGI servers import the app and then fork their workers: connections made before the fork would
 be shared by every worker. The pool is made again when the pid changes.
 
+A caller that must not block (the event loop's thread, front.py) borrows only an idle connection, inside
+`without_waiting()`: where a request would wait for one, or make one, it gets WouldWait instead and hands the
+request to a thread that may.
+
 The pool is our own, not psycopg_pool: a checkout from psycopg_pool cost ~20 us of CPU per request in the
 server (its locks, stats, logging calls and background workers), a tenth of what the app spends on a full page;
 this one is a list behind one lock (~1 us). Connections are made on demand in the thread that needs one (so the
@@ -23,10 +27,11 @@ Settings (environment variables, read once per process):
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from time import monotonic
 from typing import TypeVar
 
@@ -73,6 +78,24 @@ class Settings:
         )
 
 
+class WouldWait(BaseException):
+    """Pool.getconn, inside `without_waiting()`, found no idle connection. A BaseException, so that nothing on the
+    way back (the app's own error handling included) mistakes it for a failure of the request."""
+
+
+_borrower = threading.local()
+
+
+@contextlib.contextmanager
+def without_waiting() -> Iterator[None]:
+    """Within this block, this thread's getconn() takes an idle connection or raises WouldWait."""
+    _borrower.must_not_wait = True
+    try:
+        yield
+    finally:
+        _borrower.must_not_wait = False
+
+
 class Pool:
     """At most `size` open connections; idle ones are reused last-in first-out (the warmest first)."""
 
@@ -91,6 +114,8 @@ class Pool:
         with self._cond:
             if self._idle:
                 return self._idle.pop()
+            if getattr(_borrower, "must_not_wait", False):
+                raise WouldWait
             deadline = monotonic() + self.timeout
             while self._open >= self.size:
                 remaining = deadline - monotonic()
