@@ -158,6 +158,7 @@ def main() -> None:
     import bench  # noqa: E402  (bench/bench.py: the seed, the document writers)
     import httpbench  # noqa: E402
     from carepg import auth, db, migrations
+    from carepg.web.pool import Settings
 
     secret = secrets.token_hex(32)
     key = auth.KeyConfig(secret.encode(), "HS256", auth.SECRET_ENV)
@@ -223,6 +224,7 @@ def main() -> None:
                             cwd=ROOT).stdout.strip()  # fmt: skip
     cmd = " ".join(["bench/push_bench.py", *sys.argv[1:]])
     n = args.subscribers
+    poll_ms = float(os.environ.get("CAREPG_WEB_EVENTS_POLL") or Settings.events_poll) * 1000  # what the server used
 
     def every(values) -> str:
         return ", ".join(f"{v:,.0f}" for v in values)
@@ -248,7 +250,7 @@ def main() -> None:
         f"listener per process ({args.workers} processes).",
         "",
         f"Beside {n:,} idle subscribers (connected, nothing changing for them; the relay probing the feed every "
-        f"5 ms), against none, alternating, {args.rounds} rounds of {args.seconds} s, medians:",
+        f"{poll_ms:g} ms), against none, alternating, {args.rounds} rounds of {args.seconds} s, medians:",
         "",
         f"| | none | {n:,} idle subscribers | ratio |",
         "|---|---:|---:|---:|",
