@@ -21,7 +21,7 @@ CREATE SCHEMA shifts;
 
 ALTER SCHEMA shifts OWNER TO carepg_owner;
 
-COMMENT ON SCHEMA shifts IS 'carepg: open shifts. API: available_shifts(), available_shifts_json(), count_available_shifts(), available_shifts_by_day(), claim_shift(), release_shift(), claimed_shifts(), available_shift_changes(), available_shift_changes_for(), shift_changes_since(), cursor_past_unrelated_changes(), refresh_eligibility(), eligibility_status(), schedule_refresh(), unschedule_refresh(), eligible_facility_ids(), docs_ok().';
+COMMENT ON SCHEMA shifts IS 'carepg: open shifts. API: available_shifts(), available_shifts_json(), count_available_shifts(), available_shifts_by_day(), claim_shift(), release_shift(), claimed_shifts(), available_shift_changes(), available_shift_changes_for(), shift_changes_since(), cursor_past_unrelated_changes(), await_concerning_changes(), refresh_eligibility(), eligibility_status(), schedule_refresh(), unschedule_refresh(), eligible_facility_ids(), docs_ok().';
 
 CREATE SCHEMA shifts_private;
 
@@ -801,6 +801,38 @@ ALTER FUNCTION shifts.available_shifts_json(worker_id integer, start_from timest
 COMMENT ON FUNCTION shifts.available_shifts_json(worker_id integer, start_from timestamp without time zone, start_to timestamp without time zone, after_start timestamp without time zone, after_id integer, max_rows integer) IS 'One page of shifts.available_shifts() (same arguments, same errors) as the HTTP API''s JSON text: {"worker_id", "shifts": [{"id", "start", "end", "profession", "facility": {"id", "name"}}], "next_cursor"}.
 Timestamps are ISO 8601 with milliseconds; next_cursor is null on the last page, else an opaque token for the next page (the API''s cursor parameter).
 Errors: CP404 unknown worker; CP400 bad argument; CP403 (DETAIL not_your_worker) when the transaction''s identity (carepg.worker_id, see shifts_private.check_acting_for) is another worker.';
+
+CREATE FUNCTION shifts.await_concerning_changes(after text, worker_ids integer[], poll interval DEFAULT '00:00:00.005'::interval, timeout interval DEFAULT '00:00:00.1'::interval) RETURNS text
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+DECLARE
+    deadline timestamptz;
+    moved text := after;
+BEGIN
+    IF poll IS NULL OR poll < interval '1 millisecond' OR poll > interval '1 second' THEN
+        RAISE EXCEPTION 'poll % is out of range', coalesce(poll::text, 'NULL')
+            USING ERRCODE = 'CP400', HINT = 'poll every 1 millisecond to 1 second';
+    END IF;
+    IF timeout IS NULL OR timeout < interval '0' OR timeout > interval '60 seconds' THEN
+        RAISE EXCEPTION 'timeout % is out of range', coalesce(timeout::text, 'NULL')
+            USING ERRCODE = 'CP400', HINT = 'wait 0 to 60 seconds';
+    END IF;
+    deadline := clock_timestamp() + timeout;
+    LOOP
+        moved := shifts.cursor_past_unrelated_changes(moved, worker_ids);
+        IF moved IS NULL OR clock_timestamp() >= deadline
+           OR current_setting('transaction_isolation') <> 'read committed' THEN
+            RETURN moved;
+        END IF;
+        PERFORM pg_sleep(extract(epoch FROM least(poll, deadline - clock_timestamp())));
+    END LOOP;
+END
+$$;
+
+ALTER FUNCTION shifts.await_concerning_changes(after text, worker_ids integer[], poll interval, timeout interval) OWNER TO carepg_owner;
+
+COMMENT ON FUNCTION shifts.await_concerning_changes(after text, worker_ids integer[], poll interval, timeout interval) IS 'For a poller of many subscribers (carepg serve''s relay): shifts.cursor_past_unrelated_changes() asked again every `poll` (1 ms to 1 s) inside the database, returning NULL as soon as something logged may concern one of these workers (read shifts.available_shift_changes_for() from your cursor then), or after `timeout` (0 to 60 s) a later cursor past changes that concern none of them. Under REPEATABLE READ or SERIALIZABLE it asks once. Errors: CP400 a malformed or foreign cursor, or poll or timeout out of range; CP403 (DETAIL not_your_worker) when the transaction''s identity may not act for one of the workers.';
 
 CREATE FUNCTION shifts.claim_shift(worker_id integer, shift_id integer) RETURNS shifts.claimed_shift
     LANGUAGE plpgsql SECURITY DEFINER
@@ -2583,6 +2615,10 @@ GRANT ALL ON FUNCTION shifts.available_shifts_by_day(worker_id integer, start_fr
 REVOKE ALL ON FUNCTION shifts.available_shifts_json(worker_id integer, start_from timestamp without time zone, start_to timestamp without time zone, after_start timestamp without time zone, after_id integer, max_rows integer) FROM PUBLIC;
 GRANT ALL ON FUNCTION shifts.available_shifts_json(worker_id integer, start_from timestamp without time zone, start_to timestamp without time zone, after_start timestamp without time zone, after_id integer, max_rows integer) TO carepg_api;
 GRANT ALL ON FUNCTION shifts.available_shifts_json(worker_id integer, start_from timestamp without time zone, start_to timestamp without time zone, after_start timestamp without time zone, after_id integer, max_rows integer) TO carepg_reader;
+
+REVOKE ALL ON FUNCTION shifts.await_concerning_changes(after text, worker_ids integer[], poll interval, timeout interval) FROM PUBLIC;
+GRANT ALL ON FUNCTION shifts.await_concerning_changes(after text, worker_ids integer[], poll interval, timeout interval) TO carepg_api;
+GRANT ALL ON FUNCTION shifts.await_concerning_changes(after text, worker_ids integer[], poll interval, timeout interval) TO carepg_reader;
 
 REVOKE ALL ON FUNCTION shifts.claim_shift(worker_id integer, shift_id integer) FROM PUBLIC;
 GRANT ALL ON FUNCTION shifts.claim_shift(worker_id integer, shift_id integer) TO carepg_api;

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import threading
+import time
 
 import psycopg
 import pytest
@@ -318,4 +320,85 @@ def test_a_relay_probe_checks_the_identity_and_the_cursor(market):
         assert conn.execute(UNRELATED, (cursor, [m["W"], m["W"]])).fetchone()[0] == cursor
         with pytest.raises(psycopg.Error) as raised, conn.transaction():
             conn.execute(UNRELATED, (cursor, [m["W"], m["other"]]))
+        assert raised.value.sqlstate == "CP403" and raised.value.diag.message_detail == "not_your_worker"
+
+
+AWAIT = "SELECT shifts.await_concerning_changes(%s, %s, %s::interval, %s::interval)"
+
+
+def _await_in_thread(db_url, cursor, workers, timeout: str) -> tuple[list, threading.Thread]:
+    """await_concerning_changes on a connection of its own, in a thread, once its statement is running."""
+    answer: list = []
+
+    def ask() -> None:
+        with psycopg.connect(db_url, autocommit=True, application_name="carepg-await-test") as conn:
+            answer.append(conn.execute(AWAIT, (cursor, workers, "5 ms", timeout)).fetchone()[0])
+
+    thread = threading.Thread(target=ask)
+    thread.start()
+    with psycopg.connect(db_url, autocommit=True) as watcher:
+        deadline = time.monotonic() + 30
+        while not watcher.execute("""SELECT EXISTS (SELECT FROM pg_stat_activity WHERE state = 'active'
+                                     AND application_name = 'carepg-await-test')""").fetchone()[0]:  # fmt: skip
+            assert time.monotonic() < deadline and thread.is_alive(), answer
+            time.sleep(0.01)
+    return answer, thread
+
+
+def test_awaiting_sees_a_concerning_change_committed_while_it_waits(market, db_url):
+    """The question is asked again in fresh snapshots: a shift committed after the wait began ends it with NULL
+    (read the feed) long before its timeout; had it kept its first snapshot it would answer a cursor."""
+    m, conn = market, market["conn"]
+    cursor = Subscriber(conn, m["W"]).cursor
+    answer, thread = _await_in_thread(db_url, cursor, [m["W"]], "20 s")
+    conn.execute('INSERT INTO "Shift" (start, "end", profession, facility_id) VALUES (%s, %s, %s, %s)',
+                 (T0 + dt.timedelta(days=3), T0 + dt.timedelta(days=3, hours=5), "CNA", m["F2"]))  # fmt: skip
+    thread.join(60)
+    assert answer == [None]
+
+
+def test_awaiting_passes_over_other_workers_changes_until_its_timeout(market, db_url):
+    m, conn = market, market["conn"]
+    cursor = Subscriber(conn, m["W"]).cursor
+    answer, thread = _await_in_thread(db_url, cursor, [m["W"]], "1 s")
+    conn.execute('DELETE FROM "DocumentWorker" WHERE worker_id = %s AND document_id = %s', (m["other"], m["D"]))
+    thread.join(60)
+    [moved] = answer
+    assert moved is not None and moved != cursor
+    assert [r[0] for r in conn.execute(FEED, (m["W"], cursor, None, None))] == ["cursor"]  # nothing for W between
+    assert conn.execute(AWAIT, (moved, [m["W"]], "5 ms", "0")).fetchone()[0] == moved  # timeout 0: asks once
+
+
+def test_awaiting_in_a_snapshot_that_cannot_change_asks_once(market):
+    """Under REPEATABLE READ nothing new can become visible: one question, not a wait until the timeout (which
+    the statement timeout would cut short with an error)."""
+    m, conn = market, market["conn"]
+    cursor = Subscriber(conn, m["W"]).cursor
+    with conn.transaction():
+        conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        conn.execute("SET LOCAL statement_timeout = '20s'")
+        assert conn.execute(AWAIT, (cursor, [m["W"]], "5 ms", "60 s")).fetchone()[0] == cursor
+
+
+@pytest.mark.parametrize(("poll", "timeout"), [("0", "1 s"), ("0.5 ms", "1 s"), ("2 s", "1 s"), (None, "1 s"),
+                                               ("5 ms", "-1 s"), ("5 ms", "61 s"), ("5 ms", None)])  # fmt: skip
+def test_awaiting_refuses_a_poll_or_timeout_out_of_range(market, poll, timeout):
+    m, conn = market, market["conn"]
+    cursor = Subscriber(conn, m["W"]).cursor
+    with pytest.raises(psycopg.Error) as raised:
+        conn.execute(AWAIT, (cursor, [m["W"]], poll, timeout))
+    assert raised.value.sqlstate == "CP400" and "out of range" in raised.value.diag.message_primary
+
+
+def test_awaiting_checks_the_identity_and_the_cursor(market):
+    m, conn = market, market["conn"]
+    cursor = Subscriber(conn, m["W"]).cursor
+    with pytest.raises(psycopg.Error) as raised:
+        conn.execute(AWAIT, ("not a cursor", [m["W"]], "5 ms", "0"))
+    assert raised.value.sqlstate == "CP400"
+    with conn.transaction():
+        conn.execute("SELECT set_config('carepg.worker_id', %s, true), set_config('carepg.role', 'worker', true)",
+                     (str(m["W"]),))  # fmt: skip
+        with pytest.raises(psycopg.Error) as raised, conn.transaction():
+            conn.execute(AWAIT, (cursor, [m["W"], m["other"]], "5 ms", "0"))
         assert raised.value.sqlstate == "CP403" and raised.value.diag.message_detail == "not_your_worker"

@@ -34,7 +34,8 @@ CHANGES_FOR = ("shifts.available_shift_changes_for(integer[],timestamp without t
                "timestamp without time zone[],text)")  # fmt: skip
 CHANGES_SINCE = "shifts.shift_changes_since(text)"
 UNRELATED = "shifts.cursor_past_unrelated_changes(text,integer[])"
-FEED = {CHANGES, CHANGES_FOR, CHANGES_SINCE, UNRELATED}
+AWAIT = "shifts.await_concerning_changes(text,integer[],interval,interval)"
+FEED = {CHANGES, CHANGES_FOR, CHANGES_SINCE, UNRELATED, AWAIT}
 
 # The documented grants (README, "Roles and privileges").
 API_FUNCTIONS = {AVAILABLE, AVAILABLE_JSON, COUNT, BY_DAY, CLAIMED, CLAIM, RELEASE, *FEED}

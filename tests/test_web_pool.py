@@ -96,3 +96,11 @@ def test_bad_settings_are_a_deployment_error(monkeypatch, value):
     monkeypatch.setenv("CAREPG_WEB_POOL_SIZE", value)
     with pytest.raises(ServerUnavailable, match="CAREPG_WEB_POOL_SIZE"):
         Settings.from_env()
+
+
+@pytest.mark.parametrize("value", ["0.0005", "2", "0"])
+def test_the_relay_probe_interval_is_within_what_the_database_accepts(monkeypatch, value):
+    monkeypatch.setenv("CAREPG_WEB_DATABASE_URL", "postgresql:///nowhere")
+    monkeypatch.setenv("CAREPG_WEB_EVENTS_POLL", value)
+    with pytest.raises(ServerUnavailable, match="CAREPG_WEB_EVENTS_POLL"):
+        Settings.from_env()

@@ -146,9 +146,11 @@ FROM shifts.available_shift_changes_for(
 -- Anything logged since the cursor? (One index probe; what a poller asks first.)
 SELECT shifts.shift_changes_since(after => %(after)s::text)
 
--- name: cursor_past_unrelated_changes
--- NULL: something logged since the cursor may concern one of these workers (read the feed); else the cursor past it.
-SELECT shifts.cursor_past_unrelated_changes(after => %(after)s::text, worker_ids => %(worker_ids)s::integer[])
+-- name: await_concerning_changes
+-- NULL as soon as something logged since the cursor may concern one of these workers (read the feed then); else,
+-- after `timeout` seconds of asking every `poll` seconds inside the database, the cursor past what was logged.
+SELECT shifts.await_concerning_changes(after => %(after)s::text, worker_ids => %(worker_ids)s::integer[],
+    poll => make_interval(secs => %(poll)s::float8), timeout => make_interval(secs => %(timeout)s::float8))
 
 -- name: notify_shift_changes
 -- Wake other listeners of the feed (carepg serve's relay does, when it finds changes).

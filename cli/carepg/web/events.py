@@ -5,9 +5,10 @@ thread, so one process holds thousands. One relay per process holds one database
 asks the feed (shifts.available_shift_changes_for, sql/shifts/available_shift_changes.sql) for all of the
 process's subscribers at once:
 
-  * while anyone listens it probes shifts.cursor_past_unrelated_changes(cursor, its subscribers' workers) every
-    CAREPG_WEB_EVENTS_POLL seconds (10 ms; an index range of what was logged since; the triggers do not NOTIFY, the
-    SQL file says why): changes that concern none of them (other workers' documents) only move the cursor; when
+  * while anyone listens it calls shifts.await_concerning_changes(cursor, its subscribers' workers), which asks
+    inside the database every CAREPG_WEB_EVENTS_POLL seconds (5 ms; an index range of what was logged since; the
+    triggers do not NOTIFY, the SQL file says why) and answers as soon as something may concern one of them, or
+    after AWAIT_TIMEOUT with the cursor past changes that concern none of them (other workers' documents). When
     something may concern one, it reads the changes for every subscriber in one REPEATABLE READ transaction: the
     established ones at their shared cursor, newcomers at theirs, so that everyone leaves it at one cursor. Then it
     NOTIFYs carepg_shift_changes for other listeners;
@@ -46,6 +47,9 @@ OUTBOX_BYTES = 1024 * 1024  # what may wait for one subscriber; more becomes one
 SEND_TIMEOUT = 10.0  # seconds one write to a subscriber may take before it is dropped
 MAX_SUBSCRIBERS = 10_000  # per process (the feed takes at most that many per call)
 RECONNECT_MAX = 2.0  # seconds between attempts to reach the database, at most
+# Seconds the relay's question waits in the database at most: how long a newcomer may wait for its `ready` (the
+# relay's connection is busy with the question meanwhile), and one round trip per process that often when idle.
+AWAIT_TIMEOUT = 0.1
 
 # What a client may send as Last-Event-ID: a cursor (the database checks the rest, CP400).
 _CURSOR = re.compile(r"[0-9]{1,19}(-[0-9]{1,19}(\.[0-9]{1,19})*)?")
@@ -144,17 +148,26 @@ class Relay:
             if not (self.established or self.pending):  # nobody came while the connection closed
                 return
 
+    async def connect(self) -> psycopg.AsyncConnection:
+        conn = await psycopg.AsyncConnection.connect(self.url, autocommit=True, connect_timeout=3)
+        # The question waits inside the database and must see each commit as it happens: READ COMMITTED, whatever
+        # the database's or the role's default isolation.
+        await conn.execute("SET SESSION CHARACTERISTICS AS TRANSACTION ISOLATION LEVEL READ COMMITTED")
+        return conn
+
     async def serve_subscribers(self) -> None:
+        loop = asyncio.get_running_loop()
         pause = 0.05
         while self.established or self.pending:
             try:
                 if self.conn is None or self.conn.closed:
-                    self.conn = await psycopg.AsyncConnection.connect(self.url, autocommit=True, connect_timeout=3)
+                    self.conn = await self.connect()
+                asked = loop.time()
                 if self.pending or await self.concerned():
                     await self.read()
-                pause = 0.05
-                if not self.pending:
+                elif not self.pending and loop.time() - asked < self.poll:  # never spin, whatever the server does
                     await self.until_next_probe()
+                pause = 0.05
             except (psycopg.Error, OSError) as exc:
                 await self.close_connection()
                 err = from_database(exc) if isinstance(exc, psycopg.Error) else None
@@ -170,8 +183,7 @@ class Relay:
                 pause = min(pause * 2, RECONNECT_MAX)
 
     async def until_next_probe(self) -> None:
-        """Wait `poll` seconds, or less if a newcomer arrives. A timer and a future, not wait_for(), which runs a
-        task and raises and catches a TimeoutError a hundred times a second (~40 µs each, a fifth of the probe)."""
+        """Wait `poll` seconds, or less if a newcomer arrives (a timer and a future: no task, no TimeoutError)."""
         loop = asyncio.get_running_loop()
         self.waiter = loop.create_future()
         timer = loop.call_later(self.poll, self.wake_up)
@@ -200,14 +212,15 @@ class Relay:
         self.pending.clear()
 
     async def concerned(self) -> bool:
-        """Whether anything logged since the cursor may concern a subscriber; if not, the cursor moves past it."""
+        """Whether anything logged since the cursor may concern a subscriber, asked in the database until it does
+        or AWAIT_TIMEOUT passes; if nothing does, the cursor moves past what was logged."""
         if self.cursor is None:
             return True
         if self.workers is None:  # made again only when the subscribers change
             self.workers = sorted({s.worker_id for s in self.established})
         workers = self.workers
-        cur = await self.conn.execute(shifts.QUERIES["cursor_past_unrelated_changes"],
-                                      {"after": self.cursor, "worker_ids": workers})  # fmt: skip
+        cur = await self.conn.execute(shifts.QUERIES["await_concerning_changes"], {
+            "after": self.cursor, "worker_ids": workers, "poll": self.poll, "timeout": AWAIT_TIMEOUT})  # fmt: skip
         moved = (await cur.fetchone())[0]
         if moved is None:
             return True

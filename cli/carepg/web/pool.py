@@ -20,8 +20,9 @@ Settings (environment variables, read once per process):
     CAREPG_WEB_POOL_TIMEOUT       seconds a request waits for a connection before it is a 503 (default 3); also
                                   the connect timeout
     CAREPG_WEB_STATEMENT_TIMEOUT  milliseconds a query may run before it is cancelled, a 503 (default 5000)
-    CAREPG_WEB_EVENTS_POLL        seconds between the event relay's probes of the change feed while anyone
-                                  listens (default 0.01; events.py, PERFORMANCE.md "Push")
+    CAREPG_WEB_EVENTS_POLL        seconds between the event relay's probes of the change feed (inside the
+                                  database) while anyone listens (default 0.005, at least 0.001, at most 1;
+                                  events.py, PERFORMANCE.md "Push")
     CAREPG_WEB_EVENTS_HEARTBEAT   seconds between the comments that keep an idle event stream open (default 15)
 """
 
@@ -50,12 +51,12 @@ class Settings:
     pool_size: int = 4
     pool_timeout: float = 3.0
     statement_timeout_ms: int = 5000
-    events_poll: float = 0.01
+    events_poll: float = 0.005
     events_heartbeat: float = 15.0
 
     @classmethod
     def from_env(cls) -> Settings:
-        def number(name: str, default: float, kind: type = int):
+        def number(name: str, default: float, kind: type = int, low: float = 0, high: float | None = None):
             raw = os.environ.get(name)
             if not raw:
                 return default
@@ -63,9 +64,10 @@ class Settings:
                 value = kind(raw)
             except ValueError:
                 value = 0
-            if value <= 0:
+            if value <= 0 or value < low or (high is not None and value > high):
                 # A deployment mistake, not the client's: `serve` reports it at startup, the app answers 503.
-                raise ServerUnavailable(f"invalid {name}={raw!r}: it must be a positive number")
+                wanted = "a positive number" if high is None else f"a number from {low} to {high}"
+                raise ServerUnavailable(f"invalid {name}={raw!r}: it must be {wanted}")
             return value
 
         return cls(
@@ -73,7 +75,7 @@ class Settings:
             pool_size=number("CAREPG_WEB_POOL_SIZE", 4),
             pool_timeout=number("CAREPG_WEB_POOL_TIMEOUT", 3.0, float),
             statement_timeout_ms=number("CAREPG_WEB_STATEMENT_TIMEOUT", 5000),
-            events_poll=number("CAREPG_WEB_EVENTS_POLL", 0.01, float),
+            events_poll=number("CAREPG_WEB_EVENTS_POLL", 0.005, float, 0.001, 1),  # the SQL function's bounds
             events_heartbeat=number("CAREPG_WEB_EVENTS_HEARTBEAT", 15.0, float),
         )
 
