@@ -9,9 +9,9 @@ process's subscribers at once:
     inside the database every CAREPG_WEB_EVENTS_POLL seconds (5 ms; an index range of what was logged since; the
     triggers do not NOTIFY, the SQL file says why) and answers as soon as something may concern one of them, or
     after AWAIT_TIMEOUT with the cursor past changes that concern none of them (other workers' documents). When
-    something may concern one, it reads the changes for every subscriber in one REPEATABLE READ transaction: the
-    established ones at their shared cursor, newcomers at theirs, so that everyone leaves it at one cursor. Then it
-    NOTIFYs carepg_shift_changes for other listeners;
+    something may concern one, it reads the changes for every subscriber in one snapshot (one statement; with
+    newcomers, one REPEATABLE READ transaction): the established ones at their shared cursor, newcomers at theirs,
+    so that everyone leaves it at one cursor. Then it NOTIFYs carepg_shift_changes for other listeners;
   * each subscriber has an outbox bounded in bytes (what does not fit becomes one 'reset'), and one whose socket
     stays full for SEND_TIMEOUT seconds is dropped: it resumes with Last-Event-ID;
   * when the database goes away the streams stay open (heartbeats go on); the relay reconnects and resumes at its
@@ -230,23 +230,38 @@ class Relay:
     async def read(self) -> None:
         """Everyone's changes in one snapshot: the established at the shared cursor, newcomers at theirs."""
         group, newcomers = list(self.established), list(self.pending)
+        if not newcomers:  # one statement is one snapshot: no transaction block, two round trips fewer
+            cursor, found = await self.read_established(group)
+        else:
+            cursor, found = await self.read_with_newcomers(group, newcomers)
+        if cursor is not None:
+            self.cursor = cursor
+        if found:
+            await self.conn.execute(shifts.QUERIES["notify_shift_changes"], {"cursor": self.cursor})
+
+    async def read_established(self, group: list[Subscriber]) -> tuple[str | None, bool]:
+        """The established subscribers' changes since the shared cursor, delivered: (the next cursor, any?)."""
+        if not group:
+            return None, False
         before = self.cursor
-        found = False
+        cur = await self.conn.execute(shifts.QUERIES["shift_changes_for"], {
+            "worker_ids": [s.worker_id for s in group], "start_froms": [s.start_from for s in group],
+            "start_tos": [s.start_to for s in group], "after": before})  # fmt: skip
+        rows = await cur.fetchall()
+        per_subscriber: dict[int, list] = {}
+        for row in rows[:-1]:
+            per_subscriber.setdefault(row[0], []).append(row[1:])
+        cursor = rows[-1][-1]
+        for n, sub_rows in per_subscriber.items():
+            deliver(group[n - 1], sub_rows, before, cursor)
+        return cursor, bool(per_subscriber)
+
+    async def read_with_newcomers(self, group: list[Subscriber],
+                                  newcomers: list[Subscriber]) -> tuple[str | None, bool]:  # fmt: skip
+        """The established and the newcomers in one REPEATABLE READ snapshot, so all leave at one cursor."""
         async with self.conn.transaction():
             await self.conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-            cursor = None
-            if group:
-                cur = await self.conn.execute(shifts.QUERIES["shift_changes_for"], {
-                    "worker_ids": [s.worker_id for s in group], "start_froms": [s.start_from for s in group],
-                    "start_tos": [s.start_to for s in group], "after": before})  # fmt: skip
-                rows = await cur.fetchall()
-                cursor = rows[-1][-1]
-                per_subscriber: dict[int, list] = {}
-                for row in rows[:-1]:
-                    per_subscriber.setdefault(row[0], []).append(row[1:])
-                for n, sub_rows in per_subscriber.items():
-                    deliver(group[n - 1], sub_rows, before, cursor)
-                found = bool(per_subscriber)
+            cursor, found = await self.read_established(group)
             for sub in newcomers:
                 try:
                     async with self.conn.transaction():  # a savepoint: one refusal spoils nobody else's read
@@ -270,10 +285,7 @@ class Relay:
                 self.established.append(sub)
                 self.workers = None
                 sub.registered.set_result(None)
-        if cursor is not None:
-            self.cursor = cursor
-        if found:
-            await self.conn.execute(shifts.QUERIES["notify_shift_changes"], {"cursor": self.cursor})
+        return cursor, found
 
 
 _relays: dict[int, Relay] = {}
