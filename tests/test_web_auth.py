@@ -294,7 +294,8 @@ def token_cases(draw, target: int, others: list[int]):
     elif signing == "tamper":
         text = forge(header, payload)
         head, _, sig = text.split(".")
-        text = f"{head}.{b64(json.dumps({**payload, 'role': 'staff'}).encode())}.{sig}"
+        # Escalated to staff, and always changed (a payload that already said staff would otherwise be the same).
+        text = f"{head}.{b64(json.dumps({**payload, 'role': 'staff', 'escalated': True}).encode())}.{sig}"
     elif signing == "kid":
         text = forge({**header, "kid": draw(st.integers() | st.lists(st.integers(), max_size=2))}, payload)
     elif signing == "garbage":
