@@ -57,6 +57,29 @@ _CURSOR = re.compile(r"[0-9]{1,19}(-[0-9]{1,19}(\.[0-9]{1,19})*)?")
 _CURSOR_MAX = 20019
 
 
+class Alarm:
+    """A wait that ends after some seconds or at wake(), whichever comes first: a bare future and a timer, no task
+    and no TimeoutError, cheap enough for every stream and every probe. (A queue's get() in a task and
+    asyncio.wait() cost ~0.1 ms a stream per event: for one event to a thousand streams, most of its latency.)"""
+
+    def __init__(self) -> None:
+        self.waiter: asyncio.Future | None = None  # set while someone waits
+
+    def wake(self, *_) -> None:
+        if self.waiter is not None and not self.waiter.done():
+            self.waiter.set_result(None)
+
+    async def wait(self, seconds: float) -> None:
+        loop = asyncio.get_running_loop()
+        self.waiter = loop.create_future()
+        timer = loop.call_later(seconds, self.wake)
+        try:
+            await self.waiter
+        finally:
+            timer.cancel()
+            self.waiter = None
+
+
 @dataclasses.dataclass(eq=False)
 class Subscriber:
     worker_id: int
@@ -67,19 +90,13 @@ class Subscriber:
     queued: int = 0  # bytes in the outbox
     registered: asyncio.Future | None = None  # the relay sets None (streaming) or the CarepgError that refused it
     cursor: str | None = None  # the last cursor sent as an event's id
-    # Set while the stream waits for something to write: a bare future, woken by send(), the heartbeat's timer or
-    # the client leaving. (A queue's get() in a task and asyncio.wait() per event cost ~0.1 ms a subscriber: for
-    # one event to a thousand streams, most of its latency.)
-    waiter: asyncio.Future | None = None
+    # What the stream waits on when nothing is queued: woken by send(), the client leaving or the heartbeat's time.
+    alarm: Alarm = dataclasses.field(default_factory=Alarm)
 
     def send(self, chunk: bytes) -> None:
         self.queued += len(chunk)
         self.outbox.append(chunk)
-        self.wake()
-
-    def wake(self, *_) -> None:
-        if self.waiter is not None and not self.waiter.done():
-            self.waiter.set_result(None)
+        self.alarm.wake()
 
     def replace_with_reset(self, event_id: str) -> None:
         """Too much waiting to be read: what is queued goes, one 'reset' (refetch) takes its place. A client that
@@ -141,7 +158,7 @@ class Relay:
         self.pending: list[Subscriber] = []
         self.conn: psycopg.AsyncConnection | None = None
         self.task: asyncio.Task | None = None
-        self.waiter: asyncio.Future | None = None  # set while the relay waits for its next probe
+        self.alarm = Alarm()  # the relay's wait before its next probe, cut short by a newcomer
         self.workers: list[int] | None = None  # the established subscribers' workers, for the probe
 
     def subscribe(self, sub: Subscriber) -> None:
@@ -149,7 +166,7 @@ class Relay:
             raise ServerUnavailable(f"this server process holds {MAX_SUBSCRIBERS} event streams already; retry")
         sub.registered = asyncio.get_running_loop().create_future()
         self.pending.append(sub)
-        self.wake_up()
+        self.alarm.wake()
         if self.task is None or self.task.done():
             self.task = asyncio.get_running_loop().create_task(self.run())
 
@@ -184,7 +201,7 @@ class Relay:
                 if self.pending or await self.concerned():
                     await self.read()
                 elif not self.pending and loop.time() - asked < self.poll:  # never spin, whatever the server does
-                    await self.until_next_probe()
+                    await self.alarm.wait(self.poll)
                 pause = 0.05
             except (psycopg.Error, OSError) as exc:
                 await self.close_connection()
@@ -199,21 +216,6 @@ class Relay:
                 await self.close_connection()
                 await asyncio.sleep(pause)
                 pause = min(pause * 2, RECONNECT_MAX)
-
-    async def until_next_probe(self) -> None:
-        """Wait `poll` seconds, or less if a newcomer arrives (a timer and a future: no task, no TimeoutError)."""
-        loop = asyncio.get_running_loop()
-        self.waiter = loop.create_future()
-        timer = loop.call_later(self.poll, self.wake_up)
-        try:
-            await self.waiter
-        finally:
-            timer.cancel()
-            self.waiter = None
-
-    def wake_up(self) -> None:
-        if self.waiter is not None and not self.waiter.done():
-            self.waiter.set_result(None)
 
     async def close_connection(self) -> None:
         if self.conn is not None:
@@ -342,9 +344,8 @@ async def stream(receive, send, sub: Subscriber, relay: Relay, headers: list[tup
         raise refused
     await send({"type": "http.response.start", "status": 200,
                 "headers": [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers]})  # fmt: skip
-    loop = asyncio.get_running_loop()
     gone = asyncio.ensure_future(_disconnected(receive))
-    gone.add_done_callback(sub.wake)
+    gone.add_done_callback(sub.alarm.wake)
     last_id = sub.cursor
     try:
         while not gone.done():
@@ -353,13 +354,7 @@ async def stream(receive, send, sub: Subscriber, relay: Relay, headers: list[tup
                 sub.queued -= len(chunk)
                 last_id = sub.cursor
             else:
-                sub.waiter = loop.create_future()
-                heartbeat = loop.call_later(relay.heartbeat, sub.wake)
-                try:
-                    await sub.waiter
-                finally:
-                    heartbeat.cancel()
-                    sub.waiter = None
+                await sub.alarm.wait(relay.heartbeat)
                 if sub.outbox or gone.done():
                     continue
                 moved = relay.cursor if relay.cursor and relay.cursor != last_id and sub in relay.established else None
