@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from carepg.errors import Conflict, DatabaseTimeout, ServerUnavailable
 from carepg.web.pool import Database, Settings, WouldWait, without_waiting
@@ -100,3 +104,35 @@ def test_bad_settings_are_a_deployment_error(monkeypatch, name, value):
     monkeypatch.setenv(name, value)
     with pytest.raises(ServerUnavailable, match=name):
         Settings.from_env()
+
+
+
+# variable: (the field it sets, its type, the least and the most it may be; 0 as the least: any positive value)
+SETTINGS = {"CAREPG_WEB_POOL_SIZE": ("pool_size", int, 0, None),
+            "CAREPG_WEB_POOL_TIMEOUT": ("pool_timeout", float, 0, None),
+            "CAREPG_WEB_STATEMENT_TIMEOUT": ("statement_timeout_ms", int, 0, None),
+            "CAREPG_WEB_EVENTS_POLL": ("events_poll", float, 0.001, 1),
+            "CAREPG_WEB_EVENTS_HEARTBEAT": ("events_heartbeat", float, 0, None)}  # fmt: skip
+
+
+@given(name=st.sampled_from(sorted(SETTINGS)),
+       raw=st.one_of(st.text(min_size=1, max_size=12).filter(lambda t: "\x00" not in t),
+                     st.floats(allow_nan=True, allow_infinity=True).map(repr),
+                     st.sampled_from(["nan", "inf", "-inf", "1e308", "1e-9", "0.0009", "1.0", "0x10", "1_000"])))
+def test_any_setting_is_taken_only_when_it_is_a_finite_number_in_range(name, raw):
+    """Whatever a deployment writes: the value it means, or ServerUnavailable naming the variable (never NaN, an
+    infinity or an exception of another kind)."""
+    field, kind, low, high = SETTINGS[name]
+    try:
+        value = kind(raw)
+    except ValueError:
+        value = None
+    ok = value is not None and math.isfinite(value) and value > 0 and value >= low and (high is None or value <= high)
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("CAREPG_WEB_DATABASE_URL", "postgresql:///nowhere")
+        env.setenv(name, raw)
+        if ok:
+            assert getattr(Settings.from_env(), field) == value
+        else:
+            with pytest.raises(ServerUnavailable, match=name):
+                Settings.from_env()

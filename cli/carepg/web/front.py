@@ -6,13 +6,15 @@ and it still runs under any WSGI server (without the stream route, which needs t
 
 Where the WSGI app runs: a read (GET, HEAD) runs right here, on the event loop's thread, when one of the pool's
 connections is idle; everything else, and a read that would wait for a connection (or make one), runs in a pool of
-threads. Handing a request to a thread and back costs the loop two wake-ups and a GIL hand-off each way: full
-pages went from 0.79x to 1.02x the WSGI yardstick's req/s, and p99 from 2.2x to 0.75x, in one run of
-bench/httpbench.py (PERFORMANCE.md, "HTTP"). A read never waits for a lock carepg or the application takes (the
-README's lock model), so it holds the loop for the time of its query, bounded by the statement timeout; a claim or
-a release may wait for a worker's or a facility's lock, and waits in its thread. ASGI rather than granian's RSGI: granian's ASGI `send` waits
-while the client's socket is full, so a client that stops reading stops the stream's writes (and is dropped after
-events.SEND_TIMEOUT); its RSGI stream transport buffers whatever it is given, without bound.
+threads. Handing a request to a thread and back costs the loop two wake-ups and a GIL hand-off each way: with every
+route in the threads, full pages did 0.81x the WSGI yardstick's req/s at 2.4x its p99 (PERFORMANCE.md, "HTTP").
+A read never waits for a lock carepg or the application takes (the README's lock model), so it holds the loop for
+the time of its query, bounded by the statement timeout; a claim or a release may wait for a worker's or a
+facility's lock, and waits in its thread.
+
+ASGI rather than granian's RSGI: granian's ASGI `send` waits while the client's socket is full, so a client that
+stops reading stops the stream's writes (and is dropped after events.SEND_TIMEOUT); its RSGI stream transport
+buffers whatever it is given, without bound.
 
 A request body is read here, at most app.MAX_BODY + 1 bytes whatever the client sends (a declared length above
 that is not read at all: the app refuses it from the header).

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import math
 import os
 import threading
 from collections.abc import Callable, Iterator
@@ -64,7 +65,8 @@ class Settings:
                 value = kind(raw)
             except ValueError:
                 value = 0
-            if value <= 0 or value < low or (high is not None and value > high):
+            # Written so that NaN fails it, and no setting may be infinite (a timeout of inf overflows round()).
+            if not (math.isfinite(value) and value > 0 and value >= low and (high is None or value <= high)):
                 # A deployment mistake, not the client's: `serve` reports it at startup, the app answers 503.
                 wanted = "a positive number" if high is None else f"a number from {low} to {high}"
                 raise ServerUnavailable(f"invalid {name}={raw!r}: it must be {wanted}")
