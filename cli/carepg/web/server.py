@@ -1,8 +1,8 @@
 """Running the app in production: granian's configuration for `carepg serve`.
 
 granian serves the ASGI front (front.py): the event stream as coroutines on its event loop, every other route
-by the WSGI app (app.py), reads on the loop's thread and the rest in `threads` threads per worker. The WSGI app alone runs under any WSGI server; this and
-front.py are the places that know granian.
+by the WSGI app (app.py), reads on the loop's thread and the rest in `threads` threads per worker. The WSGI app
+alone runs under any WSGI server; this and front.py are the places that know granian.
 """
 
 from __future__ import annotations
