@@ -3,6 +3,12 @@ server's database connections meanwhile, full-page req/s with N idle subscribers
 application's document writes with N subscribers listening beside none; in one run, on the challenge data.
 
     bench/push_bench.py [--subscribers 1000] [--events 100] [--seconds 10] [--rounds 3]   -> bench/results/push.md
+    bench/push_bench.py --idle-cpu 0.005,0.01 [--subscribers 1000] [--seconds 10]   -> bench/results/push-idle-cpu.md
+
+--idle-cpu: what N idle subscribers cost while nothing changes, for each probe interval given: a server per
+interval, the CPU time its processes (every thread) and the relay's backends spent over --seconds, read from
+/proc/<pid>/task/*/schedstat (exact, where /proc/<pid>/stat's ticks are sampled and miss a process that sleeps in
+step with the tick).
 
 The subscribers are one asyncio client in this process (raw HTTP/1.1 over loopback, chunked SSE parsed as it
 arrives), all following worker 101 (the heaviest fan-out: every new shift at a facility it may work at reaches
@@ -149,6 +155,7 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--threads", type=int, default=4)
+    ap.add_argument("--idle-cpu", metavar="SECONDS,...", help="only the idle cost, for each probe interval given")
     args = ap.parse_args()
     for tool in ("wrk", "pgbench"):
         if shutil.which(tool) is None:
@@ -168,6 +175,9 @@ def main() -> None:
     bench.ensure_seeded(url, "challenge", 2_000_000, 20230201)
     with __import__("psycopg").connect(url, autocommit=True) as conn:
         conn.execute("SELECT shifts.refresh_eligibility()")
+    if args.idle_cpu:
+        idle_cpu(args, url, secret, token, [float(p) for p in args.idle_cpu.split(",")])
+        return
     pairs = bench._writer_pairs(url, bench.WRITERS)
 
     tmp = Path(tempfile.mkdtemp(prefix="carepg-push-"))
@@ -268,6 +278,84 @@ def main() -> None:
     REPORT.write_text("\n".join(lines) + "\n")
     REPORT.with_suffix(".json").write_text(json.dumps({"command": cmd, "commit": commit, "latency": [one, many],
                                                        "pages": pages, "writes": writes, "median": med}, indent=1))
+    print("\n".join(lines))
+
+
+def _cpu_seconds(pids: list[int]) -> float:
+    """CPU time of every thread of these processes so far (schedstat's first field: nanoseconds on a CPU)."""
+    total = 0
+    for pid in pids:
+        try:
+            tids = os.listdir(f"/proc/{pid}/task")
+        except FileNotFoundError:
+            continue
+        for tid in tids:
+            try:
+                total += int(Path(f"/proc/{pid}/task/{tid}/schedstat").read_text().split()[0])
+            except FileNotFoundError:
+                pass
+    return total / 1e9
+
+
+def idle_cpu(args, url: str, secret: str, token: str, polls: list[float]) -> None:
+    import psycopg
+
+    import httpbench  # noqa: E402
+    from carepg import auth
+
+    rows = []
+    load_at_start = " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    for poll in polls:
+        port = httpbench.free_port()
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", auth.SECRET_ENV: secret, "CAREPG_WEB_EVENTS_POLL": str(poll)}
+        server = subprocess.Popen([str(BIN / "carepg"), "serve", "--port", str(port), "--workers", str(args.workers),
+                                   "--threads", str(args.threads)], stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.DEVNULL, env=env)  # fmt: skip
+        stop, ready = threading.Event(), threading.Event()
+        holder = threading.Thread(target=hold_idle, args=(port, token, args.subscribers, stop, ready))
+        try:
+            httpbench.wait_ready(f"http://127.0.0.1:{port}/healthz", server)
+            holder.start()
+            ready.wait(180)
+            time.sleep(1)
+            workers = [int(p) for p in subprocess.run(["pgrep", "-P", str(server.pid)], capture_output=True,
+                                                      text=True).stdout.split()]  # fmt: skip
+            with psycopg.connect(url) as conn:  # the relays: the sessions that wait in the feed's question
+                relays = [r[0] for r in conn.execute(
+                    "SELECT pid FROM pg_stat_activity WHERE query LIKE '%%await_concerning_changes%%' "
+                    "AND pid <> pg_backend_pid()")]  # fmt: skip
+            before = (_cpu_seconds(workers), _cpu_seconds(relays), time.monotonic())
+            time.sleep(args.seconds)
+            after = (_cpu_seconds(workers), _cpu_seconds(relays), time.monotonic())
+        finally:
+            stop.set()
+            if holder.is_alive():
+                holder.join()
+            server.terminate()
+            server.wait(timeout=20)
+        wall = after[2] - before[2]
+        row = {"poll": poll, "server": 100 * (after[0] - before[0]) / wall,
+               "relays": 100 * (after[1] - before[1]) / wall, "relay_backends": len(relays)}
+        rows.append(row)
+        print(f"probe every {poll * 1000:g} ms: server processes {row['server']:.1f} %, relay backends "
+              f"({len(relays)}) {row['relays']:.1f} % of a core", flush=True)
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                            cwd=ROOT).stdout.strip()  # fmt: skip
+    cmd = " ".join(["bench/push_bench.py", *sys.argv[1:]])
+    lines = [
+        "# Push: what idle subscribers cost",
+        "",
+        f"Generated by `{cmd}` on {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M UTC} at commit `{commit}`; "
+        f"`carepg serve --workers {args.workers} --threads {args.threads}`, {args.subscribers:,} idle subscribers "
+        f"(nothing changing), CPU over {args.seconds} s from schedstat; load average at start {load_at_start}.",
+        "",
+        "| relay probe every | server processes (every thread) | relay backends | total, % of one core |",
+        "|---:|---:|---:|---:|",
+        *[f"| {r['poll'] * 1000:g} ms | {r['server']:.1f} % | {r['relays']:.1f} % ({r['relay_backends']}) | "
+          f"**{r['server'] + r['relays']:.1f} %** |" for r in rows],
+    ]
+    report = REPORT.with_name("push-idle-cpu.md")
+    report.write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
 

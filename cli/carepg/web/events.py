@@ -250,7 +250,7 @@ class Relay:
     async def read(self) -> None:
         """Everyone's changes in one snapshot: the established at the shared cursor, newcomers at theirs."""
         group, newcomers = list(self.established), list(self.pending)
-        if not newcomers:  # one statement is one snapshot: no transaction block, two round trips fewer
+        if not newcomers:  # one statement is one snapshot: no transaction block, three round trips fewer
             cursor, found = await self.read_established(group)
         else:
             cursor, found = await self.read_with_newcomers(group, newcomers)
