@@ -1,5 +1,6 @@
-"""`carepg mrf ingest` starts streaming before the CLI and psycopg are imported and before the database is ready;
-what its own entry does not take goes to the Typer command, and either way ends the same."""
+"""`carepg mrf ingest` starts streaming before the CLI is imported and before the database is ready, and never
+imports psycopg (its sessions are libpq's own); what its own entry does not take goes to the Typer command, and
+either way ends the same."""
 
 from __future__ import annotations
 
@@ -70,7 +71,7 @@ def answer(postgresql) -> list[str]:
     return [r[0] for r in postgresql.execute("SELECT url FROM mrf.network_files('NY', 'PPO')").fetchall()]
 
 
-def test_the_stream_starts_before_the_cli_psycopg_and_the_parser_are_imported(toc, db_url, postgresql):
+def test_the_stream_starts_before_the_cli_and_the_parser_are_imported_and_psycopg_never_is(toc, db_url, postgresql):
     path, truth = toc
     done = carepg(db_url, "mrf", "ingest", "-q", str(path))
     assert done.returncode == 0, done.stderr
@@ -81,8 +82,8 @@ def test_the_stream_starts_before_the_cli_psycopg_and_the_parser_are_imported(to
     # (a thread can see another's half-imported module: dataclasses reads typing from sys.modules).
     assert {"carepg.mrf.parse", "carepg.mrf.collector", "dataclasses"} <= set(at_connect), at_connect
     assert not {"psycopg", "carepg.db"} & set(at_connect), at_connect
-    assert {"psycopg", "carepg.mrf.parse", "ijson"} <= set(at_exit), at_exit  # imported while it streamed
-    assert not {"typer", "click", "rich", "carepg.cli", "carepg.console"} & set(at_exit), at_exit  # never
+    assert {"carepg.db", "carepg.mrf.parse", "ijson"} <= set(at_exit), at_exit  # imported while it streamed
+    assert not {"psycopg", "typer", "click", "rich", "carepg.cli", "carepg.console"} & set(at_exit), at_exit  # never
     assert answer(postgresql) == truth.expected("NY", "PPO", with_lookup=False)
 
 
@@ -156,13 +157,13 @@ def test_rows_parsed_before_the_database_is_ready_are_held_then_sent(monkeypatch
     """A database that takes its time: the whole index is parsed before the run is recorded (held rows sent
     when the COPY opens), or the stream waits once the held rows reach their cap; the same answer either way."""
     path, truth = toc
-    connect = db.connect
+    connect = db.quick_connect
 
     def slow_connect(*args, **kwargs):
         time.sleep(1.0)
         return connect(*args, **kwargs)
 
-    monkeypatch.setattr(db, "connect", slow_connect)
+    monkeypatch.setattr(db, "quick_connect", slow_connect)
     monkeypatch.setattr(load_mod, "MAX_HELD_ROWS", held_rows)
     summary = ingest_mod.ingest(db_url, str(path))
     assert answer(postgresql) == truth.expected("NY", "PPO", with_lookup=False)

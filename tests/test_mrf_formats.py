@@ -13,15 +13,17 @@ from carepg.mrf.generate import STYLES, generate
 from carepg.mrf import collector as collector_mod
 from carepg.mrf.collector import Collector
 from carepg.mrf.parse import Parser
+from carepg.errors import BadInput
 
 QUESTIONS = [("NY", "PPO"), ("NY", "EPO"), ("NY", "POS"), ("CA", "PPO"), ("VA", "PPO"), ("TN", "PPO")]
 
 
 def parse_bytes(data: bytes, chunk: int = 1 << 16) -> tuple[Collector, Parser, list[tuple]]:
-    rows: list[tuple] = []
-    collector = Collector(plan_sink=rows.append)
+    structures: list[tuple] = []
+    collector = Collector(plan_sink=structures.append)
     parser = Parser(collector)
     parser.run(data[i : i + chunk] for i in range(0, len(data), chunk))
+    rows = [(0, set_id, key, *fields) for set_id, keys, plans in structures for key, fields in zip(keys, plans)]
     return collector, parser, rows
 
 
@@ -69,13 +71,13 @@ def test_canonical_layout_stays_on_the_line_path(tmp_path):
 
 @pytest.mark.parametrize("budget", [collector_mod.RAW_BUDGET, 0])
 def test_repeated_file_lists_are_recognised_exactly_even_when_checksums_collide(tmp_path, monkeypatch, budget):
-    """A constant CRC puts every list of one length in one bucket: only the byte comparison (or, past the
-    budget, the Adler-32) tells them apart, and the content must still equal the plain read's."""
+    """A key of the length alone puts every list of one length in one bucket: only the byte comparison (or,
+    past the budget, the checksums) tells them apart, and the content must still equal the plain read's."""
     path = tmp_path / "toc.json"
     generate(path, raw_bytes=300_000, seed=3, variants=6)
     data = path.read_bytes()
     reference = digest(*_content(data, 1 << 20))
-    monkeypatch.setattr(collector_mod, "_crc32", lambda view: 0)
+    monkeypatch.setattr(collector_mod, "list_key", lambda buf, start, end: (end - start, b""))
     monkeypatch.setattr(collector_mod, "RAW_BUDGET", budget)
     collector, _, rows = parse_bytes(data)
     assert digest(collector, rows) == reference
@@ -185,3 +187,77 @@ def test_the_nesting_limit_is_the_same_on_every_path(where, pad):
             else:
                 with pytest.raises(BadInput, match=f"nested deeper than {MAX_DEPTH} levels"):
                     parse_bytes(data)
+
+
+# Any text a plan field may hold, the characters the regex fast path must not misread included.
+_FIELD_TEXT = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",))
+                      | st.sampled_from('"\\\t\n\r\x00/{}[],:'), max_size=12)
+_FIELD_VALUE = _FIELD_TEXT | st.none() | st.integers(-10**6, 10**6) | st.booleans() | st.floats(allow_nan=False)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    plans=st.lists(st.fixed_dictionaries({k: _FIELD_TEXT for k in collector_mod.PLAN_KEYS},
+                                         optional={"extra": _FIELD_VALUE}), min_size=1, max_size=3),
+    values=st.lists(st.tuples(st.sampled_from(collector_mod.PLAN_KEYS), _FIELD_VALUE), max_size=2),
+    shuffle=st.randoms(use_true_random=False),
+    ascii_only=st.booleans(),
+)
+def test_the_regex_fast_path_reads_plans_exactly_as_the_json_decoder(plans, values, shuffle, ascii_only):
+    """Property: for any reporting_plans array, canonical_plans either declines (None) or returns what decoding
+    the JSON and Collector.plan_fields give; it declines whatever is not in Anthem's exact form."""
+    from carepg.mrf.parse import canonical_plans
+
+    for key, value in values:  # a field that is not a string somewhere
+        plans[0][key] = value
+    if shuffle.random() < 0.2:  # keys in another order
+        items = list(plans[-1].items())
+        shuffle.shuffle(items)
+        plans[-1] = dict(items)
+    raw = json.dumps(plans, separators=(",", ":"), ensure_ascii=ascii_only).encode()
+    collector = Collector(plan_sink=lambda structure: None)
+    fast = canonical_plans(raw)
+    try:
+        decoded = [collector.plan_fields(plan) for plan in json.loads(raw)]
+    except BadInput:  # e.g. a plan_name that is not text: the fast path must leave that to the decoder
+        decoded = None
+    assert fast is None or fast == decoded
+    canonical_form = all(
+        list(p) == list(collector_mod.PLAN_KEYS)
+        and all(type(v) is str and not any(c in v for c in '"\\') and all(ord(c) >= 0x20 for c in v)
+                and (not ascii_only or v.isascii()) for v in p.values())
+        for p in plans
+    )
+    assert (fast is not None) == canonical_form, raw
+
+
+def test_plan_fields_that_copy_text_must_escape_are_stored_as_read(postgresql, db_url, tmp_path):
+    """Tabs, newlines, carriage returns and backslashes in plan fields, and fields that are NULL, numbers or
+    booleans: the stored entries are the values the parser read."""
+    odd = ["tab\there", "line\nbreak", "carriage\rreturn", "back\\slash", "\\N", "\\.", "quote\"s", "ünï ✓"]
+    plans = [{"plan_name": f"ANTHEM PPO - {name}", "plan_id_type": "EIN", "plan_id": name, "plan_market_type": "group",
+              "issuer_name": None if i % 2 else name, "plan_sponsor_name": [7, True, 1.5, name][i % 4]}
+             for i, name in enumerate(odd)]
+    path = tmp_path / "toc.json"
+    path.write_text(json.dumps({"reporting_entity_name": "Odd Payer", "reporting_entity_type": "x", "version": "1",
+                                "reporting_structure": [{"reporting_plans": [p], "in_network_files": [
+                                    {"description": "d", "location": "https://h.example/NY_PPO.json.gz"}]}
+                                    for p in plans]}))
+    summary = ingest_mod.ingest(db_url, str(path))
+    stored = postgresql.execute(
+        "SELECT plan_name, plan_id_type, plan_id, plan_market_type, issuer_name, plan_sponsor_name"
+        " FROM mrf_private.plan_entry WHERE run_id = %s", (summary.run_id,)).fetchall()
+    collector = Collector(plan_sink=lambda structure: None)
+    assert sorted(stored) == sorted(collector.plan_fields(p) for p in plans)
+
+
+def test_a_nul_character_in_a_plan_field_is_refused_and_loads_nothing(postgresql, db_url, tmp_path):
+    path = tmp_path / "toc.json"
+    path.write_text(json.dumps({"reporting_entity_name": "Nul Payer", "reporting_structure": [
+        {"reporting_plans": [{"plan_name": "A\u0000B", "plan_id_type": "ein", "plan_id": "1",
+                              "plan_market_type": "group"}],
+         "in_network_files": [{"description": "d", "location": "https://h.example/NY_PPO.json.gz"}]}]}))
+    with pytest.raises(BadInput, match="NUL character"):
+        ingest_mod.ingest(db_url, str(path))
+    assert postgresql.execute("SELECT count(*) FROM mrf_private.plan_entry").fetchone() == (0,)
+    assert postgresql.execute("SELECT status FROM mrf_private.ingest_run").fetchall() == [("failed",)]

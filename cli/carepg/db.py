@@ -107,24 +107,29 @@ def connect(url: str | None = None, **kwargs) -> psycopg.Connection:
     return conn
 
 
-def quick_connect() -> libpq.Connection:
-    """A libpq connection to carepg's database, for the hot commands: DATABASE_URL, else the local cluster
-    (started, and its database created, only when it does not answer). Its revision is checked."""
-    url = database_url()
-    if url is not None:
-        conn = _libpq_connect(url, "DATABASE_URL")
+def quick_connect(url: str | None = None, *, revision: bool = True) -> libpq.Connection:
+    """A libpq connection, for the commands that must start as fast as psql (the hot commands, `mrf ingest`):
+    to `url`, else DATABASE_URL, else the local cluster (started, and its database created, only when it does not
+    answer). Its revision is checked unless `revision` is False; its `url` is where it connected."""
+    target = url or database_url()
+    if target is not None:
+        check_url(target, "database URL")
+        conn = _libpq_connect(target, _where(url))
     else:
         from . import cluster
 
+        target = cluster.Cluster().url()
         try:
-            conn = libpq.Connection(cluster.Cluster().url())
+            conn = libpq.Connection(target)
         except libpq.Error:  # not running yet, or its database not created yet: what the other commands do
-            conn = _libpq_connect(resolve_url(start=True), _where(None))
-    try:
-        check_revision(conn)
-    except BaseException:
-        conn.close()
-        raise
+            target = resolve_url(start=True)
+            conn = _libpq_connect(target, _where(None))
+    if revision:
+        try:
+            check_revision(conn)
+        except BaseException:
+            conn.close()
+            raise
     return conn
 
 

@@ -313,7 +313,9 @@ def _translate(err: Any) -> CarepgError | None:
 
 def _client_side(err: Any) -> CarepgError | None:
     """No SQLSTATE: psycopg's client side failed (cannot connect, connection lost, a pool timeout, a value libpq
-    cannot send). The hot commands' libpq client says these itself."""
+    cannot send), or carepg's own libpq client did (a connection lost, a COPY the server did not take)."""
+    if type(err).__module__ == "carepg.libpq":  # what exit code 10 means: the connection went, retry later
+        return ServerUnavailable(f"database unavailable: {_first_line(str(err))}")
     import psycopg  # loaded already: the error is one of its own
 
     if isinstance(err, psycopg.OperationalError):

@@ -49,21 +49,20 @@ class FileInfo:
 
 @dataclass
 class Collector:
-    """De-duplicates files and file lists; streams one row per reporting_plans entry to `plan_sink`:
-    (run_id, set id, plan key, *plan_fields).
+    """De-duplicates files and file lists; streams each structure's reporting_plans entries to `plan_sink`, one
+    call per structure: (set id, [plan key per entry], [plan_fields per entry]).
 
     Its state grows with distinct files and distinct file lists, never with the input's size; the caps below
     bound it for any input (a real index is orders of magnitude below them).
     """
 
-    plan_sink: Callable[[tuple], None]
-    run_id: int = 0
+    plan_sink: Callable[[tuple[int, list[int], list[tuple]]], None]
     entity: dict = field(default_factory=dict)
     files: dict[str, FileInfo] = field(default_factory=dict)
     sets: dict[tuple[int, ...], int] = field(default_factory=dict)
     set_uses: list[int] = field(default_factory=list)
-    # (length, CRC-32) -> [(the bytes, or their Adler-32 past RAW_BUDGET; set id; entries)]
-    raw_lists: dict[tuple[int, int], list[tuple[bytes | int, int, int]]] = field(default_factory=dict)
+    # list_key -> [(the bytes, or their CRC-32 and Adler-32 past RAW_BUDGET; set id; entries)]
+    raw_lists: dict[tuple[int, bytes], list[tuple[bytes | tuple[int, int], int, int]]] = field(default_factory=dict)
     raw_stored: int = 0  # bytes of file lists kept for comparison
     structures: int = 0
     plan_links: int = 0
@@ -167,14 +166,9 @@ class Collector:
 
     def emit(self, plans: list[tuple], set_id: int) -> None:
         """The plans (from plan_fields) of the current structure, listed with file list `set_id`."""
-        run_id = self.run_id
-        sink = self.plan_sink
-        keys = []
-        for fields in plans:
-            # The plan's identity in this run: a 64-bit hash of its fields (SQL groups on it, not on six texts).
-            key = hash(fields)
-            keys.append(key)
-            sink((run_id, set_id, key, *fields))
+        # A plan's identity in this run: a 64-bit hash of its fields (SQL groups on it, not on six texts).
+        keys = list(map(hash, plans))
+        self.plan_sink((set_id, keys, plans))
         self._tally(set_id, keys, plans)
         self.plan_links += len(plans)
         self.set_uses[set_id - 1] += 1
@@ -240,45 +234,43 @@ class Collector:
         set_id = self.file_set(obj.get("in_network_files"), obj.get("allowed_amount_file"))
         self.emit_plans(obj["reporting_plans"], set_id)
 
-    def known_list(self, buf: bytes, start: int, end: int) -> tuple[tuple[int, int], int | None, int | None]:
+    def known_list(self, buf: bytes, start: int, end: int) -> tuple[tuple[int, bytes], int | None]:
         """Fast path: is buf[start:end], a raw in_network_files array, one seen before?
 
-        Returns (key, set id or None, Adler-32 if computed). A list seen before is recognised without decoding
-        it: looked up by its length and CRC-32 (computed in place by ISA-L), then confirmed by comparing the
-        bytes with the stored copy (memcmp), so a match is exact. Once the stored copies reach RAW_BUDGET
-        bytes, new lists are kept as an Adler-32 instead (64 check bits with the CRC: two different lists of
-        equal length collide with probability ~2^-64). A hit counts the list's entries as links.
+        Returns (key, set id or None). A list seen before is recognised without decoding it: looked up by its
+        length and a few of its bytes (list_key), then confirmed by comparing every byte with the stored copy
+        (memcmp), so a match is exact. Once the stored copies reach RAW_BUDGET bytes, new lists are kept as a
+        CRC-32 and an Adler-32 instead (with the length and the sampled bytes: two different lists collide with
+        probability ~2^-64). A hit counts the list's entries as links.
         """
-        view = memoryview(buf)[start:end]
-        key = (end - start, _crc32(view))
+        key = list_key(buf, start, end)
         candidates = self.raw_lists.get(key)
-        adler = None
         if candidates is not None:
+            sums = None
             for raw, set_id, count in candidates:
                 if type(raw) is bytes:
                     if not buf.startswith(raw, start):
                         continue
                 else:
-                    if adler is None:
-                        adler = _adler32(view)
-                    if raw != adler:
+                    if sums is None:
+                        sums = _checksums(buf, start, end)
+                    if raw != sums:
                         continue
                 # Same bytes, same entries: the set and the link count are known without decoding anything.
                 self.file_links += count
                 self.raw_hits += 1
-                return key, set_id, adler
-        return key, None, adler
+                return key, set_id
+        return key, None
 
-    def remember(self, key: tuple[int, int], buf: bytes, start: int, end: int, set_id: int, entries: int,
-                 adler: int | None) -> None:
+    def remember(self, key: tuple[int, bytes], buf: bytes, start: int, end: int, set_id: int, entries: int) -> None:
         """Keep a decoded raw file list, to recognise its repeats (up to MAX_RAW_LISTS of them)."""
         if len(self.raw_lists) >= MAX_RAW_LISTS:
             return  # past the cap, new lists are decoded each time they appear: slower, never wrong
         if self.raw_stored + (end - start) <= RAW_BUDGET:
-            raw: bytes | int = buf[start:end]
+            raw: bytes | tuple[int, int] = buf[start:end]
             self.raw_stored += end - start
         else:
-            raw = adler if adler is not None else _adler32(memoryview(buf)[start:end])
+            raw = _checksums(buf, start, end)
         self.raw_lists.setdefault(key, []).append((raw, set_id, entries))
 
     def top(self, key: str, value: object) -> None:
@@ -288,6 +280,25 @@ class Collector:
             raise BadInput("not a table of contents: this is an EIN-lookup document; load it with `carepg mrf lookup`")
         if key in TOP_SCALARS and isinstance(value, str | int | float):
             self.entity[key] = str(value)
+
+
+SAMPLE = 32  # bytes of a raw file list sampled for its key (a shorter list is its own key)
+
+
+def list_key(buf: bytes, start: int, end: int) -> tuple[int, bytes]:
+    """Where a raw file list is looked up: its length and SAMPLE bytes from its middle, a few of the bytes that
+    tell apart lists of one length (their hosts and signatures), read without a pass over the whole list."""
+    n = end - start
+    if n <= SAMPLE:
+        return n, buf[start:end]
+    middle = start + (n - SAMPLE) // 2
+    return n, buf[middle : middle + SAMPLE]
+
+
+def _checksums(buf: bytes, start: int, end: int) -> tuple[int, int]:
+    """CRC-32 and Adler-32 of buf[start:end], computed in place by ISA-L."""
+    view = memoryview(buf)[start:end]
+    return _crc32(view), _adler32(view)
 
 
 def file_key(url: str) -> str:

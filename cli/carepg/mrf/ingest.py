@@ -4,10 +4,11 @@ Two connections: a bookkeeping one (autocommit) records the run before and, on f
 holds a single transaction that COPYs the rows and ends with mrf.finish_ingest(), which publishes the run.
 A failure anywhere rolls the loading transaction back, so the previous index of that payer stays live.
 
-The stream does not wait for the database: while a thread imports psycopg (~0.1 s), resolves the database and
-opens both sessions, the source is already being inflated and parsed, and the plan rows parsed meanwhile are
-held (a bounded number of them) until the run is recorded and its COPY is open. Nothing here imports psycopg
-before that thread does.
+Both sessions are libpq's own (carepg/libpq.py), not psycopg's: importing psycopg would cost ~0.2 s of the core
+that parses, more than a tenth of a 1 GB index's whole ingest. The stream does not wait for the database either:
+while a thread resolves the database and opens both sessions, the source is already being inflated and parsed,
+and the plan entries parsed meanwhile are held (a bounded number of them) until the run is recorded and its COPY
+is open.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (and re) 
 if TYPE_CHECKING:
     import psycopg
 
+    from .. import libpq
     from .load import Summary
 
 
@@ -86,11 +88,11 @@ def ingest(
 
 @contextlib.contextmanager
 def _database_errors() -> Iterator[None]:
-    """db.translated_errors(), without importing psycopg before something raised."""
+    """db.translated_errors(), without importing the database modules before something raised."""
     try:
         yield
     except Exception:
-        if "psycopg" not in sys.modules:
+        if "carepg.db" not in sys.modules:  # nothing of the database was reached: not a database error
             raise
         from .. import db
 
@@ -99,11 +101,11 @@ def _database_errors() -> Iterator[None]:
 
 
 class _Sessions:
-    """The database side, made ready by a thread while the source streams: psycopg imported, the URL resolved
-    (the local cluster started if it is the target and down), the bookkeeping session (autocommit) connected and
-    the run recorded on it with its lock (`run_log`), the loading session connected and, when the payer is known
-    by then, its transaction begun with the previous run's plan entries deleted (`transaction`). The run is
-    recorded as soon as the database is there, however slowly the source delivers."""
+    """The database side, made ready by a thread while the source streams: the URL resolved (the local cluster
+    started if it is the target and down), the bookkeeping session (autocommit) connected, the database's
+    revision checked and the run recorded on it with its lock (`run_log`), the loading session connected and,
+    when the payer is known by then, its transaction begun with the previous run's plan entries deleted
+    (`transaction`). The run is recorded as soon as the database is there, however slowly the source delivers."""
 
     def __init__(self, url: str | None, src: source_mod.Source, entity: dict[str, str]) -> None:
         self.url = url
@@ -121,19 +123,18 @@ class _Sessions:
         try:
             from .. import db
 
-            url = self.url or db.resolve_url(start=True)
-            bookkeeping = db.connect(url, autocommit=True)
+            bookkeeping = db.quick_connect(self.url)
             try:
-                run_log = _RunLog(url, bookkeeping, src)
+                run_log = _RunLog(bookkeeping, src)
             except BaseException:
                 bookkeeping.close()
                 raise
             with self._lock:
-                self.url, self.run_log = url, run_log
+                self.url, self.run_log = bookkeeping.url, run_log
                 if self._closed:  # given up on meanwhile
                     self._close()
                     return
-            loading = db.connect(url)
+            loading = db.quick_connect(self.url, revision=False)
             try:
                 self._discard_previous(loading, entity.get("reporting_entity_name"))
             except BaseException:
@@ -170,6 +171,10 @@ class _Sessions:
         self._done.wait()
         self.ready()
 
+    def settled(self) -> None:
+        """Wait until the thread is done with both sessions, whatever it met."""
+        self._done.wait()
+
     def fail(self, exc: BaseException, *, bytes_read: int, raw_bytes: int) -> None:
         """Record the run as failed (call it after the loading transaction rolled back), once the thread is done
         with it; raises what went wrong on the database's side, if something did (then the run, if recorded at
@@ -200,10 +205,10 @@ class _RunLog:
     HEARTBEAT = 10.0  # seconds between checks that the session (and so the lock) is still there
     RECONNECT = 15.0  # seconds spent trying to reach the server again to record a failure
 
-    def __init__(self, url: str, conn, src: source_mod.Source) -> None:
-        self.url = url
+    def __init__(self, conn: libpq.Connection, src: source_mod.Source) -> None:
+        self.url = conn.url
         self.conn = conn
-        self.run_id = conn.execute(queries()["start_ingest"], {"source": src.name, "size_bytes": src.size}).fetchone()[0]
+        self.run_id = int(conn.execute(queries()["start_ingest"], {"source": src.name, "size_bytes": src.size})[0][0])
         self.checked = time.monotonic()
 
     def heartbeat(self) -> None:
@@ -212,25 +217,25 @@ class _RunLog:
         if now - self.checked < self.HEARTBEAT:
             return
         self.checked = now
-        import psycopg
+        from .. import libpq
 
         try:
             self.conn.execute("SELECT 1")
-        except psycopg.Error:
+        except libpq.Error:
             try:
                 self._reconnect()
-            except (psycopg.Error, CarepgError):
+            except (libpq.Error, CarepgError):
                 pass  # try again at the next heartbeat; the load itself decides whether the run fails
 
     def _reconnect(self) -> None:
         from .. import db
 
         self.conn.close()
-        self.conn = db.connect(self.url, autocommit=True)
+        self.conn = db.quick_connect(self.url, revision=False)
         self.conn.execute(queries()["hold_run_lock"], {"run_id": self.run_id})
 
     def fail(self, exc: BaseException, *, bytes_read: int, raw_bytes: int) -> None:
-        import psycopg
+        from .. import libpq
 
         params = {"run_id": self.run_id, "error": _describe(exc), "bytes_read": bytes_read, "raw_bytes": raw_bytes}
         deadline = time.monotonic() + self.RECONNECT
@@ -238,7 +243,7 @@ class _RunLog:
             try:
                 self.conn.execute(queries()["fail_ingest"], params)
                 return
-            except psycopg.Error as err:
+            except libpq.Error as err:
                 if err.sqlstate == "CP409":
                     return  # not running any more: the commit went through before the interruption
                 if err.sqlstate is not None and not err.sqlstate.startswith(("08", "57")):
@@ -248,7 +253,7 @@ class _RunLog:
             time.sleep(0.5)
             try:
                 self._reconnect()
-            except (psycopg.Error, CarepgError):
+            except (libpq.Error, CarepgError):
                 pass
 
     def close(self) -> None:
@@ -262,8 +267,8 @@ def _describe(exc: BaseException) -> str:
         return "interrupted"
     if isinstance(exc, CarepgError):
         return exc.message
-    psycopg = sys.modules.get("psycopg")
-    if psycopg is not None and isinstance(exc, psycopg.Error):
+    database_errors = tuple(sys.modules[m].Error for m in ("carepg.libpq", "psycopg") if m in sys.modules)
+    if isinstance(exc, database_errors):
         from ..errors import from_database
 
         if (mapped := from_database(exc)) is not None:

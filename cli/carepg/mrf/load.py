@@ -1,8 +1,9 @@
-"""One run's load: the stream parsed into the collector, its plan rows COPYed as they come, then the files and
-file sets, and mrf.finish_ingest(), all in the loading session's one transaction.
+"""One run's load: the stream parsed into the collector, its plan entries COPYed as they come, then the files
+and file sets, and mrf.finish_ingest(), all in the loading session's one transaction.
 
 Imported by the ingest once the source is inflating (ingest.py): the parser's modules are not on the way in.
-The plan rows parsed before the run is recorded are held (a bounded number of them) and sent when its COPY opens.
+The plan entries parsed before the run is recorded are held (a bounded number of them) and sent when its COPY
+opens.
 """
 
 from __future__ import annotations
@@ -12,9 +13,9 @@ import dataclasses
 import time
 from collections.abc import Callable, Iterator
 from itertools import chain
-from operator import itemgetter
 
 from ..errors import BadInput
+from ..libpq import array_literal
 from .collector import Collector
 from .ingest import queries
 from .parse import Parser
@@ -25,10 +26,10 @@ if TYPE_CHECKING:
     from .ingest import ProgressHook, _RunLog, _Sessions
     from .source import Source
 
-# Plan rows held while the database is not ready yet (checked at each decompressed chunk, so at most one chunk's
-# rows more): about a quarter of a second of a canonical index's rows, a few MB.
+# Plan entries held while the database is not ready yet (checked at each decompressed chunk, so at most one
+# chunk's entries more): about a quarter of a second of a canonical index's entries, a few MB.
 MAX_HELD_ROWS = 20_000
-MAX_HELD_TEXT = 8 << 20  # characters of those rows' fields
+MAX_HELD_TEXT = 8 << 20  # characters of those entries' fields
 
 
 @dataclasses.dataclass(frozen=True)
@@ -72,25 +73,86 @@ def _size(n: int) -> str:
     return str(n)  # pragma: no cover
 
 
-class HeldRows:
-    """The collector's plan rows until the run's COPY is open: `append` is its sink; `full` is asked once per
-    decompressed chunk, and counts the text of the rows added since (C iterators, no Python call per row)."""
+class PlanEntries:
+    """The collector's plan entries on their way to the COPY: `add` is its sink (one call per structure); `text`
+    formats what was added since as COPY text, sent in one write per decompressed chunk instead of a call into
+    the driver per row. Until the run's COPY opens, the entries are held (`full` says when to stop holding)."""
 
     def __init__(self) -> None:
-        self.rows: list[tuple] = []
-        self.append = self.rows.append
-        self.text = 0
+        self.batch: list[tuple[int, list[int], list[tuple]]] = []
+        self.add = self.batch.append
+        self.held_plans = self.held_text = 0
         self._counted = 0
 
     @property
     def full(self) -> bool:
-        fields = chain.from_iterable(map(_PLAN_FIELDS, self.rows[self._counted :]))
-        self.text += sum(map(len, filter(None, fields)))
-        self._counted = len(self.rows)
-        return len(self.rows) >= MAX_HELD_ROWS or self.text >= MAX_HELD_TEXT
+        """Too many entries held? Asked once per decompressed chunk; counts only what was added since."""
+        for _, keys, plans in self.batch[self._counted :]:
+            self.held_plans += len(keys)
+            self.held_text += sum(map(len, filter(None, chain.from_iterable(plans))))
+        self._counted = len(self.batch)
+        return self.held_plans >= MAX_HELD_ROWS or self.held_text >= MAX_HELD_TEXT
+
+    def text(self, run_id: int) -> str:
+        """The entries added since the last call, as COPY text rows (run id, set id, plan key, six fields)."""
+        batch = self.batch[:]
+        self.batch.clear()
+        self._counted = 0
+        lines = []
+        line = lines.append
+        try:
+            for set_id, keys, plans in batch:
+                for key, fields in zip(keys, plans):
+                    line(f"{set_id}\t{key}\t" + "\t".join(fields))  # TypeError for a NULL field
+        except TypeError:
+            return _escaped(run_id, batch)
+        if not lines:
+            return ""
+        head = f"{run_id}\t"
+        text = head + ("\n" + head).join(lines) + "\n"
+        # Nothing to escape when every separator is one of ours and no field holds a backslash or a CR (a plan
+        # name with a tab, say, is legal JSON): then this is the text COPY reads back as the same values.
+        if "\\" in text or "\r" in text or text.count("\n") != len(lines) or text.count("\t") != 8 * len(lines):
+            return _escaped(run_id, batch)
+        if "\0" in text:
+            raise BadInput(NUL_IN_TEXT)
+        return text
 
 
-_PLAN_FIELDS = itemgetter(slice(3, None))  # a row's six text fields (after run id, set id and plan key)
+def _escaped(run_id: int, batch: list[tuple[int, list[int], list[tuple]]]) -> str:
+    """COPY text for any entries: NULL as \\N, backslashes and control characters escaped."""
+    text = "".join(
+        f"{run_id}\t{set_id}\t{key}\t" + "\t".join(_COPY_NULL if f is None else f.translate(_COPY_ESCAPES)
+                                                     for f in fields) + "\n"
+        for set_id, keys, plans in batch
+        for key, fields in zip(keys, plans)
+    )
+    if "\0" in text:
+        raise BadInput(NUL_IN_TEXT)
+    return text
+
+
+def _copy_row(values: tuple) -> str:
+    """One COPY text row: NULL as \\N, booleans as t/f, lists as array literals, text escaped."""
+    fields = []
+    for v in values:
+        if v is None:
+            fields.append(_COPY_NULL)
+        elif v is True or v is False:
+            fields.append("t" if v else "f")
+        elif isinstance(v, list):
+            fields.append(array_literal(v).translate(_COPY_ESCAPES))
+        else:
+            fields.append(str(v).translate(_COPY_ESCAPES))
+    row = "\t".join(fields) + "\n"
+    if "\0" in row:
+        raise BadInput(NUL_IN_TEXT)
+    return row
+
+
+NUL_IN_TEXT = "the table of contents holds a NUL character (\\u0000) in a text value, which PostgreSQL cannot store"
+_COPY_NULL = "\\N"
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 
 
 class Load:
@@ -102,17 +164,17 @@ class Load:
         self.src = src
         self.inflater = inflater
         self.hook = progress(src) if progress else None
-        self.held = HeldRows()
-        self.collector = Collector(plan_sink=self.held.append, entity=entity)
+        self.entries = PlanEntries()
+        self.collector = Collector(plan_sink=self.entries.add, entity=entity)
         self.parser = Parser(self.collector)
         self.run_log: _RunLog | None = None  # once the COPY is open
-        self._transaction = sessions.transaction  # the loading session's transaction and cursor, once open
+        self._transaction = sessions.transaction  # the loading session's transaction, once open
         self._plan_copy = contextlib.ExitStack()  # the plan entries' COPY, once open
-        self.cur = None
+        self.copy = None  # its data side, once open
 
     def _start(self) -> None:
-        """Once the run is recorded: open the loading transaction and the plan entries' COPY, and send the rows
-        held so far."""
+        """Once the run is recorded: open the loading transaction and the plan entries' COPY, and send the
+        entries held so far."""
         sessions = self.sessions
         sessions.wait()
         self.run_log = sessions.run_log
@@ -120,14 +182,14 @@ class Load:
         conn = sessions.loading
         if not sessions.began:
             self._transaction.enter_context(conn.transaction())
-        self.cur = self._transaction.enter_context(conn.cursor())
         self._transaction.enter_context(self._plan_copy)
-        copy = self._plan_copy.enter_context(self.cur.copy(queries()["copy_plan_entry"]))
-        write = copy.write_row
-        for row in self.held.rows:
-            write((run_id, *row[1:]))
-        self.held = None
-        self.collector.run_id, self.collector.plan_sink = run_id, write
+        self.copy = self._plan_copy.enter_context(conn.copy_in(queries()["copy_plan_entry"]))
+        self._send()
+
+    def _send(self) -> None:
+        """COPY the plan entries parsed since the last call."""
+        if text := self.entries.text(self.run_log.run_id):
+            self.copy.write(text)
 
     def _chunks(self, chunks: Iterator[bytes]) -> Iterator[bytes]:
         src, hook, sessions = self.src, self.hook, self.sessions
@@ -135,8 +197,9 @@ class Load:
             if hook:
                 hook(src.position, src.size)
             if self.run_log is not None:
+                self._send()
                 self.run_log.heartbeat()
-            elif sessions.ready() or self.held.full:  # (ready() raises what kept the run from being recorded)
+            elif sessions.ready() or self.entries.full:  # (ready() raises what kept the run from being recorded)
                 self._start()
             yield chunk
 
@@ -147,29 +210,33 @@ class Load:
             chunks = iter(inflater)
             try:
                 parser.run(self._chunks(chunks))
+            except BaseException:
+                # The thread that connects may be using the loading session (it begins the transaction there):
+                # a libpq session serves one thread at a time, so the rollback waits until the thread is done.
+                self.sessions.settled()
+                raise
             finally:
                 chunks.close()  # stops the inflater's thread, which closes the connection or file
             if self.run_log is None:  # a short stream: parsed before the database was ready
                 self._start()
+            self._send()
             parsed = time.perf_counter()
             self._plan_copy.close()  # the plan entries' COPY ends
             if self.hook:
                 self.hook(src.position, src.size)
             if collector.structures == 0 and not collector.entity.get("reporting_entity_name"):
                 raise BadInput("not a table of contents: no reporting_entity_name and no reporting structures")
-            run_id, cur = self.run_log.run_id, self.cur
-            with cur.copy(queries()["copy_file"]) as copy:
+            run_id, conn = self.run_log.run_id, self.sessions.loading
+            with conn.copy_in(queries()["copy_file"]) as copy:
                 for key, info in collector.files.items():
-                    copy.write_row(
-                        (run_id, info.file_id, key, info.url, len(info.url_hashes), info.descriptions,
-                         info.in_network, info.allowed_amount)
-                    )
-            with cur.copy(queries()["copy_file_set"]) as copy:
+                    copy.write(_copy_row((run_id, info.file_id, key, info.url, len(info.url_hashes),
+                                          info.descriptions, info.in_network, info.allowed_amount)))
+            with conn.copy_in(queries()["copy_file_set"]) as copy:
                 for members, set_id in collector.sets.items():
-                    copy.write_row((run_id, set_id, list(members), collector.set_uses[set_id - 1]))
+                    copy.write(_copy_row((run_id, set_id, list(members), collector.set_uses[set_id - 1])))
             entity = collector.entity
             groups = collector.product_groups()
-            row = cur.execute(
+            row = conn.execute(
                 queries()["finish_ingest"],
                 {
                     "run_id": run_id,
@@ -187,8 +254,8 @@ class Load:
                     **dict(zip(("product_set_ids", "products", "product_entries", "product_examples"),
                                groups or (None, None, None, None))),
                 },
-            ).fetchone()
-        plans, distinct_files, distinct_sets, replaced = row
+            )[0]
+        plans, distinct_files, distinct_sets, replaced = (None if v is None else int(v) for v in row)
         return Summary(
             run_id=run_id,
             source=src.name,
