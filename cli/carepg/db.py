@@ -2,7 +2,7 @@
 
 DATABASE_URL (a libpq URI or key=value string) overrides everything; without it carepg uses, and starts when
 asked to, its own local cluster (see cluster.py). Most commands talk to it through psycopg (`connect`); the hot
-ones, which must start as fast as psql, through libpq directly (`quick_connect`, libpq.py). Both check the
+ones, which must start as fast as psql, and `mrf ingest`, through libpq directly (`quick_connect`, libpq.py). Both check the
 database's carepg revision on the first connection of a command that needs carepg's schema (`expect_revision`).
 """
 

@@ -6,9 +6,9 @@ nothing more: parse a conninfo, connect, run one statement with text parameters,
 failure with the SQLSTATE and the fields psycopg's `Diagnostic` has, so errors.py maps it the same way. Every
 other command uses psycopg.
 
-`carepg mrf ingest` uses it too, for the same reason: importing psycopg costs ~0.2 s of a core the ingest needs
-for decompressing and parsing, while a COPY through libpq costs nothing to load (`copy_in`, with `transaction`
-for the loading transaction).
+`carepg mrf ingest` uses this client too, for the same reason: importing psycopg costs ~0.2 s of a core the ingest
+needs for decompressing and parsing, while a COPY through libpq costs nothing to load (`copy_in`, with
+`transaction` for the loading transaction).
 
 It loads the libpq psycopg uses: the one bundled with psycopg-binary when it is installed, else the system's.
 """
