@@ -18,6 +18,9 @@ BEGIN
     IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = 'carepg_api') THEN
         CREATE ROLE carepg_api LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT NOREPLICATION NOBYPASSRLS;
     END IF;
+EXCEPTION
+    -- Another database of this server, migrated at the same moment, created it between the check and here.
+    WHEN duplicate_object OR unique_violation THEN NULL;
 END
 $migration$;
 
