@@ -261,3 +261,43 @@ def test_a_nul_character_in_a_plan_field_is_refused_and_loads_nothing(postgresql
         ingest_mod.ingest(db_url, str(path))
     assert postgresql.execute("SELECT count(*) FROM mrf_private.plan_entry").fetchone() == (0,)
     assert postgresql.execute("SELECT status FROM mrf_private.ingest_run").fetchall() == [("failed",)]
+
+
+def _with_escape(escape: str) -> str:
+    """A canonical table of contents whose one plan name and one URL hold `escape`."""
+    structure = ('{"reporting_plans":[{"plan_name":"A%sB","plan_id_type":"ein","plan_id":"1","plan_market_type":'
+                 '"group","issuer_name":"i","plan_sponsor_name":"s"}],"in_network_files":[{"description":"d",'
+                 '"location":"https://h.example/NY_%s.json.gz"}]}') % (escape, escape)
+    return '{"reporting_entity_name":"Surrogates","reporting_structure":[\n%s\n]}\n' % structure
+
+
+@pytest.mark.parametrize(("escape", "reads"), [("\\ud800", "?"), ("\\udbff", "?"), ("\\ud83d\\ude00", "\U0001f600")])
+def test_a_lone_high_surrogate_reads_as_the_event_decoder_reads_it_and_is_stored(postgresql, db_url, tmp_path,
+                                                                                escape, reads):
+    """`"\\ud800"` is valid JSON but no character (nor text PostgreSQL can store): both parsers read a lone high
+    surrogate as `?` (ijson's yajl does), in plans and URLs alike; a pair is the character it stands for."""
+    lines = _with_escape(escape)
+    pretty = json.dumps(json.loads(lines), indent=2)  # (dumps escapes a lone surrogate again)
+    line_path, line_parser, line_rows = parse_bytes(lines.encode())
+    event_path, event_parser, event_rows = parse_bytes(pretty.encode())
+    assert (line_parser.mode, event_parser.mode) == ("line", "ijson")
+    assert digest(line_path, line_rows) == digest(event_path, event_rows)
+    assert line_rows[0][3] == f"A{reads}B"
+    path = tmp_path / "toc.json"
+    path.write_text(lines)
+    summary = ingest_mod.ingest(db_url, str(path))
+    assert postgresql.execute("SELECT plan_name FROM mrf_private.plan_entry WHERE run_id = %s",
+                              (summary.run_id,)).fetchall() == [(f"A{reads}B",)]
+
+
+@pytest.mark.parametrize("escape", ["\\udc00", "\\udfff", "\\ude00\\ud83d"])
+@pytest.mark.parametrize("layout", ["lines", "pretty"])
+def test_a_lone_low_surrogate_is_refused_in_one_line_on_every_path(postgresql, db_url, tmp_path, escape, layout):
+    lines = _with_escape(escape)
+    text = lines if layout == "lines" else json.dumps(json.loads(lines), indent=2)
+    path = tmp_path / "toc.json"
+    path.write_text(text)
+    with pytest.raises(BadInput, match="lone surrogate") as info:
+        ingest_mod.ingest(db_url, str(path))
+    assert "\n" not in info.value.message and "decompressed bytes" in info.value.message
+    assert postgresql.execute("SELECT count(*) FROM mrf_private.plan_entry").fetchone() == (0,)

@@ -89,7 +89,41 @@ def _loads(raw: bytes) -> object:
         text = text.rstrip(" \t\r\n")
         if end != len(text):
             raise ValueError("extra data")
+    if "\\u" in text:  # an escape: perhaps a lone surrogate, which only text from an escape can hold
+        value = _as_the_event_decoder(value)
     return value
+
+
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+LONE_SURROGATE = "a \\u escape that is no character (a lone surrogate)"
+
+
+def _as_the_event_decoder(value: object) -> object:
+    """Strings with an escaped lone surrogate (`"\\ud800"`: valid JSON, but no character, and no text PostgreSQL
+    can store) read as the event decoder (ijson's yajl) reads them, so that every layout gives the same values: a
+    lone high surrogate is `?`; a lone low one it cannot read (ValueError here: the line is then handed to it,
+    and it says where)."""
+    if type(value) is str:
+        return _fixed(value)
+    stack = [value]
+    while stack:
+        container = stack.pop()
+        for key, item in list(container.items() if type(container) is dict else enumerate(container)):
+            if type(item) is str:
+                if _LONE_SURROGATE.search(item):
+                    container[key] = _fixed(item)
+            elif type(item) is dict or type(item) is list:
+                stack.append(item)
+    return value
+
+
+def _fixed(text: str) -> str:
+    def high(match: re.Match) -> str:
+        if match.group() >= "\udc00":
+            raise ValueError("a lone low surrogate")
+        return "?"
+
+    return _LONE_SURROGATE.sub(high, text)
 
 
 class Parser:
@@ -385,6 +419,8 @@ class _Feed:
             self.coro.send(data)
         except ijson.common.JSONError as exc:
             raise self._error(exc, len(data)) from None
+        except UnicodeDecodeError:  # yajl's UTF-8 for an escaped lone low surrogate (`"\udc00"`): no character
+            raise self._error(ValueError(LONE_SURROGATE), len(data)) from None
         start = max(self.base + self.fed, 0)
         self.fed += len(data)
         if not self.events:
