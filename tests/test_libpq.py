@@ -87,3 +87,9 @@ def test_a_session_an_administrator_ends_says_so(conn, postgresql, capfd, when):
     mapped = from_database(info.value)
     assert isinstance(mapped, ServerUnavailable) and mapped.message.startswith("database unavailable"), mapped
     assert capfd.readouterr().err == ""
+
+
+def test_a_parameter_holding_a_nul_is_refused_not_cut_short(conn):
+    with pytest.raises(libpq.Error) as info:
+        conn.execute("SELECT %s::text", ("before\x00after",))
+    assert info.value.sqlstate == "22021" and from_database(info.value).exit_code == 7

@@ -13,7 +13,7 @@ from carepg.mrf.generate import STYLES, generate
 from carepg.mrf import collector as collector_mod
 from carepg.mrf.collector import Collector
 from carepg.mrf.parse import Parser
-from carepg.errors import BadInput
+from carepg.errors import BadInput, InvalidInput
 
 QUESTIONS = [("NY", "PPO"), ("NY", "EPO"), ("NY", "POS"), ("CA", "PPO"), ("VA", "PPO"), ("TN", "PPO")]
 
@@ -301,3 +301,14 @@ def test_a_lone_low_surrogate_is_refused_in_one_line_on_every_path(postgresql, d
         ingest_mod.ingest(db_url, str(path))
     assert "\n" not in info.value.message and "decompressed bytes" in info.value.message
     assert postgresql.execute("SELECT count(*) FROM mrf_private.plan_entry").fetchone() == (0,)
+
+
+def test_a_nul_in_the_payer_s_name_is_refused_not_cut_short(postgresql, db_url, tmp_path):
+    """Parameters go to the server as C strings: one holding a NUL must be refused, never sent up to the NUL."""
+    lines = _with_escape("x").replace('"Surrogates"', '"Nul\\u0000Payer"')
+    path = tmp_path / "toc.json"
+    path.write_text(lines)
+    with pytest.raises(InvalidInput, match="NUL"):
+        ingest_mod.ingest(db_url, str(path))
+    assert postgresql.execute("SELECT count(*) FROM mrf_private.reporting_entity").fetchone() == (0,)
+    assert postgresql.execute("SELECT status FROM mrf_private.ingest_run").fetchall() == [("failed",)]

@@ -248,6 +248,7 @@ SQLSTATE_ERRORS: dict[str, type[CarepgError]] = {
     "22008": InvalidInput,  # datetime_field_overflow
     "22003": InvalidInput,  # numeric_value_out_of_range
     "22P02": InvalidInput,  # invalid_text_representation
+    "22021": InvalidInput,  # character_not_in_repertoire: a NUL, or bytes that are not UTF-8, in a text value
     "42501": PermissionDenied,  # insufficient_privilege
     "57014": DatabaseTimeout,  # query_canceled: statement_timeout (the web app sets one)
 }

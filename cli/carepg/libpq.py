@@ -193,7 +193,11 @@ class Connection:
         lib = _libpq()
         self._check_alive()
         query, ordered = _numbered(query, params)
-        values = (c_char_p * max(len(ordered), 1))(*[None if p is None else _bytes(_param(p)) for p in ordered])
+        texts = [None if p is None else _bytes(_param(p)) for p in ordered]
+        if any(t is not None and b"\0" in t for t in texts):  # libpq would send the text up to the NUL only
+            raise Error("PostgreSQL text cannot hold a NUL (0x00) character", "22021",
+                        Diagnostic({"message_primary": "PostgreSQL text cannot hold a NUL (0x00) character"}))
+        values = (c_char_p * max(len(ordered), 1))(*texts)
         result = lib.PQexecParams(self._pgconn, _bytes(query), len(ordered), None, values, None, None,
                                   int(binary))  # fmt: skip
         try:

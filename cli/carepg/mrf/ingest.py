@@ -237,7 +237,8 @@ class _RunLog:
     def fail(self, exc: BaseException, *, bytes_read: int, raw_bytes: int) -> None:
         from .. import libpq
 
-        params = {"run_id": self.run_id, "error": _describe(exc), "bytes_read": bytes_read, "raw_bytes": raw_bytes}
+        error = _describe(exc).replace("\x00", "\\u0000")  # text a run's row can hold, whatever the input held
+        params = {"run_id": self.run_id, "error": error, "bytes_read": bytes_read, "raw_bytes": raw_bytes}
         deadline = time.monotonic() + self.RECONNECT
         while True:
             try:
