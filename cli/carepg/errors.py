@@ -27,6 +27,8 @@ is answered after asking it: 3 for the worker, 7 for the step.
 
 from __future__ import annotations
 
+import sys
+
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing on every command's start
 if TYPE_CHECKING:
     from typing import Any
@@ -315,7 +317,8 @@ def _translate(err: Any) -> CarepgError | None:
 def _client_side(err: Any) -> CarepgError | None:
     """No SQLSTATE: psycopg's client side failed (cannot connect, connection lost, a pool timeout, a value libpq
     cannot send), or carepg's own libpq client did (a connection lost, a COPY the server did not take)."""
-    if type(err).__module__ == "carepg.libpq":  # what exit code 10 means: the connection went, retry later
+    libpq = sys.modules.get("carepg.libpq")  # loaded already if the error is its own
+    if libpq is not None and isinstance(err, libpq.Error):  # exit code 10's meaning: the connection went, retry
         return ServerUnavailable(f"database unavailable: {_first_line(str(err))}")
     import psycopg  # loaded already: the error is one of its own
 
@@ -338,4 +341,6 @@ def _inside_carepg_function(err: Any) -> bool:
 
 
 def _first_line(text: str) -> str:
-    return text.strip().splitlines()[0] if text.strip() else text
+    """The first line with something on it; "" for text that is only whitespace (never a line break)."""
+    lines = text.strip().splitlines()
+    return lines[0] if lines else ""

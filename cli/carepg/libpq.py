@@ -169,6 +169,7 @@ class Connection:
     def __init__(self, conninfo: str, *, connect_timeout: int = 10) -> None:
         lib = _libpq()
         self.url = conninfo
+        self._server_error: Error | None = None  # what the server said outside a result (see below)
         # dbname is expanded as the whole conninfo; the keywords after it override what it says.
         settings = {"dbname": conninfo, "connect_timeout": str(connect_timeout), "client_encoding": "UTF8"}
         keywords = (c_char_p * (len(settings) + 1))(*[k.encode() for k in settings], None)
@@ -182,7 +183,6 @@ class Connection:
             raise Error(message.strip() or "connection failed")
         # What the server says outside a statement's result (a notice; the error that ends a session an
         # administrator terminated) is kept, not printed on stderr as libpq's default does.
-        self._server_error: Error | None = None
         self._receiver = _NOTICE_RECEIVER(self._notice)
         lib.PQsetNoticeReceiver(self._pgconn, self._receiver, None)
 
@@ -312,11 +312,11 @@ class Connection:
     def _said_why(self) -> Error | None:
         """The error the server sent before the connection failed, if it sent one: what libpq has read but not
         parsed yet is parsed (an error outside a statement reaches the notice receiver)."""
-        if getattr(self, "_server_error", None) is None and self._pgconn:
+        if self._server_error is None and self._pgconn:
             lib = _libpq()
             lib.PQconsumeInput(self._pgconn)
             lib.PQisBusy(self._pgconn)
-        return getattr(self, "_server_error", None)
+        return self._server_error
 
     def close(self) -> None:
         if self._pgconn:

@@ -189,14 +189,14 @@ COMMENT ON FUNCTION shifts.cursor_past_unrelated_changes(text, integer[]) IS
 $comment$For a poller of many subscribers (carepg serve's relay): NULL when something logged since the cursor may concern one of these workers (read shifts.available_shift_changes_for() then), else a later cursor past changes that concern none of them (other workers' documents or states), to use as if the feed had been read. Errors: CP400 a malformed or foreign cursor; CP403 (DETAIL not_your_worker) when the transaction's identity may not act for one of the workers.$comment$;
 GRANT EXECUTE ON FUNCTION shifts.cursor_past_unrelated_changes(text, integer[]) TO carepg_api, carepg_reader;
 
--- The same question, asked again in the database every `poll` until something may concern one of the workers
--- (NULL at once) or `timeout` has passed (the cursor past whatever was logged meanwhile). Two relays that asked
--- from their processes took 19 % of a core at 10 ms (32 % at 5 ms) from the application's writers, with 1,000 idle
--- subscribers; asked here, 10.5 % at 10 ms (17 % at 5 ms), nearly all of it the backends waking up, and the
--- process pays one round trip per `timeout` (bench/push_bench.py --idle-cpu, PERFORMANCE.md "Push"). Each question is a statement of this
--- VOLATILE function, so under READ COMMITTED it sees what committed since the last; under REPEATABLE READ or
--- SERIALIZABLE it could see nothing new, so it asks once and returns. The caller's transaction (a single
--- statement, in autocommit) holds no lock but ACCESS SHARE on the log for at most `timeout`.
+-- The same question, asked again in the database every `poll` until something may concern one of the workers (NULL
+-- at once) or `timeout` has passed (the cursor past whatever was logged meanwhile). Two relays that asked from their
+-- processes took 19 % of a core at 10 ms (32 % at 5 ms) from the application's writers, with 1,000 idle subscribers;
+-- asked here, 10.5 % at 10 ms (17 % at 5 ms), nearly all of it the backends waking up, and the process pays one
+-- round trip per `timeout` (bench/push_bench.py --idle-cpu, PERFORMANCE.md "Push"). Each question is a statement of
+-- this VOLATILE function, so under READ COMMITTED it sees what committed since the last; under REPEATABLE READ or
+-- SERIALIZABLE it could see nothing new, so it asks once and returns. The caller's transaction (a single statement,
+-- in autocommit) holds no lock but ACCESS SHARE on the log for at most `timeout`.
 CREATE OR REPLACE FUNCTION shifts.await_concerning_changes(
     after text,
     worker_ids integer[],

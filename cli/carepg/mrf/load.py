@@ -120,16 +120,9 @@ class PlanEntries:
 
 
 def _escaped(run_id: int, batch: list[tuple[int, list[int], list[tuple]]]) -> str:
-    """COPY text for any entries: NULL as \\N, backslashes and control characters escaped."""
-    text = "".join(
-        f"{run_id}\t{set_id}\t{key}\t" + "\t".join(_COPY_NULL if f is None else f.translate(_COPY_ESCAPES)
-                                                     for f in fields) + "\n"
-        for set_id, keys, plans in batch
-        for key, fields in zip(keys, plans)
-    )
-    if "\0" in text:
-        raise BadInput(NUL_IN_TEXT)
-    return text
+    """COPY text for any entries (_copy_row's escaping)."""
+    return "".join(_copy_row((run_id, set_id, key, *fields))
+                   for set_id, keys, plans in batch for key, fields in zip(keys, plans))
 
 
 def _copy_row(values: tuple) -> str:

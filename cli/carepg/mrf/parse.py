@@ -94,7 +94,7 @@ def _loads(raw: bytes) -> object:
     return value
 
 
-_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 LONE_SURROGATE = "a \\u escape that is no character (a lone surrogate)"
 
 
@@ -110,7 +110,7 @@ def _as_the_event_decoder(value: object) -> object:
         container = stack.pop()
         for key, item in list(container.items() if type(container) is dict else enumerate(container)):
             if type(item) is str:
-                if _LONE_SURROGATE.search(item):
+                if _SURROGATE.search(item):
                     container[key] = _fixed(item)
             elif type(item) is dict or type(item) is list:
                 stack.append(item)
@@ -123,7 +123,7 @@ def _fixed(text: str) -> str:
             raise ValueError("a lone low surrogate")
         return "?"
 
-    return _LONE_SURROGATE.sub(high, text)
+    return _SURROGATE.sub(high, text)
 
 
 class Parser:
