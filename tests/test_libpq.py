@@ -93,3 +93,16 @@ def test_a_parameter_holding_a_nul_is_refused_not_cut_short(conn):
     with pytest.raises(libpq.Error) as info:
         conn.execute("SELECT %s::text", ("before\x00after",))
     assert info.value.sqlstate == "22021" and from_database(info.value).exit_code == 7
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(text=st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)) | st.just("\x00"), max_size=30))
+def test_any_text_parameter_arrives_whole_or_is_refused_for_its_nul(db_url, text):
+    """Parameters are C strings to libpq: the server gets the whole text, or (a NUL inside) nothing at all."""
+    with libpq.Connection(db_url) as connection:
+        if "\x00" in text:
+            with pytest.raises(libpq.Error) as info:
+                connection.execute("SELECT %s::text", (text,))
+            assert info.value.sqlstate == "22021" and "\n" not in from_database(info.value).message
+        else:
+            assert connection.execute("SELECT %s::text, length(%s::text)", (text, text)) == [(text, str(len(text)))]

@@ -312,3 +312,24 @@ def test_a_nul_in_the_payer_s_name_is_refused_not_cut_short(postgresql, db_url, 
         ingest_mod.ingest(db_url, str(path))
     assert postgresql.execute("SELECT count(*) FROM mrf_private.reporting_entity").fetchone() == (0,)
     assert postgresql.execute("SELECT status FROM mrf_private.ingest_run").fetchall() == [("failed",)]
+
+
+_ESCAPE = st.sampled_from(["\\ud800", "\\udbff", "\\udc00", "\\udfff", "\\ud83d", "\\ude00", "\\u0041", "\\u00e9",
+                           "\\n", "\\\\", "\\\"", "a", "?"])
+
+
+@settings(max_examples=150, deadline=None)
+@given(name=st.lists(_ESCAPE, min_size=1, max_size=6).map("".join), in_url=st.booleans())
+def test_any_escapes_in_a_string_read_or_are_refused_in_one_line_on_both_paths(name, in_url):
+    """Property: whatever escapes a plan name or URL holds (lone and paired surrogates among them), each layout
+    reads it or refuses it as bad input in one line, never with another error; when the line path reads it, the
+    text holds no surrogate (nothing PostgreSQL cannot store)."""
+    lines = _with_escape(name if not in_url else "x").replace("NY_x", f"NY_{name}" if in_url else "NY_x")
+    for text in (lines, json.dumps(json.loads(lines), indent=2)):
+        try:
+            collector, _, rows = parse_bytes(text.encode())
+        except BadInput as exc:
+            assert "\n" not in exc.message
+            continue
+        values = [r[3] for r in rows] + [f.url for f in collector.files.values()]
+        assert not any(0xD800 <= ord(c) <= 0xDFFF for v in values for c in v), values
