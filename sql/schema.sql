@@ -78,7 +78,40 @@ $$;
 
 ALTER FUNCTION mrf.discard_previous_entries(entity_name text) OWNER TO carepg_owner;
 
-COMMENT ON FUNCTION mrf.discard_previous_entries(entity_name text) IS 'In a loading transaction, before mrf.finish_ingest: delete the plan entries of the run now live for this payer, locking its row until the commit (skipped, returning NULL, when another ingest holds it). Returns that run.';
+COMMENT ON FUNCTION mrf.discard_previous_entries(entity_name text) IS 'Deprecated: publishing drops the replaced run''s plan-entry partition whole, so deleting its rows first only adds work; kept for clients that still call it. In a loading transaction, before mrf.finish_ingest: delete the plan entries of the run now live for this payer, locking its row until the commit (skipped, returning NULL, when another ingest holds it). Returns that run.';
+
+CREATE FUNCTION mrf.drop_stale_entries() RETURNS integer
+    LANGUAGE plpgsql
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    SET lock_timeout TO '100ms'
+    AS $$
+DECLARE
+    stale record;
+    dropped integer := 0;
+BEGIN
+    FOR stale IN
+        SELECT p.part
+        FROM mrf_private.ingest_run r
+        CROSS JOIN LATERAL (SELECT to_regclass(mrf.plan_entry_table(r.run_id)) AS part) AS p
+        WHERE p.part IS NOT NULL
+          AND NOT EXISTS (SELECT FROM mrf_private.reporting_entity e WHERE e.current_run_id = r.run_id)
+          AND (r.status <> 'running' OR NOT mrf.run_lock_held(r.run_id))
+        ORDER BY r.run_id
+    LOOP
+        BEGIN
+            EXECUTE format('DROP TABLE %s', stale.part);
+            dropped := dropped + 1;
+        EXCEPTION WHEN lock_not_available THEN
+            NULL;  -- being read (or still held by a rolled-back load's session): a later call drops it
+        END;
+    END LOOP;
+    RETURN dropped;
+END
+$$;
+
+ALTER FUNCTION mrf.drop_stale_entries() OWNER TO carepg_owner;
+
+COMMENT ON FUNCTION mrf.drop_stale_entries() IS 'Drop the plan-entry partitions of runs that can no longer be live (replaced, failed, abandoned), each one whose lock comes within 100 ms; returns how many. mrf.finish_ingest and mrf.fail_ingest call it.';
 
 CREATE FUNCTION mrf.fail_ingest(run_id bigint, error text, bytes_read bigint, raw_bytes bigint) RETURNS void
     LANGUAGE plpgsql
@@ -92,12 +125,13 @@ BEGIN
     IF NOT FOUND THEN
         RAISE EXCEPTION 'ingest run % is not running', fail_ingest.run_id USING ERRCODE = 'CP409';
     END IF;
+    PERFORM mrf.drop_stale_entries();
 END
 $$;
 
 ALTER FUNCTION mrf.fail_ingest(run_id bigint, error text, bytes_read bigint, raw_bytes bigint) OWNER TO carepg_owner;
 
-COMMENT ON FUNCTION mrf.fail_ingest(run_id bigint, error text, bytes_read bigint, raw_bytes bigint) IS 'Mark a run failed with its error; call it after the loading transaction rolled back (the previous index stays live).';
+COMMENT ON FUNCTION mrf.fail_ingest(run_id bigint, error text, bytes_read bigint, raw_bytes bigint) IS 'Mark a run failed with its error and drop its plan-entry partition (mrf.drop_stale_entries); call it after the loading transaction rolled back (the previous index stays live).';
 
 CREATE FUNCTION mrf.finish_ingest(run_id bigint, entity_name text, entity_type text, version text, last_updated_on text, parser text, bytes_read bigint, raw_bytes bigint, structures bigint, plan_links bigint, file_links bigint, distinct_plans bigint DEFAULT NULL::bigint, product_set_ids integer[] DEFAULT NULL::integer[], products text[] DEFAULT NULL::text[], product_entries bigint[] DEFAULT NULL::bigint[], product_examples text[] DEFAULT NULL::text[]) RETURNS TABLE(plans bigint, distinct_files integer, distinct_sets integer, replaced_run_id bigint)
     LANGUAGE plpgsql
@@ -119,9 +153,8 @@ BEGIN
     END IF;
 
     n_plans := distinct_plans;
-    IF n_plans IS NULL THEN  -- grouped on the ingest's 64-bit plan key
-        SELECT count(*) INTO n_plans
-        FROM (SELECT DISTINCT e.plan_key FROM mrf_private.plan_entry e WHERE e.run_id = finish_ingest.run_id) AS d;
+    IF n_plans IS NULL THEN  -- the ingest's 64-bit plan keys, sorted (half the time of hashing them here)
+        SELECT count(DISTINCT e.plan_key) INTO n_plans FROM mrf_private.plan_entry e WHERE e.run_id = finish_ingest.run_id;
     END IF;
 
     -- Plan-type evidence: types per file set first (no join on the fresh, un-analysed rows, whose row estimates
@@ -164,9 +197,6 @@ BEGIN
         SET entity_type = finish_ingest.entity_type, version = finish_ingest.version,
             last_updated_on = finish_ingest.last_updated_on, current_run_id = finish_ingest.run_id
         WHERE e.name = finish_ingest.entity_name;
-        IF discarded IS DISTINCT FROM old_run THEN  -- (mrf.discard_previous_entries did it already, or not)
-            DELETE FROM mrf_private.plan_entry x WHERE x.run_id = old_run;
-        END IF;
         DELETE FROM mrf_private.file_plan_type x WHERE x.run_id = old_run;
         DELETE FROM mrf_private.file_set x WHERE x.run_id = old_run;
         DELETE FROM mrf_private.file x WHERE x.run_id = old_run;
@@ -183,13 +213,15 @@ BEGIN
         file_links = finish_ingest.file_links, distinct_files = n_files, distinct_sets = n_sets
     WHERE r.run_id = finish_ingest.run_id;
 
+    -- The replaced run's plan entries are its partition: dropped as a table, last, since it locks the parent.
+    PERFORM mrf.drop_stale_entries();
     RETURN QUERY SELECT n_plans, n_files, n_sets, old_run;
 END
 $$;
 
 ALTER FUNCTION mrf.finish_ingest(run_id bigint, entity_name text, entity_type text, version text, last_updated_on text, parser text, bytes_read bigint, raw_bytes bigint, structures bigint, plan_links bigint, file_links bigint, distinct_plans bigint, product_set_ids integer[], products text[], product_entries bigint[], product_examples text[]) OWNER TO carepg_owner;
 
-COMMENT ON FUNCTION mrf.finish_ingest(run_id bigint, entity_name text, entity_type text, version text, last_updated_on text, parser text, bytes_read bigint, raw_bytes bigint, structures bigint, plan_links bigint, file_links bigint, distinct_plans bigint, product_set_ids integer[], products text[], product_entries bigint[], product_examples text[]) IS 'Publish a loaded run atomically (call it last in the loading transaction): count its distinct plans, derive the plan-type evidence, swap the payer to this run, delete its previous run''s rows (the plan entries unless mrf.discard_previous_entries deleted them already). CP400 when the entries discarded were another payer''s.';
+COMMENT ON FUNCTION mrf.finish_ingest(run_id bigint, entity_name text, entity_type text, version text, last_updated_on text, parser text, bytes_read bigint, raw_bytes bigint, structures bigint, plan_links bigint, file_links bigint, distinct_plans bigint, product_set_ids integer[], products text[], product_entries bigint[], product_examples text[]) IS 'Publish a loaded run atomically (call it last in the loading transaction): count its distinct plans, derive the plan-type evidence, swap the payer to this run, delete its previous run''s rows and drop the plan-entry partitions of runs no longer live (mrf.drop_stale_entries). CP400 when mrf.discard_previous_entries discarded another payer''s entries.';
 
 CREATE FUNCTION mrf.hold_run_lock(run_id bigint) RETURNS boolean
     LANGUAGE sql
@@ -288,6 +320,17 @@ ALTER FUNCTION mrf.network_files(state text, plan_type text, issuer text) OWNER 
 
 COMMENT ON FUNCTION mrf.network_files(state text, plan_type text, issuer text) IS 'In-network files of a state and plan type, one row per distinct file, sorted by URL (byte order). issuer: NULL = the payers'' own files (not other Blue plans'' networks), ''*'' = any, else an issuer-name prefix (case-insensitive).';
 
+CREATE FUNCTION mrf.plan_entry_table(run_id bigint) RETURNS text
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+    SELECT format('mrf_private.%I', 'plan_entry_' || plan_entry_table.run_id)
+$$;
+
+ALTER FUNCTION mrf.plan_entry_table(run_id bigint) OWNER TO carepg_owner;
+
+COMMENT ON FUNCTION mrf.plan_entry_table(run_id bigint) IS 'The partition of mrf_private.plan_entry that holds a run''s plan entries, as a qualified name: the ingest COPYs into it (mrf.start_ingest makes it).';
+
 CREATE FUNCTION mrf.plan_types_of_name(plan_name text) RETURNS text[]
     LANGUAGE sql IMMUTABLE PARALLEL SAFE
     SET search_path TO 'pg_catalog', 'pg_temp'
@@ -302,6 +345,21 @@ ALTER FUNCTION mrf.plan_types_of_name(plan_name text) OWNER TO carepg_owner;
 
 COMMENT ON FUNCTION mrf.plan_types_of_name(plan_name text) IS 'Plan types (PPO, EPO, POS, HMO) a plan name states in its product part (before the first " - ").';
 
+CREATE FUNCTION mrf.run_lock_held(run_id bigint) RETURNS boolean
+    LANGUAGE sql
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+    SELECT EXISTS (
+        SELECT FROM pg_locks AS l, mrf.run_lock_key(run_lock_held.run_id) AS k
+        WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 2
+          AND l.database = (SELECT d.oid FROM pg_database AS d WHERE d.datname = current_database())
+          AND l.classid = k.class::oid AND l.objid = k.key::oid)
+$$;
+
+ALTER FUNCTION mrf.run_lock_held(run_id bigint) OWNER TO carepg_owner;
+
+COMMENT ON FUNCTION mrf.run_lock_held(run_id bigint) IS 'Does some session hold this ingest run''s lock (its process is alive)? A ''running'' run without it is abandoned.';
+
 CREATE FUNCTION mrf.run_lock_key(run_id bigint, OUT class integer, OUT key integer) RETURNS record
     LANGUAGE sql IMMUTABLE PARALLEL SAFE
     SET search_path TO 'pg_catalog', 'pg_temp'
@@ -312,7 +370,7 @@ $$;
 
 ALTER FUNCTION mrf.run_lock_key(run_id bigint, OUT class integer, OUT key integer) OWNER TO carepg_owner;
 
-COMMENT ON FUNCTION mrf.run_lock_key(run_id bigint, OUT class integer, OUT key integer) IS 'The two-int4 advisory lock key of an ingest run (class 1836213760 = ''mrf\0'', key = run id mod 2^31): the one definition mrf.hold_run_lock and mrf.runs share.';
+COMMENT ON FUNCTION mrf.run_lock_key(run_id bigint, OUT class integer, OUT key integer) IS 'The two-int4 advisory lock key of an ingest run (class 1836213760 = ''mrf\0'', key = run id mod 2^31): the one definition mrf.hold_run_lock and mrf.run_lock_held share.';
 
 CREATE FUNCTION mrf.runs(max_rows integer DEFAULT 10) RETURNS TABLE(run_id bigint, source text, status text, entity_name text, parser text, started_at timestamp with time zone, finished_at timestamp with time zone, size_bytes bigint, bytes_read bigint, raw_bytes bigint, structures bigint, plans bigint, distinct_files integer, error text)
     LANGUAGE plpgsql
@@ -325,12 +383,7 @@ BEGIN
     END IF;
     RETURN QUERY
     SELECT r.run_id, r.source,
-           CASE WHEN r.status = 'running' AND NOT EXISTS (
-                    SELECT FROM pg_locks AS l, mrf.run_lock_key(r.run_id) AS k
-                    WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 2
-                      AND l.database = (SELECT d.oid FROM pg_database AS d WHERE d.datname = current_database())
-                      AND l.classid = k.class::oid AND l.objid = k.key::oid)
-                THEN 'abandoned' ELSE r.status END,
+           CASE WHEN r.status = 'running' AND NOT mrf.run_lock_held(r.run_id) THEN 'abandoned' ELSE r.status END,
            r.entity_name, r.parser, r.started_at, r.finished_at, r.size_bytes, r.bytes_read, r.raw_bytes,
            r.structures, r.plans, r.distinct_files, r.error
     FROM mrf_private.ingest_run AS r
@@ -355,13 +408,14 @@ BEGIN
     RETURNING ingest_run.run_id INTO new_run;
     -- In the transaction that records the run: whoever sees it running also sees its lock (see mrf.runs).
     PERFORM mrf.hold_run_lock(new_run);
+    PERFORM mrf_private.add_entry_partition(new_run);
     RETURN new_run;
 END
 $$;
 
 ALTER FUNCTION mrf.start_ingest(source text, size_bytes bigint) OWNER TO carepg_owner;
 
-COMMENT ON FUNCTION mrf.start_ingest(source text, size_bytes bigint) IS 'Record a new ingest run (status running), take its lock for this session (mrf.hold_run_lock) and return its id; call it on a session of its own that lives as long as the run, outside the loading transaction.';
+COMMENT ON FUNCTION mrf.start_ingest(source text, size_bytes bigint) IS 'Record a new ingest run (status running), take its lock for this session (mrf.hold_run_lock), make the partition its plan entries go to (mrf.plan_entry_table) and return its id; call it on a session of its own that lives as long as the run, outside the loading transaction.';
 
 CREATE FUNCTION mrf.state_of_name(name text, OUT state text, OUT evidence text) RETURNS record
     LANGUAGE sql STABLE PARALLEL SAFE
@@ -382,6 +436,26 @@ $$;
 ALTER FUNCTION mrf.state_of_name(name text, OUT state text, OUT evidence text) OWNER TO carepg_owner;
 
 COMMENT ON FUNCTION mrf.state_of_name(name text, OUT state text, OUT evidence text) IS 'State of a file key or display name, with the rule that gave it: ST_ prefix (Anthem S3 files), BCBS plan code, or YYYY-MM_ST_ (lookup display names).';
+
+CREATE FUNCTION mrf_private.add_entry_partition(run_id bigint) RETURNS void
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+DECLARE
+    part constant text := mrf.plan_entry_table(add_entry_partition.run_id);
+BEGIN
+    EXECUTE format('CREATE TABLE %s (LIKE mrf_private.plan_entry, CHECK (run_id = %s))', part,
+                   add_entry_partition.run_id);
+    EXECUTE format('COMMENT ON TABLE %s IS %L', part,
+                   format('carepg: the plan entries of ingest run %s.', add_entry_partition.run_id));
+    EXECUTE format('ALTER TABLE mrf_private.plan_entry ATTACH PARTITION %s FOR VALUES IN (%s)', part,
+                   add_entry_partition.run_id);
+END
+$$;
+
+ALTER FUNCTION mrf_private.add_entry_partition(run_id bigint) OWNER TO carepg_owner;
+
+COMMENT ON FUNCTION mrf_private.add_entry_partition(run_id bigint) IS 'Create and attach the (empty) partition of mrf_private.plan_entry for a new run: mrf.plan_entry_table(run_id).';
 
 CREATE FUNCTION shifts.available_shift_changes(worker_id integer, after text DEFAULT NULL::text, start_from timestamp without time zone DEFAULT NULL::timestamp without time zone, start_to timestamp without time zone DEFAULT NULL::timestamp without time zone) RETURNS TABLE(change text, shift_id integer, facility_id integer, facility_name text, start timestamp without time zone, "end" timestamp without time zone, profession public."Profession", cursor text)
     LANGUAGE plpgsql STABLE SECURITY DEFINER
@@ -2092,11 +2166,12 @@ CREATE TABLE mrf_private.plan_entry (
     plan_market_type text,
     issuer_name text,
     plan_sponsor_name text
-);
+)
+PARTITION BY LIST (run_id);
 
 ALTER TABLE mrf_private.plan_entry OWNER TO carepg_owner;
 
-COMMENT ON TABLE mrf_private.plan_entry IS 'carepg: the reporting_plans entries of a run, one row each, as the index lists them (enums lower-cased; v2 fields issuer_name, plan_sponsor_name may be NULL), with the file set of their structure.';
+COMMENT ON TABLE mrf_private.plan_entry IS 'carepg: the reporting_plans entries of a run, one row each, as the index lists them (enums lower-cased; v2 fields issuer_name, plan_sponsor_name may be NULL), with the file set of their structure. One partition per run, mrf_private.plan_entry_<run id>.';
 
 COMMENT ON COLUMN mrf_private.plan_entry.plan_key IS 'Identifies the plan within its run: a 64-bit hash the ingest computes over the six fields (one bigint to group on instead of six texts).';
 
@@ -2409,8 +2484,6 @@ ALTER TABLE ONLY shifts_private.facility_lock
 ALTER TABLE ONLY shifts_private.worker_lock
     ADD CONSTRAINT worker_lock_pkey PRIMARY KEY (worker_id);
 
-CREATE INDEX plan_entry_run_brin ON mrf_private.plan_entry USING brin (run_id) WITH (autosummarize='on');
-
 CREATE INDEX carepg_document_worker_worker_document_idx ON public."DocumentWorker" USING btree (worker_id, document_id);
 
 COMMENT ON INDEX public.carepg_document_worker_worker_document_idx IS 'carepg: the documents a worker holds (duplicates allowed).';
@@ -2567,6 +2640,8 @@ GRANT USAGE ON SCHEMA shifts TO carepg_reader;
 
 REVOKE ALL ON FUNCTION mrf.discard_previous_entries(entity_name text) FROM PUBLIC;
 
+REVOKE ALL ON FUNCTION mrf.drop_stale_entries() FROM PUBLIC;
+
 REVOKE ALL ON FUNCTION mrf.fail_ingest(run_id bigint, error text, bytes_read bigint, raw_bytes bigint) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION mrf.finish_ingest(run_id bigint, entity_name text, entity_type text, version text, last_updated_on text, parser text, bytes_read bigint, raw_bytes bigint, structures bigint, plan_links bigint, file_links bigint, distinct_plans bigint, product_set_ids integer[], products text[], product_entries bigint[], product_examples text[]) FROM PUBLIC;
@@ -2584,8 +2659,12 @@ GRANT ALL ON FUNCTION mrf.lookup_plan_type(display_name text) TO carepg_reader;
 REVOKE ALL ON FUNCTION mrf.network_files(state text, plan_type text, issuer text) FROM PUBLIC;
 GRANT ALL ON FUNCTION mrf.network_files(state text, plan_type text, issuer text) TO carepg_reader;
 
+REVOKE ALL ON FUNCTION mrf.plan_entry_table(run_id bigint) FROM PUBLIC;
+
 REVOKE ALL ON FUNCTION mrf.plan_types_of_name(plan_name text) FROM PUBLIC;
 GRANT ALL ON FUNCTION mrf.plan_types_of_name(plan_name text) TO carepg_reader;
+
+REVOKE ALL ON FUNCTION mrf.run_lock_held(run_id bigint) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION mrf.run_lock_key(run_id bigint, OUT class integer, OUT key integer) FROM PUBLIC;
 
@@ -2595,6 +2674,8 @@ REVOKE ALL ON FUNCTION mrf.start_ingest(source text, size_bytes bigint) FROM PUB
 
 REVOKE ALL ON FUNCTION mrf.state_of_name(name text, OUT state text, OUT evidence text) FROM PUBLIC;
 GRANT ALL ON FUNCTION mrf.state_of_name(name text, OUT state text, OUT evidence text) TO carepg_reader;
+
+REVOKE ALL ON FUNCTION mrf_private.add_entry_partition(run_id bigint) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION shifts.available_shift_changes(worker_id integer, after text, start_from timestamp without time zone, start_to timestamp without time zone) FROM PUBLIC;
 GRANT ALL ON FUNCTION shifts.available_shift_changes(worker_id integer, after text, start_from timestamp without time zone, start_to timestamp without time zone) TO carepg_api;

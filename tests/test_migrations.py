@@ -155,6 +155,42 @@ def test_an_existing_challenge_database_keeps_its_tables_and_data(empty_db_url):
     assert data_fingerprint(empty_db_url) == before
 
 
+def test_stored_plan_entries_move_to_their_runs_partitions_and_back(empty_db_url):
+    """0190 partitions mrf_private.plan_entry by run: the rows already stored move to their runs' partitions (a run
+    recorded as running gets an empty one, so its COPY still lands), the views read them as before, and the
+    downgrade puts every row back in one table."""
+    migrations.upgrade(empty_db_url, "0180")
+    with psycopg.connect(empty_db_url) as conn:
+        runs = [conn.execute("INSERT INTO mrf_private.ingest_run (source) VALUES (%s) RETURNING run_id",
+                             (f"toc{i}.json",)).fetchone()[0] for i in range(3)]
+        for run, n in zip(runs[:2], (3, 2)):
+            for i in range(n):
+                conn.execute("INSERT INTO mrf_private.plan_entry (run_id, set_id, plan_key, plan_name)"
+                             " VALUES (%s, 1, %s, %s)", (run, i % 2, f"Plan {i} - PPO"))
+        conn.execute("UPDATE mrf_private.ingest_run SET status = 'succeeded', finished_at = now()"
+                     " WHERE run_id = ANY(%s)", (runs[:2],))
+    rows = "SELECT run_id, plan_key, plan_name FROM mrf_private.plan_entry ORDER BY 1, 3"
+    views = "SELECT (SELECT count(*) FROM mrf_private.plan), (SELECT count(*) FROM mrf_private.plan_file_set)"
+    with psycopg.connect(empty_db_url) as conn:
+        before, seen = conn.execute(rows).fetchall(), conn.execute(views).fetchone()
+
+    migrations.upgrade(empty_db_url, "0190")
+    with psycopg.connect(empty_db_url) as conn:
+        assert conn.execute(rows).fetchall() == before and conn.execute(views).fetchone() == seen
+        for run, n in zip(runs, (3, 2, 0)):
+            assert conn.execute(psycopg.sql.SQL("SELECT count(*) FROM {}").format(psycopg.sql.SQL(
+                conn.execute("SELECT mrf.plan_entry_table(%s)", (run,)).fetchone()[0]))).fetchone() == (n,)
+        conn.execute("INSERT INTO mrf_private.plan_entry (run_id, set_id, plan_key, plan_name)"
+                     " VALUES (%s, 1, 1, 'Late - HMO')", (runs[2],))  # the running run's COPY lands
+        before = conn.execute(rows).fetchall()
+
+    migrations.downgrade(empty_db_url, "0180")
+    with psycopg.connect(empty_db_url) as conn:
+        assert conn.execute(rows).fetchall() == before
+        assert conn.execute("SELECT relkind FROM pg_class WHERE oid = 'mrf_private.plan_entry'::regclass"
+                            ).fetchone() == ("r",)
+
+
 def test_a_partial_challenge_schema_is_refused_with_a_clear_error(empty_db_url):
     with psycopg.connect(empty_db_url, autocommit=True) as conn:
         conn.execute('CREATE TABLE "Worker" (id serial PRIMARY KEY)')

@@ -48,8 +48,9 @@ TRIGGER_FUNCTIONS = {
                                                    "shift")),
     "shifts_private.on_truncate()",
 }
+# mrf_private.add_entry_partition: a run's partition of the plan entries is carepg_owner's, whoever records the run.
 DEFINER_FUNCTIONS = {AVAILABLE, AVAILABLE_JSON, COUNT, BY_DAY, CLAIMED, CLAIM, RELEASE, *FEED, NETWORK_FILES,
-                     *TRIGGER_FUNCTIONS}
+                     *TRIGGER_FUNCTIONS, "mrf_private.add_entry_partition(bigint)"}
 CHALLENGE_TABLES = ["Worker", "Facility", "Document", "FacilityRequirement", "DocumentWorker", "Shift"]
 
 

@@ -1,9 +1,82 @@
 -- purpose: the ingest's bookkeeping, called by `carepg mrf ingest` / `lookup` (carepg_owner's members only).
 -- A run is recorded on its own autocommit connection (start_ingest, fail_ingest), which holds the run's lock
--- while the run lives (mrf/runs.sql); the data is COPYed into mrf_private as the index streams and published by
--- finish_ingest, the last statement of the loading transaction.
+-- while the run lives (mrf/runs.sql) and makes the run's partition of mrf_private.plan_entry; the data is COPYed
+-- into mrf_private as the index streams and published by finish_ingest, the last statement of the loading
+-- transaction.
 
 SET LOCAL ROLE carepg_owner;
+
+CREATE OR REPLACE FUNCTION mrf.plan_entry_table(run_id bigint)
+RETURNS text
+LANGUAGE sql
+IMMUTABLE
+PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $function$
+    SELECT format('mrf_private.%I', 'plan_entry_' || plan_entry_table.run_id)
+$function$;
+COMMENT ON FUNCTION mrf.plan_entry_table(bigint) IS
+    'The partition of mrf_private.plan_entry that holds a run''s plan entries, as a qualified name: the ingest COPYs into it (mrf.start_ingest makes it).';
+
+CREATE OR REPLACE FUNCTION mrf_private.add_entry_partition(run_id bigint)
+RETURNS void
+LANGUAGE plpgsql
+VOLATILE
+SECURITY DEFINER  -- the partition is carepg_owner's, whoever records the run
+SET search_path = pg_catalog, pg_temp
+AS $function$
+-- Made apart, then attached: CREATE TABLE ... PARTITION OF would lock the parent against its readers until the
+-- commit, while ATTACH PARTITION takes a lock that readers do not conflict with, and the CHECK spares it a scan.
+DECLARE
+    part constant text := mrf.plan_entry_table(add_entry_partition.run_id);
+BEGIN
+    EXECUTE format('CREATE TABLE %s (LIKE mrf_private.plan_entry, CHECK (run_id = %s))', part,
+                   add_entry_partition.run_id);
+    EXECUTE format('COMMENT ON TABLE %s IS %L', part,
+                   format('carepg: the plan entries of ingest run %s.', add_entry_partition.run_id));
+    EXECUTE format('ALTER TABLE mrf_private.plan_entry ATTACH PARTITION %s FOR VALUES IN (%s)', part,
+                   add_entry_partition.run_id);
+END
+$function$;
+COMMENT ON FUNCTION mrf_private.add_entry_partition(bigint) IS
+    'Create and attach the (empty) partition of mrf_private.plan_entry for a new run: mrf.plan_entry_table(run_id).';
+
+CREATE OR REPLACE FUNCTION mrf.drop_stale_entries()
+RETURNS integer
+LANGUAGE plpgsql
+VOLATILE
+SET search_path = pg_catalog, pg_temp
+SET lock_timeout = '100ms'
+AS $function$
+-- A run's partition goes once the run can no longer be live: replaced (succeeded, but no payer's current run),
+-- failed, or abandoned. Dropping a partition locks the parent table until the commit, so it first waits for the
+-- parent's readers (and queues new ones behind it): for at most lock_timeout, then the partition is left for
+-- the next call. Every publish and every recorded failure calls this.
+DECLARE
+    stale record;
+    dropped integer := 0;
+BEGIN
+    FOR stale IN
+        SELECT p.part
+        FROM mrf_private.ingest_run r
+        CROSS JOIN LATERAL (SELECT to_regclass(mrf.plan_entry_table(r.run_id)) AS part) AS p
+        WHERE p.part IS NOT NULL
+          AND NOT EXISTS (SELECT FROM mrf_private.reporting_entity e WHERE e.current_run_id = r.run_id)
+          AND (r.status <> 'running' OR NOT mrf.run_lock_held(r.run_id))
+        ORDER BY r.run_id
+    LOOP
+        BEGIN
+            EXECUTE format('DROP TABLE %s', stale.part);
+            dropped := dropped + 1;
+        EXCEPTION WHEN lock_not_available THEN
+            NULL;  -- being read (or still held by a rolled-back load's session): a later call drops it
+        END;
+    END LOOP;
+    RETURN dropped;
+END
+$function$;
+COMMENT ON FUNCTION mrf.drop_stale_entries() IS
+    'Drop the plan-entry partitions of runs that can no longer be live (replaced, failed, abandoned), each one whose lock comes within 100 ms; returns how many. mrf.finish_ingest and mrf.fail_ingest call it.';
 
 CREATE OR REPLACE FUNCTION mrf.start_ingest(source text, size_bytes bigint)
 RETURNS bigint
@@ -19,11 +92,12 @@ BEGIN
     RETURNING ingest_run.run_id INTO new_run;
     -- In the transaction that records the run: whoever sees it running also sees its lock (see mrf.runs).
     PERFORM mrf.hold_run_lock(new_run);
+    PERFORM mrf_private.add_entry_partition(new_run);
     RETURN new_run;
 END
 $function$;
 COMMENT ON FUNCTION mrf.start_ingest(text, bigint) IS
-    'Record a new ingest run (status running), take its lock for this session (mrf.hold_run_lock) and return its id; call it on a session of its own that lives as long as the run, outside the loading transaction.';
+    'Record a new ingest run (status running), take its lock for this session (mrf.hold_run_lock), make the partition its plan entries go to (mrf.plan_entry_table) and return its id; call it on a session of its own that lives as long as the run, outside the loading transaction.';
 
 CREATE OR REPLACE FUNCTION mrf.fail_ingest(run_id bigint, error text, bytes_read bigint, raw_bytes bigint)
 RETURNS void
@@ -39,10 +113,11 @@ BEGIN
     IF NOT FOUND THEN
         RAISE EXCEPTION 'ingest run % is not running', fail_ingest.run_id USING ERRCODE = 'CP409';
     END IF;
+    PERFORM mrf.drop_stale_entries();
 END
 $function$;
 COMMENT ON FUNCTION mrf.fail_ingest(bigint, text, bigint, bigint) IS
-    'Mark a run failed with its error; call it after the loading transaction rolled back (the previous index stays live).';
+    'Mark a run failed with its error and drop its plan-entry partition (mrf.drop_stale_entries); call it after the loading transaction rolled back (the previous index stays live).';
 
 CREATE OR REPLACE FUNCTION mrf.finish_ingest(
     run_id bigint,
@@ -87,9 +162,8 @@ BEGIN
     END IF;
 
     n_plans := distinct_plans;
-    IF n_plans IS NULL THEN  -- grouped on the ingest's 64-bit plan key
-        SELECT count(*) INTO n_plans
-        FROM (SELECT DISTINCT e.plan_key FROM mrf_private.plan_entry e WHERE e.run_id = finish_ingest.run_id) AS d;
+    IF n_plans IS NULL THEN  -- the ingest's 64-bit plan keys, sorted (half the time of hashing them here)
+        SELECT count(DISTINCT e.plan_key) INTO n_plans FROM mrf_private.plan_entry e WHERE e.run_id = finish_ingest.run_id;
     END IF;
 
     -- Plan-type evidence: types per file set first (no join on the fresh, un-analysed rows, whose row estimates
@@ -132,9 +206,6 @@ BEGIN
         SET entity_type = finish_ingest.entity_type, version = finish_ingest.version,
             last_updated_on = finish_ingest.last_updated_on, current_run_id = finish_ingest.run_id
         WHERE e.name = finish_ingest.entity_name;
-        IF discarded IS DISTINCT FROM old_run THEN  -- (mrf.discard_previous_entries did it already, or not)
-            DELETE FROM mrf_private.plan_entry x WHERE x.run_id = old_run;
-        END IF;
         DELETE FROM mrf_private.file_plan_type x WHERE x.run_id = old_run;
         DELETE FROM mrf_private.file_set x WHERE x.run_id = old_run;
         DELETE FROM mrf_private.file x WHERE x.run_id = old_run;
@@ -151,12 +222,14 @@ BEGIN
         file_links = finish_ingest.file_links, distinct_files = n_files, distinct_sets = n_sets
     WHERE r.run_id = finish_ingest.run_id;
 
+    -- The replaced run's plan entries are its partition: dropped as a table, last, since it locks the parent.
+    PERFORM mrf.drop_stale_entries();
     RETURN QUERY SELECT n_plans, n_files, n_sets, old_run;
 END
 $function$;
 COMMENT ON FUNCTION mrf.finish_ingest(bigint, text, text, text, text, text, bigint, bigint, bigint, bigint, bigint, bigint,
                                       integer[], text[], bigint[], text[]) IS
-    'Publish a loaded run atomically (call it last in the loading transaction): count its distinct plans, derive the plan-type evidence, swap the payer to this run, delete its previous run''s rows (the plan entries unless mrf.discard_previous_entries deleted them already). CP400 when the entries discarded were another payer''s.';
+    'Publish a loaded run atomically (call it last in the loading transaction): count its distinct plans, derive the plan-type evidence, swap the payer to this run, delete its previous run''s rows and drop the plan-entry partitions of runs no longer live (mrf.drop_stale_entries). CP400 when mrf.discard_previous_entries discarded another payer''s entries.';
 
 CREATE OR REPLACE FUNCTION mrf.discard_previous_entries(entity_name text)
 RETURNS bigint
@@ -164,10 +237,10 @@ LANGUAGE plpgsql
 VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $function$
--- Deleting the replaced run's plan entries is most of publishing (one row per reporting_plans entry); done here,
--- at the start of the loading transaction, it overlaps the stream instead. Nothing is visible until the commit
--- and a rollback restores them, so readers see the old index or the new one as before. The payer's row stays
--- locked until then, so a concurrent ingest of the same payer finds it locked, skips this, and publishes after.
+-- Deletes the replaced run's plan entries at the start of the loading transaction (what clients that call it
+-- expect; publishing drops the partition anyway). Nothing is visible until the commit and a rollback restores
+-- them. The payer's row stays locked until then, so a concurrent ingest of the same payer that calls this finds
+-- it locked, skips this, and publishes after.
 DECLARE
     previous bigint;
 BEGIN
@@ -183,7 +256,7 @@ BEGIN
 END
 $function$;
 COMMENT ON FUNCTION mrf.discard_previous_entries(text) IS
-    'In a loading transaction, before mrf.finish_ingest: delete the plan entries of the run now live for this payer, locking its row until the commit (skipped, returning NULL, when another ingest holds it). Returns that run.';
+    'Deprecated: publishing drops the replaced run''s plan-entry partition whole, so deleting its rows first only adds work; kept for clients that still call it. In a loading transaction, before mrf.finish_ingest: delete the plan entries of the run now live for this payer, locking its row until the commit (skipped, returning NULL, when another ingest holds it). Returns that run.';
 
 CREATE OR REPLACE FUNCTION mrf.load_lookup(source text, entries jsonb)
 RETURNS integer

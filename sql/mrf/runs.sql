@@ -18,7 +18,7 @@ AS $function$
     SELECT 1836213760, mod(run_lock_key.run_id, 2147483648)::integer
 $function$;
 COMMENT ON FUNCTION mrf.run_lock_key(bigint) IS
-    'The two-int4 advisory lock key of an ingest run (class 1836213760 = ''mrf\0'', key = run id mod 2^31): the one definition mrf.hold_run_lock and mrf.runs share.';
+    'The two-int4 advisory lock key of an ingest run (class 1836213760 = ''mrf\0'', key = run id mod 2^31): the one definition mrf.hold_run_lock and mrf.run_lock_held share.';
 
 CREATE OR REPLACE FUNCTION mrf.hold_run_lock(run_id bigint)
 RETURNS boolean
@@ -30,6 +30,21 @@ AS $function$
 $function$;
 COMMENT ON FUNCTION mrf.hold_run_lock(bigint) IS
     'Take an ingest run''s lock for this session, until the session ends: the sign that the run''s process is alive (see mrf.runs). mrf.start_ingest takes it; call this on a session that replaces a lost one. False when another session holds it.';
+
+CREATE OR REPLACE FUNCTION mrf.run_lock_held(run_id bigint)
+RETURNS boolean
+LANGUAGE sql
+VOLATILE  -- reads pg_locks, which changes while a statement runs
+SET search_path = pg_catalog, pg_temp
+AS $function$
+    SELECT EXISTS (
+        SELECT FROM pg_locks AS l, mrf.run_lock_key(run_lock_held.run_id) AS k
+        WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 2
+          AND l.database = (SELECT d.oid FROM pg_database AS d WHERE d.datname = current_database())
+          AND l.classid = k.class::oid AND l.objid = k.key::oid)
+$function$;
+COMMENT ON FUNCTION mrf.run_lock_held(bigint) IS
+    'Does some session hold this ingest run''s lock (its process is alive)? A ''running'' run without it is abandoned.';
 
 CREATE OR REPLACE FUNCTION mrf.runs(max_rows integer DEFAULT 10)
 RETURNS TABLE (
@@ -59,12 +74,7 @@ BEGIN
     END IF;
     RETURN QUERY
     SELECT r.run_id, r.source,
-           CASE WHEN r.status = 'running' AND NOT EXISTS (
-                    SELECT FROM pg_locks AS l, mrf.run_lock_key(r.run_id) AS k
-                    WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 2
-                      AND l.database = (SELECT d.oid FROM pg_database AS d WHERE d.datname = current_database())
-                      AND l.classid = k.class::oid AND l.objid = k.key::oid)
-                THEN 'abandoned' ELSE r.status END,
+           CASE WHEN r.status = 'running' AND NOT mrf.run_lock_held(r.run_id) THEN 'abandoned' ELSE r.status END,
            r.entity_name, r.parser, r.started_at, r.finished_at, r.size_bytes, r.bytes_read, r.raw_bytes,
            r.structures, r.plans, r.distinct_files, r.error
     FROM mrf_private.ingest_run AS r

@@ -33,11 +33,11 @@ CREATE TABLE mrf_private.file_set (
 COMMENT ON TABLE mrf_private.file_set IS
     'carepg: distinct file lists (sorted file ids) of a run; structures = reporting_structure elements listing exactly these files.';
 
--- One row per reporting_plans entry, COPYed in while the index streams: the server stores them while the ingest
--- is still inflating and parsing. No foreign key and no B-tree: a run's rows are appended together, so a BRIN
--- index on run_id finds them (deleting a replaced run; the distinct-plan count and the plan-type evidence where
--- the ingest could not tally them) at a fraction of a B-tree's per-row cost; autosummarize keeps the ranges a
--- finished run filled summarised.
+-- One row per reporting_plans entry, COPYed in while the index streams. Each run's rows are a partition of their
+-- own, mrf_private.plan_entry_<run id> (mrf_private.add_entry_partition, called by mrf.start_ingest): the ingest
+-- COPYs into a table that holds nothing else (no free space to search among a replaced run's dead rows, no index
+-- to maintain), and a run that is replaced or fails goes as a table (mrf.drop_stale_entries) instead of being
+-- deleted row by row, leaving nothing for VACUUM. No index: a run's rows are its partition.
 CREATE TABLE mrf_private.plan_entry (
     run_id bigint NOT NULL,
     set_id integer NOT NULL,
@@ -48,10 +48,9 @@ CREATE TABLE mrf_private.plan_entry (
     plan_market_type text,
     issuer_name text,
     plan_sponsor_name text
-);
-CREATE INDEX plan_entry_run_brin ON mrf_private.plan_entry USING brin (run_id) WITH (autosummarize = on);
+) PARTITION BY LIST (run_id);
 COMMENT ON TABLE mrf_private.plan_entry IS
-    'carepg: the reporting_plans entries of a run, one row each, as the index lists them (enums lower-cased; v2 fields issuer_name, plan_sponsor_name may be NULL), with the file set of their structure.';
+    'carepg: the reporting_plans entries of a run, one row each, as the index lists them (enums lower-cased; v2 fields issuer_name, plan_sponsor_name may be NULL), with the file set of their structure. One partition per run, mrf_private.plan_entry_<run id>.';
 COMMENT ON COLUMN mrf_private.plan_entry.plan_key IS
     'Identifies the plan within its run: a 64-bit hash the ingest computes over the six fields (one bigint to group on instead of six texts).';
 

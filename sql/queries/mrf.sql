@@ -15,15 +15,16 @@ SELECT mrf.hold_run_lock(run_id => %(run_id)s::bigint)
 SELECT mrf.fail_ingest(run_id => %(run_id)s::bigint, error => %(error)s::text,
                        bytes_read => %(bytes_read)s::bigint, raw_bytes => %(raw_bytes)s::bigint)
 
--- name: discard_previous_entries
--- First in the loading transaction, while the index streams: the payer's live run's plan entries go now, not
--- after the last byte (its row stays locked until the commit; skipped when another ingest holds it).
-SELECT mrf.discard_previous_entries(entity_name => %(entity_name)s::text)
+-- name: plan_entry_table
+-- The run's partition of mrf_private.plan_entry (mrf.start_ingest made it): where its entries are COPYed.
+SELECT mrf.plan_entry_table(run_id => %(run_id)s::bigint)
 
 -- name: copy_plan_entry
--- One row per reporting_plans entry, while the index streams; mrf.finish_ingest counts and classifies them.
-COPY mrf_private.plan_entry (run_id, set_id, plan_key, plan_name, plan_id_type, plan_id, plan_market_type,
-                             issuer_name, plan_sponsor_name) FROM STDIN
+-- One row per reporting_plans entry, while the index streams, into {table}: the name plan_entry_table returned
+-- (straight into the run's partition, so the load holds no lock on the parent table); mrf.finish_ingest counts
+-- and classifies them.
+COPY {table} (run_id, set_id, plan_key, plan_name, plan_id_type, plan_id, plan_market_type, issuer_name,
+              plan_sponsor_name) FROM STDIN
 
 -- name: copy_file
 COPY mrf_private.file (run_id, file_id, file_key, url, variants, descriptions, in_network, allowed_amount) FROM STDIN

@@ -279,6 +279,10 @@ class Collector:
         if key in LOOKUP_KEYS:
             raise BadInput("not a table of contents: this is an EIN-lookup document; load it with `carepg mrf lookup`")
         if key in TOP_SCALARS and isinstance(value, str | int | float):
+            if key == "reporting_entity_name" and self.entity.get(key, str(value)) != str(value):
+                # JSON leaves a repeated key's meaning open; whose index this is must not be a guess.
+                raise BadInput(f"the table of contents names two payers: reporting_entity_name is "
+                               f"{_short(self.entity[key])} and then {_short(value)}")
             self.entity[key] = str(value)
 
 

@@ -71,7 +71,7 @@ def ingest(
             # other's half-initialised modules (dataclasses reads `typing` straight from sys.modules).
             from .load import Load
 
-            sessions = _Sessions(url, src, entity)
+            sessions = _Sessions(url, src)
             summary = Load(sessions, src, inflater, progress, entity).run(began)
         except BaseException as exc:
             if sessions is not None:
@@ -103,23 +103,20 @@ def _database_errors() -> Iterator[None]:
 class _Sessions:
     """The database side, made ready by a thread while the source streams: the URL resolved (the local cluster
     started if it is the target and down), the bookkeeping session (autocommit) connected, the database's
-    revision checked and the run recorded on it with its lock (`run_log`), the loading session connected and,
-    when the payer is known by then, its transaction begun with the previous run's plan entries deleted
-    (`transaction`). The run is recorded as soon as the database is there, however slowly the source delivers."""
+    revision checked and the run recorded on it with its lock and its partition (`run_log`), and the loading
+    session connected. The run is recorded as soon as the database is there, however slowly the source delivers."""
 
-    def __init__(self, url: str | None, src: source_mod.Source, entity: dict[str, str]) -> None:
+    def __init__(self, url: str | None, src: source_mod.Source) -> None:
         self.url = url
         self.loading = None
         self.run_log: _RunLog | None = None
         self.error: BaseException | None = None
-        self.transaction = contextlib.ExitStack()  # the loading session's transaction, once begun
-        self.began = False
         self._done = threading.Event()
         self._lock = threading.Lock()
         self._closed = False
-        threading.Thread(target=self._connect, args=(src, entity), name="carepg-mrf-connect", daemon=True).start()
+        threading.Thread(target=self._connect, args=(src,), name="carepg-mrf-connect", daemon=True).start()
 
-    def _connect(self, src: source_mod.Source, entity: dict[str, str]) -> None:
+    def _connect(self, src: source_mod.Source) -> None:
         try:
             from .. import db
 
@@ -135,11 +132,6 @@ class _Sessions:
                     self._close()
                     return
             loading = db.quick_connect(self.url, revision=False)
-            try:
-                self._discard_previous(loading, entity.get("reporting_entity_name"))
-            except BaseException:
-                loading.close()
-                raise
             with self._lock:
                 self.loading = loading
                 if self._closed:
@@ -148,16 +140,6 @@ class _Sessions:
             self.error = exc
         finally:
             self._done.set()
-
-    def _discard_previous(self, loading, payer: str | None) -> None:
-        """Begin the loading transaction by deleting the plan entries of the payer's live run, which publishing
-        would otherwise do after the last byte (mrf.discard_previous_entries). The payer is known once the
-        header is parsed, which it is by now unless the source is slow to start or names it only at the end."""
-        if not payer:
-            return
-        self.transaction.enter_context(loading.transaction())
-        self.began = True
-        loading.execute(queries()["discard_previous_entries"], {"entity_name": payer})
 
     def ready(self) -> bool:
         """Is the run recorded and the loading session open? Raises what kept them from being so."""
@@ -170,10 +152,6 @@ class _Sessions:
     def wait(self) -> None:
         self._done.wait()
         self.ready()
-
-    def settled(self) -> None:
-        """Wait until the thread is done with both sessions, whatever it met."""
-        self._done.wait()
 
     def fail(self, exc: BaseException, *, bytes_read: int, raw_bytes: int) -> None:
         """Record the run as failed (call it after the loading transaction rolled back), once the thread is done
@@ -209,6 +187,8 @@ class _RunLog:
         self.url = conn.url
         self.conn = conn
         self.run_id = int(conn.execute(queries()["start_ingest"], {"source": src.name, "size_bytes": src.size})[0][0])
+        # Where the run's plan entries go: its own partition, which mrf.start_ingest made.
+        self.entries_table = conn.execute(queries()["plan_entry_table"], {"run_id": self.run_id})[0][0]
         self.checked = time.monotonic()
 
     def heartbeat(self) -> None:

@@ -161,7 +161,7 @@ class Load:
         self.collector = Collector(plan_sink=self.entries.add, entity=entity)
         self.parser = Parser(self.collector)
         self.run_log: _RunLog | None = None  # once the COPY is open
-        self._transaction = sessions.transaction  # the loading session's transaction, once open
+        self._transaction = contextlib.ExitStack()  # the loading session's transaction, once open
         self._plan_copy = contextlib.ExitStack()  # the plan entries' COPY, once open
         self.copy = None  # its data side, once open
 
@@ -173,10 +173,10 @@ class Load:
         self.run_log = sessions.run_log
         run_id = self.run_log.run_id
         conn = sessions.loading
-        if not sessions.began:
-            self._transaction.enter_context(conn.transaction())
+        self._transaction.enter_context(conn.transaction())
         self._transaction.enter_context(self._plan_copy)
-        self.copy = self._plan_copy.enter_context(conn.copy_in(queries()["copy_plan_entry"]))
+        copy = queries()["copy_plan_entry"].format(table=self.run_log.entries_table)  # a name the server made
+        self.copy = self._plan_copy.enter_context(conn.copy_in(copy))
         self._send()
 
     def _send(self) -> None:
@@ -203,11 +203,6 @@ class Load:
             chunks = iter(inflater)
             try:
                 parser.run(self._chunks(chunks))
-            except BaseException:
-                # The thread that connects may be using the loading session (it begins the transaction there):
-                # a libpq session serves one thread at a time, so the rollback waits until the thread is done.
-                self.sessions.settled()
-                raise
             finally:
                 chunks.close()  # stops the inflater's thread, which closes the connection or file
             if self.run_log is None:  # a short stream: parsed before the database was ready
