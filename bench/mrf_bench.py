@@ -16,7 +16,8 @@ checked against the generator's ground truth; with --pretty the same content pre
 (the general parser). Ends with the goals (ingest / isal alone: <= 1.3x at 1 GB, <= 1.1x at 5 GB; peak RSS
 <= 100 MB) and a projection for Anthem's ~27 GB index through the sizes measured. Prints Markdown for
 PERFORMANCE.md. Two diagnostics instead of that: --parser-alone (the parser's CPU time over the index held in
-memory) and --threads (in-process ingests: each thread's CPU time, and how long the inflating thread waited).
+memory) and --threads (in-process ingests: each thread's CPU time, how long the inflating thread waited, and the
+loading session's server process's CPU time).
 
 The database is the one `carepg` resolves (DATABASE_URL, else the local cluster: set CAREPG_PORT and
 CAREPG_HOME to keep off other people's clusters), handed to the children as DATABASE_URL. Not part of
@@ -142,12 +143,16 @@ def parser_alone(path: Path, rounds: int) -> None:
 
 
 def threads(path: Path, rounds: int) -> None:
-    """In-process ingests with each thread's CPU time: how long the inflating thread waited (wall - CPU)."""
+    """In-process ingests with each thread's CPU time: how long the inflating thread waited (wall - CPU), and the
+    CPU time of the loading session's server process (read from /proc: a server on this machine)."""
+    import os
+
     from carepg import db
     from carepg.mrf import inflate, ingest
 
     times: dict = {}
     run_thread = inflate.Inflater._run
+    close_sessions = ingest._Sessions._close
 
     def timed_run(self, q):
         cpu, wall = time.thread_time(), time.perf_counter()
@@ -156,7 +161,18 @@ def threads(path: Path, rounds: int) -> None:
         finally:
             times["cpu"], times["wall"] = time.thread_time() - cpu, time.perf_counter() - wall
 
+    def close_timed(self):
+        times["backend"] = float("nan")
+        if self.loading is not None:
+            try:
+                stat = Path(f"/proc/{self.loading.backend_pid}/stat").read_text().rsplit(")", 1)[1].split()
+                times["backend"] = (int(stat[11]) + int(stat[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+            except (OSError, TypeError):
+                pass  # a remote server, or a client without the attribute
+        close_sessions(self)
+
     inflate.Inflater._run = timed_run
+    ingest._Sessions._close = close_timed
     url = db.resolve_url(start=True)
     ingest.ingest(url, str(path))  # warm-up
     rows = []
@@ -164,11 +180,12 @@ def threads(path: Path, rounds: int) -> None:
         main_cpu, wall = time.thread_time(), time.perf_counter()
         summary = ingest.ingest(url, str(path))
         rows.append((time.perf_counter() - wall, time.thread_time() - main_cpu, times["cpu"],
-                     times["wall"] - times["cpu"], summary.publish_seconds))
-    med = [median([r[i] for r in rows]) for i in range(5)]
+                     times["wall"] - times["cpu"], summary.publish_seconds, times["backend"]))
+    med = [median([r[i] for r in rows]) for i in range(6)]
     print(f"in-process ingest of {path.name}, medians of {rounds}: "
           f"{med[0]:.3f} s wall; main thread {med[1]:.3f} s CPU; inflating thread {med[2]:.3f} s CPU and "
-          f"{med[3]:.3f} s waiting (its wall minus its CPU: the GIL, or no core); publishing {med[4]:.3f} s")
+          f"{med[3]:.3f} s waiting (its wall minus its CPU: the GIL, or no core); publishing {med[4]:.3f} s; "
+          f"the loading session's server process {med[5]:.3f} s CPU")
 
 
 GOALS = {1: 1.3, 5: 1.1}  # ingest / isal alone, by GB of JSON (PERFORMANCE.md, Targets); the moonshot is 1.05x
