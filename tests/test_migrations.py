@@ -6,6 +6,8 @@ import itertools
 import os
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import psycopg
@@ -189,6 +191,48 @@ def test_stored_plan_entries_move_to_their_runs_partitions_and_back(empty_db_url
         assert conn.execute(rows).fetchall() == before
         assert conn.execute("SELECT relkind FROM pg_class WHERE oid = 'mrf_private.plan_entry'::regclass"
                             ).fetchone() == ("r",)
+
+
+def test_a_step_that_loses_a_deadlock_to_the_application_runs_again(empty_db_url):
+    """The application reads one view, the downgrade replaces another and then waits for the first, and the
+    application then reads the one the downgrade holds: a deadlock, whose victim is the step (it waited first and
+    the application's deadlock check is set later). The step rolls back and the command runs it again."""
+    migrations.upgrade(empty_db_url, "0190")
+    app = psycopg.connect(empty_db_url)
+    app.execute("SET deadlock_timeout = '20s'")
+    app.execute("SELECT FROM mrf_private.plan_file_set LIMIT 1")
+    read: list = []
+
+    def read_the_other_view() -> None:
+        with psycopg.connect(empty_db_url, autocommit=True) as watcher:
+            waiting = ("SELECT count(*) FROM pg_locks WHERE NOT granted"
+                       " AND relation = 'mrf_private.plan_file_set'::regclass")
+            deadline = time.monotonic() + 30
+            while watcher.execute(waiting).fetchone()[0] == 0 and time.monotonic() < deadline:
+                time.sleep(0.02)
+        read.append(app.execute("SELECT count(*) FROM mrf_private.plan").fetchone())
+        app.commit()
+
+    reader = threading.Thread(target=read_the_other_view)
+    reader.start()
+    try:
+        migrations.downgrade(empty_db_url, "-1")
+    finally:
+        reader.join(60)
+        app.close()
+    assert read == [(0,)]
+    assert migrations.current(empty_db_url) == "0180"  # one step down, not two
+
+
+def test_a_relative_target_is_pinned_before_any_step_runs(empty_db_url):
+    """A retried command must go where the first attempt was asked to, whatever steps committed meanwhile."""
+    known = migrations.revisions()
+    assert migrations._pinned(empty_db_url, "+1") == known[0]
+    assert migrations._pinned(empty_db_url, "-1") == "-1"  # nowhere to go: Alembic's own refusal
+    migrations.upgrade(empty_db_url, known[2])
+    assert [migrations._pinned(empty_db_url, r) for r in ("-1", "-3", "+2", "head", known[0])] == [
+        known[1], "base", known[4], "head", known[0]]
+    assert migrations._pinned(empty_db_url, f"+{len(known)}") == f"+{len(known)}"
 
 
 def test_a_partial_challenge_schema_is_refused_with_a_clear_error(empty_db_url):

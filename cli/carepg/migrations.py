@@ -14,6 +14,7 @@ import functools
 import os
 import re
 import sys
+import time
 from collections.abc import Iterator
 
 from . import db, paths
@@ -81,22 +82,51 @@ def config(url: str | None = None) -> Config:
     return cfg
 
 
-def upgrade(url: str, revision: str = "head") -> None:
-    from alembic import command
+# Each step is one transaction (alembic/env.py). When PostgreSQL picks a step as the victim of a deadlock with the
+# live application (the two lock the same tables in another order), the step rolled back whole, and running the
+# command again resumes after the last step that committed.
+DEADLOCK_RETRIES = 3
 
-    check_target(revision)
-    _refuse_a_newer_database(url)
-    with _translated_errors(revision):
-        command.upgrade(config(url), revision)
+
+def upgrade(url: str, revision: str = "head") -> None:
+    _migrate(url, revision, "upgrade")
 
 
 def downgrade(url: str, revision: str) -> None:
+    _migrate(url, revision, "downgrade")
+
+
+def _migrate(url: str, revision: str, direction: str) -> None:
+    import psycopg
     from alembic import command
+    from sqlalchemy.exc import DBAPIError
 
     check_target(revision)
     _refuse_a_newer_database(url)
+    run = getattr(command, direction)
     with _translated_errors(revision):
-        command.downgrade(config(url), revision)
+        target = _pinned(url, revision)  # -1 must not become -2 when a step committed before the deadlock
+        for attempt in range(DEADLOCK_RETRIES + 1):
+            try:
+                run(config(url), target)
+                return
+            except (psycopg.Error, DBAPIError) as exc:  # a step's SQL runs on psycopg itself (apply)
+                error = exc.orig if isinstance(exc, DBAPIError) else exc
+                if attempt == DEADLOCK_RETRIES or getattr(error, "sqlstate", None) != "40P01":
+                    raise
+            time.sleep(0.1 * (attempt + 1))
+
+
+def _pinned(url: str, revision: str) -> str:
+    """A step relative to where the database is (+N, -N) as the revision it names now; anything else as it is."""
+    if not re.fullmatch(r"[+-][0-9]+", revision):
+        return revision
+    known = revisions()
+    at = current(url)
+    index = (known.index(at) if at in known else -1) + int(revision)
+    if index == -1:
+        return "base"
+    return known[index] if 0 <= index < len(known) else revision  # out of range: Alembic's own refusal
 
 
 def _refuse_a_newer_database(url: str) -> None:
