@@ -226,3 +226,33 @@ def test_a_client_that_copies_into_the_parent_table_still_publishes(db_url, post
     assert row == (2, first.run_id)
     assert partitions(postgresql) == [run]
     assert entries(postgresql, run) == 2
+
+
+def test_two_sweeps_of_one_stale_partition_both_succeed(db_url, postgresql):
+    """Two publishes may go for the same stale partition: the one that waits for the other's lock finds it gone
+    and goes on (it would otherwise fail the publish that called it)."""
+    with psycopg.connect(db_url, autocommit=True) as dead:
+        run = dead.execute("SELECT mrf.start_ingest('dead.json', NULL)").fetchone()[0]
+    part = postgresql.execute("SELECT mrf.plan_entry_table(%s)", (run,)).fetchone()[0]
+    postgresql.commit()
+    with psycopg.connect(db_url) as first, psycopg.connect(db_url, autocommit=True) as watcher:
+        first.execute(psycopg.sql.SQL("DROP TABLE {}").format(psycopg.sql.SQL(part)))  # holds the parent's lock
+        swept: list = []
+        second = threading.Thread(target=lambda: swept.append(_sweep(db_url)))
+        second.start()
+        wait_for(lambda: watcher.execute("SELECT count(*) FROM pg_locks WHERE NOT granted AND relation ="
+                                         " 'mrf_private.plan_entry'::regclass").fetchone()[0] > 0,
+                 "the second sweep waiting", seconds=10)
+        first.commit()
+        second.join(30)
+    # Gone before the second sweep got the lock (or its 100 ms ran out first): nothing dropped, no error.
+    assert swept == [0]
+    assert partitions(postgresql) == []
+
+
+def _sweep(db_url: str) -> int | str:
+    try:
+        with psycopg.connect(db_url, autocommit=True) as conn:
+            return conn.execute("SELECT mrf.drop_stale_entries()").fetchone()[0]
+    except psycopg.Error as exc:
+        return f"{exc.sqlstate}: {exc}"

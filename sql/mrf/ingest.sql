@@ -57,10 +57,9 @@ DECLARE
     dropped integer := 0;
 BEGIN
     FOR stale IN
-        SELECT p.part
+        SELECT mrf.plan_entry_table(r.run_id) AS part  -- a name: a regclass of a dropped table prints as a number
         FROM mrf_private.ingest_run r
-        CROSS JOIN LATERAL (SELECT to_regclass(mrf.plan_entry_table(r.run_id)) AS part) AS p
-        WHERE p.part IS NOT NULL
+        WHERE to_regclass(mrf.plan_entry_table(r.run_id)) IS NOT NULL
           AND NOT EXISTS (SELECT FROM mrf_private.reporting_entity e WHERE e.current_run_id = r.run_id)
           AND (r.status <> 'running' OR NOT mrf.run_lock_held(r.run_id))
         ORDER BY r.run_id
@@ -68,8 +67,11 @@ BEGIN
         BEGIN
             EXECUTE format('DROP TABLE %s', stale.part);
             dropped := dropped + 1;
-        EXCEPTION WHEN lock_not_available THEN
-            NULL;  -- being read (or still held by a rolled-back load's session): a later call drops it
+        EXCEPTION
+            WHEN lock_not_available THEN
+                NULL;  -- being read (or still held by a rolled-back load's session): a later call drops it
+            WHEN undefined_table THEN
+                NULL;  -- dropped by another publish since this one listed it
         END;
     END LOOP;
     RETURN dropped;
