@@ -167,7 +167,7 @@ def threads(path: Path, rounds: int) -> None:
             try:
                 stat = Path(f"/proc/{self.loading.backend_pid}/stat").read_text().rsplit(")", 1)[1].split()
                 times["backend"] = (int(stat[11]) + int(stat[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
-            except (OSError, TypeError):
+            except (OSError, AttributeError):
                 pass  # a remote server, or a client without the attribute
         close_sessions(self)
 

@@ -90,9 +90,10 @@ DECLARE
     dropped integer := 0;
 BEGIN
     FOR stale IN
-        SELECT mrf.plan_entry_table(r.run_id) AS part  -- a name: a regclass of a dropped table prints as a number
+        SELECT p.part  -- a name: a regclass of a dropped table prints as a number
         FROM mrf_private.ingest_run r
-        WHERE to_regclass(mrf.plan_entry_table(r.run_id)) IS NOT NULL
+        CROSS JOIN LATERAL (SELECT mrf.plan_entry_table(r.run_id)) AS p(part)
+        WHERE to_regclass(p.part) IS NOT NULL
           AND NOT EXISTS (SELECT FROM mrf_private.reporting_entity e WHERE e.current_run_id = r.run_id)
           AND (r.status <> 'running' OR NOT mrf.run_lock_held(r.run_id))
         ORDER BY r.run_id

@@ -3,8 +3,10 @@
 
 -- name: start_ingest
 -- Record a run on the bookkeeping connection, outside the loading transaction; the function also takes the
--- run's lock, held by this session while the run lives (mrf.runs reports a run without it as abandoned).
-SELECT mrf.start_ingest(source => %(source)s::text, size_bytes => %(size_bytes)s::bigint)
+-- run's lock, held by this session while the run lives (mrf.runs reports a run without it as abandoned), and makes
+-- the run's partition of mrf_private.plan_entry, whose name comes back with the run id: where its entries go.
+SELECT r.run_id, mrf.plan_entry_table(r.run_id)
+FROM mrf.start_ingest(source => %(source)s::text, size_bytes => %(size_bytes)s::bigint) AS r(run_id)
 
 -- name: hold_run_lock
 -- Take the run's lock again on a new bookkeeping session (the previous one was lost).
@@ -15,12 +17,8 @@ SELECT mrf.hold_run_lock(run_id => %(run_id)s::bigint)
 SELECT mrf.fail_ingest(run_id => %(run_id)s::bigint, error => %(error)s::text,
                        bytes_read => %(bytes_read)s::bigint, raw_bytes => %(raw_bytes)s::bigint)
 
--- name: plan_entry_table
--- The run's partition of mrf_private.plan_entry (mrf.start_ingest made it): where its entries are COPYed.
-SELECT mrf.plan_entry_table(run_id => %(run_id)s::bigint)
-
 -- name: copy_plan_entry
--- One row per reporting_plans entry, while the index streams, into {table}: the name plan_entry_table returned
+-- One row per reporting_plans entry, while the index streams, into {table}: the name start_ingest returned
 -- (straight into the run's partition, so the load holds no lock on the parent table); mrf.finish_ingest counts
 -- and classifies them.
 COPY {table} (run_id, set_id, plan_key, plan_name, plan_id_type, plan_id, plan_market_type, issuer_name,

@@ -186,9 +186,9 @@ class _RunLog:
     def __init__(self, conn: libpq.Connection, src: source_mod.Source) -> None:
         self.url = conn.url
         self.conn = conn
-        self.run_id = int(conn.execute(queries()["start_ingest"], {"source": src.name, "size_bytes": src.size})[0][0])
-        # Where the run's plan entries go: its own partition, which mrf.start_ingest made.
-        self.entries_table = conn.execute(queries()["plan_entry_table"], {"run_id": self.run_id})[0][0]
+        run_id, self.entries_table = conn.execute(queries()["start_ingest"],  # the table: the run's partition
+                                                  {"source": src.name, "size_bytes": src.size})[0]
+        self.run_id = int(run_id)
         self.checked = time.monotonic()
 
     def heartbeat(self) -> None:
