@@ -333,3 +333,21 @@ def test_any_escapes_in_a_string_read_or_are_refused_in_one_line_on_both_paths(n
             continue
         values = [r[3] for r in rows] + [f.url for f in collector.files.values()]
         assert not any(0xD800 <= ord(c) <= 0xDFFF for v in values for c in v), values
+
+
+@settings(max_examples=300, deadline=None)
+@given(first=st.one_of(st.text(), st.integers()), second=st.one_of(st.text(), st.integers()))
+def test_a_second_payer_name_is_refused_in_one_line_and_a_repeated_one_is_not(first, second):
+    """Any two reporting_entity_name values: the same one again reads as one payer, another one is refused in a
+    line that names both (whatever they hold: newlines, quotes, megabytes are shortened)."""
+    collector = Collector(plan_sink=lambda _: None)
+    collector.top("reporting_entity_name", first)
+    if str(first) == str(second):
+        collector.top("reporting_entity_name", second)
+        assert collector.entity["reporting_entity_name"] == str(first)
+        return
+    with pytest.raises(BadInput) as refused:
+        collector.top("reporting_entity_name", second)
+    message = str(refused.value)
+    assert message.startswith("the table of contents names two payers") and "\n" not in message
+    assert collector.entity["reporting_entity_name"] == str(first)
